@@ -1,0 +1,146 @@
+/**
+ * Who may call the API: an optional bearer token, per-job stream tokens for `EventSource`
+ * (which cannot send headers), and CORS for an allow-list of origins.
+ *
+ * @module
+ */
+
+import { timingSafeEqual } from "node:crypto";
+import { HttpError } from "./http_error.ts";
+
+const encoder = new TextEncoder();
+
+/** Paths that need no token: the page, its assets, health and metrics. */
+function isPublic(pathname: string): boolean {
+  return pathname === "/" || pathname === "/healthz" || pathname === "/metrics" ||
+    pathname.startsWith("/static/");
+}
+
+/** Paths of a job's event stream, where a stream token may stand in for the API token. */
+function isStream(pathname: string): boolean {
+  return pathname.startsWith("/progress/") ||
+    (pathname.startsWith("/api/jobs/") && pathname.endsWith("/events"));
+}
+
+async function digest(text: string): Promise<Uint8Array> {
+  return new Uint8Array(await crypto.subtle.digest("SHA-256", encoder.encode(text)));
+}
+
+/** Compares two secrets in time that depends on neither's content nor length. */
+export async function secretsEqual(a: string, b: string): Promise<boolean> {
+  return timingSafeEqual(await digest(a), await digest(b));
+}
+
+/**
+ * Token checks and CORS headers.
+ *
+ * @example
+ * ```ts
+ * import { AccessControl } from "./access_control.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const access = new AccessControl("secret", []);
+ * const token = await access.streamToken("job-1");
+ * assert.notEqual(token, await access.streamToken("job-2"));
+ * ```
+ */
+export class AccessControl {
+  readonly #token: string | undefined;
+  readonly #origins: ReadonlySet<string>;
+  #key: Promise<CryptoKey> | undefined;
+
+  /** `token` undefined leaves the API open; `origins` lists the CORS origins allowed. */
+  constructor(token: string | undefined, origins: readonly string[]) {
+    this.#token = token || undefined;
+    this.#origins = new Set(origins);
+  }
+
+  /** Whether a token is required. */
+  get enabled(): boolean {
+    return this.#token !== undefined;
+  }
+
+  /** A token that opens job `jobId`'s event stream and nothing else (HMAC of the id). */
+  async streamToken(jobId: string): Promise<string> {
+    if (this.#token === undefined) {
+      throw new TypeError("Cannot make a stream token when no API token is set");
+    }
+    this.#key ??= crypto.subtle.importKey(
+      "raw",
+      encoder.encode(this.#token),
+      { name: "HMAC", hash: "SHA-256" },
+      false,
+      ["sign"],
+    );
+    const mac = await crypto.subtle.sign(
+      "HMAC",
+      await this.#key,
+      encoder.encode(`stream:${jobId}`),
+    );
+    return btoa(String.fromCharCode(...new Uint8Array(mac))).replaceAll("+", "-").replaceAll(
+      "/",
+      "_",
+    )
+      .replace(/=+$/, "");
+  }
+
+  /** Throws a 401 unless the request may use `url`; `jobId` is the route's job, if any. */
+  async authorize(request: Request, url: URL, jobId: string | undefined): Promise<void> {
+    if (this.#token === undefined || isPublic(url.pathname)) return;
+    const header = request.headers.get("authorization") ?? "";
+    const bearer = /^Bearer\s+(.+)$/i.exec(header)?.[1]?.trim();
+    if (bearer !== undefined && await secretsEqual(bearer, this.#token)) return;
+    const streamToken = url.searchParams.get("token");
+    if (streamToken !== null && jobId !== undefined && isStream(url.pathname)) {
+      if (await secretsEqual(streamToken, await this.streamToken(jobId))) return;
+    }
+    throw new HttpError(
+      401,
+      "unauthorized",
+      "This route needs 'Authorization: Bearer <API_TOKEN>'",
+      {
+        headers: { "www-authenticate": 'Bearer realm="quillflow"' },
+      },
+    );
+  }
+
+  /** Whether `request` is a CORS preflight. */
+  isPreflight(request: Request): boolean {
+    return request.headers.has("origin") && request.headers.has("access-control-request-method");
+  }
+
+  /** Answers a preflight: allowed origins get the methods and headers the API uses. */
+  preflight(request: Request): Response {
+    const origin = request.headers.get("origin") ?? "";
+    if (!this.#origins.has(origin)) {
+      throw new HttpError(
+        403,
+        "cors_origin_not_allowed",
+        "This origin is not allowed by CORS_ORIGINS",
+      );
+    }
+    return new Response(null, {
+      status: 204,
+      headers: {
+        "access-control-allow-origin": origin,
+        "access-control-allow-methods": "GET, POST, DELETE",
+        "access-control-allow-headers": "authorization, content-type, last-event-id",
+        "access-control-max-age": "600",
+        vary: "origin",
+      },
+    });
+  }
+
+  /** Adds CORS headers to `response` when the request's origin is allowed. */
+  applyCors(request: Request, response: Response): void {
+    const origin = request.headers.get("origin");
+    if (origin === null || !this.#origins.has(origin)) return;
+    try {
+      response.headers.set("access-control-allow-origin", origin);
+      response.headers.set("access-control-expose-headers", "location, retry-after");
+      response.headers.append("vary", "origin");
+    } catch {
+      // Immutable headers (a fetched response): nothing to add to.
+    }
+  }
+}

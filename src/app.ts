@@ -1,0 +1,266 @@
+/**
+ * The HTTP surface: the native REST + SSE API, the original example's routes, health, metrics
+ * and the page. `createHandler` returns a plain `(Request) => Promise<Response>`, so tests call
+ * it directly and `Deno.serve` serves it. Errors become JSON responses in one place.
+ *
+ * @module
+ */
+
+import { HttpError } from "./http_error.ts";
+import { type JobRecord, toSnapshot } from "./job.ts";
+import {
+  JobFinishedError,
+  type JobManager,
+  QueueFullError,
+  ShuttingDownError,
+} from "./job_manager.ts";
+import { eventStreamResponse } from "./job_stream.ts";
+import { type Logger, silentLogger } from "./logger.ts";
+import type { Metrics } from "./metrics.ts";
+import { Router } from "./router.ts";
+import { encodeSse, SSE_HEADERS } from "./sse.ts";
+import { readTopic } from "./topic_input.ts";
+import { AccessControl } from "./access_control.ts";
+import page from "../static/index.html" with { type: "text" };
+
+/** What the handler needs. */
+export interface HandlerDeps {
+  /** Runs and tracks jobs. */
+  manager: JobManager;
+  /** Counters for `/metrics`. */
+  metrics: Metrics;
+  /** Request logs. */
+  logger?: Logger;
+  /** Largest request body in bytes. Default 16 KiB. */
+  maxBodyBytes?: number;
+  /** Items buffered per event stream before waiting on the client. Default 64. */
+  sseClientBuffer?: number;
+  /** When set, the API requires `Authorization: Bearer <apiToken>`. */
+  apiToken?: string | undefined;
+  /** Origins allowed by CORS; none by default. */
+  corsOrigins?: readonly string[];
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+function json(body: unknown, status = 200, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: { "content-type": "application/json; charset=utf-8", ...headers },
+  });
+}
+
+/** The one place errors become responses: `{"error": {"code", "message"}}`. */
+export function errorResponse(error: unknown, logger: Logger = silentLogger): Response {
+  if (error instanceof HttpError) {
+    return json(
+      { error: { code: error.code, message: error.message } },
+      error.status,
+      error.headers,
+    );
+  }
+  if (error instanceof QueueFullError) {
+    return json({ error: { code: "queue_full", message: error.message } }, 429, {
+      "retry-after": String(error.retryAfterSeconds),
+    });
+  }
+  if (error instanceof ShuttingDownError) {
+    return json({ error: { code: "shutting_down", message: error.message } }, 503, {
+      "retry-after": "5",
+    });
+  }
+  if (error instanceof JobFinishedError) {
+    return json({ error: { code: "job_finished", message: error.message } }, 409);
+  }
+  logger.log("error", "unhandled error", {
+    error: error instanceof Error ? error.stack : String(error),
+  });
+  return json({ error: { code: "internal", message: "Internal server error" } }, 500);
+}
+
+interface Ctx {
+  url: URL;
+}
+
+/**
+ * Builds the request handler.
+ *
+ * @example
+ * ```ts
+ * import { createHandler } from "./app.ts";
+ * import { JobManager } from "./job_manager.ts";
+ * import { MemoryJobStore } from "./job_store.ts";
+ * import { OfflineWriter } from "./llm_offline.ts";
+ * import { Metrics } from "./metrics.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const manager = new JobManager({ store: new MemoryJobStore(), llm: new OfflineWriter() });
+ * const handler = createHandler({ manager, metrics: new Metrics() });
+ * const response = await handler(new Request("http://localhost/healthz"));
+ * assert.deepEqual(await response.json(), { status: "ok" });
+ * await manager.close();
+ * ```
+ */
+export function createHandler(deps: HandlerDeps): (request: Request) => Promise<Response> {
+  const { manager, metrics } = deps;
+  const logger = deps.logger ?? silentLogger;
+  const maxBodyBytes = deps.maxBodyBytes ?? 16_384;
+  const highWaterMark = deps.sseClientBuffer ?? 64;
+  const access = new AccessControl(deps.apiToken, deps.corsOrigins ?? []);
+
+  const findJob = async (id: string | undefined): Promise<JobRecord> => {
+    const record = id !== undefined && UUID.test(id) ? await manager.get(id) : undefined;
+    if (!record) throw new HttpError(404, "not_found", "Job not found");
+    return record;
+  };
+
+  const snapshot = async (record: JobRecord) => {
+    const body: Record<string, unknown> = { ...toSnapshot(record) };
+    if (access.enabled) body.streamToken = await access.streamToken(record.id);
+    return body;
+  };
+
+  const router = new Router<Ctx>()
+    .add("GET", "/", () =>
+      new Response(page, {
+        headers: {
+          "content-type": "text/html; charset=utf-8",
+          "content-security-policy":
+            "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
+          "x-content-type-options": "nosniff",
+        },
+      }))
+    .add("GET", "/healthz", () => json({ status: "ok" }))
+    .add("GET", "/metrics", () => {
+      const stats = manager.stats();
+      const body = metrics.render({
+        quillflow_jobs: {
+          help: "Jobs kept, by status.",
+          values: Object.entries(stats.jobsByStatus).map((
+            [status, n],
+          ) => [`{status="${status}"}`, n]),
+        },
+        quillflow_jobs_running: { help: "Jobs running now.", values: [["", stats.running]] },
+        quillflow_jobs_queued: { help: "Jobs waiting for a slot.", values: [["", stats.queued]] },
+        quillflow_sse_streams_open: { help: "Open event streams.", values: [["", stats.streams]] },
+        quillflow_sse_items_sent: {
+          help: "Items written to event streams (counter).",
+          values: [["", stats.itemsWritten]],
+        },
+        quillflow_sse_stalled_drops: {
+          help: "Streams dropped for not reading (counter).",
+          values: [["", stats.stalledDrops]],
+        },
+      });
+      return new Response(body, {
+        headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
+      });
+    })
+    .add("POST", "/api/jobs", async (request) => {
+      const record = await manager.submit(await readTopic(request, maxBodyBytes));
+      return json(await snapshot(record), 202, { location: `/api/jobs/${record.id}` });
+    })
+    .add("GET", "/api/jobs", async (_request, _params, { url }) => {
+      const raw = url.searchParams.get("limit") ?? "20";
+      const limit = /^\d{1,3}$/.test(raw) ? Number(raw) : NaN;
+      if (!(limit >= 1 && limit <= 100)) {
+        throw new HttpError(
+          400,
+          "invalid_limit",
+          `'limit' must be an integer from 1 to 100: current value is ${JSON.stringify(raw)}`,
+        );
+      }
+      const records = await manager.list(limit);
+      return json({ jobs: await Promise.all(records.map(snapshot)) });
+    })
+    .add(
+      "GET",
+      "/api/jobs/:id",
+      async (_request, { id }) => json(await snapshot(await findJob(id))),
+    )
+    .add("DELETE", "/api/jobs/:id", async (_request, { id }) => {
+      const record = await manager.cancel((await findJob(id)).id);
+      if (!record) throw new HttpError(404, "not_found", "Job not found");
+      return json(await snapshot(record), 202);
+    })
+    .add("GET", "/api/jobs/:id/events", async (request, { id }, { url }) => {
+      const record = await findJob(id);
+      const afterId = lastEventId(request, url, record);
+      return eventStreamResponse((writer) => manager.subscribe(record, afterId, writer), {
+        compat: false,
+        highWaterMark,
+      });
+    })
+    .add("POST", "/start-job", async (request) => {
+      const record = await manager.submit(await readTopic(request, maxBodyBytes));
+      return json({ job_id: record.id, topic: record.topic, status: "started" });
+    })
+    .add("GET", "/progress/:id", async (_request, { id }) => {
+      const record = id !== undefined && UUID.test(id) ? await manager.get(id) : undefined;
+      if (!record) return compatNotFound();
+      return eventStreamResponse((writer) => manager.subscribe(record, 0, writer), {
+        compat: true,
+        highWaterMark,
+      });
+    });
+
+  return async (request: Request): Promise<Response> => {
+    const started = performance.now();
+    const url = new URL(request.url);
+    let response: Response;
+    try {
+      response = await route(request, url);
+    } catch (error) {
+      response = errorResponse(error, logger);
+    }
+    access.applyCors(request, response);
+    metrics.httpRequests++;
+    logger.log(response.status >= 500 ? "error" : "debug", "request", {
+      method: request.method,
+      path: url.pathname,
+      status: response.status,
+      ms: Math.round((performance.now() - started) * 10) / 10,
+    });
+    return response;
+  };
+
+  async function route(request: Request, url: URL): Promise<Response> {
+    if (request.method === "OPTIONS" && access.isPreflight(request)) {
+      return access.preflight(request);
+    }
+    const match = router.match(request.method, url.pathname);
+    if (match.kind === "none") {
+      throw new HttpError(404, "not_found", `No route for ${url.pathname}`);
+    }
+    if (match.kind === "method") {
+      throw new HttpError(405, "method_not_allowed", `${request.method} is not allowed here`, {
+        headers: { allow: match.allow.join(", ") },
+      });
+    }
+    await access.authorize(request, url, match.params.id);
+    return await match.handler(request, match.params, { url });
+  }
+}
+
+function compatNotFound(): Response {
+  return new Response(encodeSse({ data: JSON.stringify({ error: "Job not found" }) }), {
+    headers: SSE_HEADERS,
+  });
+}
+
+/** The event id a stream resumes after: `Last-Event-ID` header first, then `?lastEventId=`. */
+function lastEventId(request: Request, url: URL, record: JobRecord): number {
+  const raw = request.headers.get("last-event-id") ?? url.searchParams.get("lastEventId");
+  if (raw === null || raw === "") return 0;
+  const id = /^\d{1,15}$/.test(raw.trim()) ? Number(raw.trim()) : NaN;
+  if (!(id >= 0 && id <= record.lastEventId)) {
+    throw new HttpError(
+      400,
+      "invalid_last_event_id",
+      `Last-Event-ID must be an event id of this job, from 0 to ${record.lastEventId}: current value is ${
+        JSON.stringify(raw.slice(0, 40))
+      }`,
+    );
+  }
+  return id;
+}

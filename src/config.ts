@@ -1,0 +1,254 @@
+/**
+ * Configuration: environment variables with matching command-line flags (flags win), resolved
+ * once into a complete, validated {@linkcode Config}.
+ *
+ * @module
+ */
+
+import { LOG_LEVELS, type LogLevel } from "./logger.ts";
+
+/** The resolved settings of the service. */
+export interface Config {
+  port: number;
+  host: string;
+  llmProvider: "openai" | "offline";
+  openaiApiKey: string | undefined;
+  openaiBaseUrl: string | undefined;
+  llmModel: string;
+  llmTimeoutMs: number;
+  llmMaxAttempts: number;
+  maxConcurrentJobs: number;
+  maxQueuedJobs: number;
+  offlineDelayMs: number;
+  heartbeatMs: number;
+  jobTtlMs: number;
+  apiToken: string | undefined;
+  corsOrigins: string[];
+  logLevel: LogLevel;
+  maxBodyBytes: number;
+  maxSections: number;
+  sectionConcurrency: number;
+  shutdownGraceMs: number;
+  sseStallMs: number;
+  sseClientBuffer: number;
+}
+
+type Parser = (raw: string, name: string) => unknown;
+
+const int = (min: number, max: number): Parser => (raw, name) => {
+  const value = Number(raw);
+  if (!/^\d+$/.test(raw.trim()) || !Number.isSafeInteger(value) || value < min || value > max) {
+    throw new TypeError(
+      `${name} must be an integer from ${min} to ${max}: current value is ${JSON.stringify(raw)}`,
+    );
+  }
+  return value;
+};
+
+const UNITS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 };
+
+/** A duration such as `500ms`, `30s`, `15m`, `1h`; a bare number counts as `unit`. */
+const duration = (unit: "ms" | "s", min: number): Parser => (raw, name) => {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/.exec(raw);
+  const ms = match ? Number(match[1]) * (UNITS[match[2] ?? unit] as number) : NaN;
+  if (!Number.isFinite(ms) || ms < min || ms > 365 * 86_400_000) {
+    throw new TypeError(
+      `${name} must be a duration such as 500ms, 30s, 15m or 1h (a bare number is ${unit}), at least ${min}ms: current value is ${
+        JSON.stringify(raw)
+      }`,
+    );
+  }
+  return Math.round(ms);
+};
+
+const text: Parser = (raw) => raw;
+
+const oneOf = (options: readonly string[]): Parser => (raw, name) => {
+  if (!options.includes(raw)) {
+    throw new TypeError(
+      `${name} must be one of ${options.join(", ")}: current value is ${JSON.stringify(raw)}`,
+    );
+  }
+  return raw;
+};
+
+const url: Parser = (raw, name) => {
+  try {
+    const parsed = new URL(raw);
+    if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
+      throw new TypeError("not http");
+    }
+  } catch {
+    throw new TypeError(`${name} must be an http(s) URL: current value is ${JSON.stringify(raw)}`);
+  }
+  return raw;
+};
+
+const list: Parser = (raw) => raw.split(",").map((s) => s.trim()).filter((s) => s !== "");
+
+/** Every setting: env name, config key, parser, default, and the help line. */
+export const SETTINGS = [
+  ["PORT", "port", int(0, 65535), 8000, "Port to listen on (0 picks a free one)."],
+  ["HOST", "host", text, "127.0.0.1", "Address to listen on; 0.0.0.0 for every interface."],
+  [
+    "LLM_PROVIDER",
+    "llmProvider",
+    oneOf(["openai", "offline"]),
+    undefined,
+    "`openai` or `offline`; default `openai` when OPENAI_API_KEY or OPENAI_BASE_URL is set, else `offline`.",
+  ],
+  [
+    "OPENAI_API_KEY",
+    "openaiApiKey",
+    text,
+    undefined,
+    "API key for the openai provider (local servers accept any value).",
+  ],
+  [
+    "OPENAI_BASE_URL",
+    "openaiBaseUrl",
+    url,
+    undefined,
+    "Base URL of an OpenAI-compatible API, e.g. http://127.0.0.1:11434/v1.",
+  ],
+  ["LLM_MODEL", "llmModel", text, "gpt-4o-mini", "Model name for the openai provider."],
+  [
+    "LLM_TIMEOUT_MS",
+    "llmTimeoutMs",
+    duration("ms", 1),
+    60_000,
+    "Time limit of one LLM request attempt.",
+  ],
+  [
+    "LLM_MAX_ATTEMPTS",
+    "llmMaxAttempts",
+    int(1, 10),
+    3,
+    "Attempts per LLM call on 408/409/429/5xx, connection errors and timeouts.",
+  ],
+  ["MAX_CONCURRENT_JOBS", "maxConcurrentJobs", int(1, 10_000), 4, "Jobs running at once."],
+  [
+    "MAX_QUEUED_JOBS",
+    "maxQueuedJobs",
+    int(0, 1_000_000),
+    100,
+    "Jobs waiting beyond those running; more get 429.",
+  ],
+  [
+    "OFFLINE_DELAY_MS",
+    "offlineDelayMs",
+    duration("ms", 0),
+    600,
+    "Offline writer's simulated latency per call (0 allowed).",
+  ],
+  [
+    "HEARTBEAT_MS",
+    "heartbeatMs",
+    duration("ms", 10),
+    15_000,
+    "Heartbeat interval of idle event streams.",
+  ],
+  [
+    "JOB_TTL",
+    "jobTtlMs",
+    duration("s", 1),
+    3_600_000,
+    "How long finished jobs are kept (e.g. 1h, 90m, 3600).",
+  ],
+  [
+    "API_TOKEN",
+    "apiToken",
+    text,
+    undefined,
+    "When set, /api and the compatibility routes require `Authorization: Bearer <token>`.",
+  ],
+  [
+    "CORS_ORIGINS",
+    "corsOrigins",
+    list,
+    [],
+    "Comma-separated origins allowed by CORS; empty means CORS off.",
+  ],
+  ["LOG_LEVEL", "logLevel", oneOf(LOG_LEVELS), "info", "debug, info, warn, error or silent."],
+  ["MAX_BODY_BYTES", "maxBodyBytes", int(64, 16_777_216), 16_384, "Largest request body accepted."],
+  ["MAX_SECTIONS", "maxSections", int(1, 8), 3, "Most sections in an outline."],
+  ["SECTION_CONCURRENCY", "sectionConcurrency", int(1, 64), 3, "Sections written at once per job."],
+  [
+    "SHUTDOWN_GRACE_MS",
+    "shutdownGraceMs",
+    duration("ms", 0),
+    10_000,
+    "On SIGINT/SIGTERM, how long running jobs may finish.",
+  ],
+  [
+    "SSE_STALL_MS",
+    "sseStallMs",
+    duration("ms", 10),
+    30_000,
+    "A stream whose client reads nothing for this long is dropped.",
+  ],
+  [
+    "SSE_CLIENT_BUFFER",
+    "sseClientBuffer",
+    int(1, 100_000),
+    64,
+    "Events buffered per stream before waiting on the client.",
+  ],
+] as const;
+
+/** Environment variable names the service reads. */
+export const ENV_NAMES: readonly string[] = SETTINGS.map(([env]) => env);
+
+/** The command-line flag of an env name: `MAX_CONCURRENT_JOBS` → `--max-concurrent-jobs`. */
+export function flagOf(env: string): string {
+  return `--${env.toLowerCase().replaceAll("_", "-")}`;
+}
+
+/**
+ * Resolves the config from `env` (a lookup) and `args` (`--flag value` or `--flag=value`).
+ * Throws a `TypeError` naming the bad setting. Returns the config and the args it did not use.
+ *
+ * @example
+ * ```ts
+ * import { loadConfig } from "./config.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const { config } = loadConfig((name) => ({ PORT: "9000" })[name], ["--port", "9001"]);
+ * assert.equal(config.port, 9001);
+ * assert.equal(config.llmProvider, "offline");
+ * ```
+ */
+export function loadConfig(
+  env: (name: string) => string | undefined,
+  args: readonly string[] = [],
+): { config: Config; rest: string[] } {
+  const fromFlags = new Map<string, string>();
+  const rest: string[] = [];
+  const byFlag = new Map(SETTINGS.map(([name]) => [flagOf(name), name] as const));
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] as string;
+    const eq = arg.indexOf("=");
+    const flag = eq === -1 ? arg : arg.slice(0, eq);
+    const name = byFlag.get(flag);
+    if (!name) {
+      rest.push(arg);
+      continue;
+    }
+    const value = eq === -1 ? args[++i] : arg.slice(eq + 1);
+    if (value === undefined) throw new TypeError(`${flag} needs a value`);
+    fromFlags.set(name, value);
+  }
+  const resolved: Record<string, unknown> = {};
+  for (const [name, key, parse, fallback] of SETTINGS) {
+    const raw = fromFlags.get(name) ?? env(name);
+    resolved[key] = raw === undefined || raw === "" ? fallback : parse(raw, name);
+  }
+  const config = resolved as unknown as Config;
+  config.llmProvider ??= config.openaiApiKey || config.openaiBaseUrl ? "openai" : "offline";
+  if (config.llmProvider === "openai" && !config.openaiApiKey && !config.openaiBaseUrl) {
+    throw new TypeError(
+      "LLM_PROVIDER=openai needs OPENAI_API_KEY (for OpenAI) or OPENAI_BASE_URL (for a local server)",
+    );
+  }
+  return { config, rest };
+}

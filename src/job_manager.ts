@@ -1,0 +1,502 @@
+/**
+ * Runs article jobs in the background: FIFO admission with a concurrency limit, a per-job event
+ * log that any number of subscribers replay and follow, cancellation, eviction of finished jobs,
+ * and graceful shutdown. Knows nothing of HTTP or SSE framing.
+ *
+ * @module
+ */
+
+import {
+  type ArticleFlowOptions,
+  type ArticleReporter,
+  type ArticleState,
+  createArticleFlow,
+} from "./article_flow.ts";
+import { type Clock, systemClock } from "./clock.ts";
+import {
+  FINISHED_STATUSES,
+  type JobEvent,
+  type JobEventType,
+  type JobRecord,
+  type JobStatus,
+  type StepName,
+  TERMINAL_EVENTS,
+} from "./job.ts";
+import { type FeedItem, JobFeed } from "./job_feed.ts";
+import type { JobStore } from "./job_store.ts";
+import type { LlmClient } from "./llm.ts";
+import { type Logger, silentLogger } from "./logger.ts";
+import { describeError } from "./retry.ts";
+
+/** Thrown by `submit` when the waiting line is full; try again after `retryAfterSeconds`. */
+export class QueueFullError extends Error {
+  /** A hint for clients, in seconds. */
+  readonly retryAfterSeconds: number;
+  /** Creates the error for a queue of `limit` jobs. */
+  constructor(limit: number, retryAfterSeconds: number) {
+    super(`Too many jobs waiting (limit ${limit}); try again later`);
+    this.name = "QueueFullError";
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+}
+
+/** Thrown by `cancel` for a job that has already finished. */
+export class JobFinishedError extends Error {
+  /** The job's final status. */
+  readonly status: JobStatus;
+  /** Creates the error for job `id` that ended as `status`. */
+  constructor(id: string, status: JobStatus) {
+    super(`Job ${id} has already finished as ${status}`);
+    this.name = "JobFinishedError";
+    this.status = status;
+  }
+}
+
+/** Thrown by `submit` once shutdown has begun. */
+export class ShuttingDownError extends Error {
+  /** Creates the error. */
+  constructor() {
+    super("The service is shutting down and accepts no new jobs");
+    this.name = "ShuttingDownError";
+  }
+}
+
+/** Settings of a {@linkcode JobManager}. */
+export interface JobManagerOptions {
+  /** Records and event logs. */
+  store: JobStore;
+  /** Who writes the text. */
+  llm: LlmClient;
+  /** Time source. */
+  clock?: Clock;
+  /** Structured logs. */
+  logger?: Logger;
+  /** Jobs running at once. Default 4. */
+  maxConcurrentJobs?: number;
+  /** Jobs waiting beyond those running; more are refused. Default 100. */
+  maxQueuedJobs?: number;
+  /** How long a finished job is kept, in ms. Default one hour. */
+  jobTtlMs?: number;
+  /** Finished jobs kept at most; the oldest go first. Default 10 000. */
+  maxRetainedJobs?: number;
+  /** Heartbeat interval of idle streams, in ms. Default 15 000. */
+  heartbeatMs?: number;
+  /** A stream whose reader takes nothing for this long is dropped, in ms. Default 30 000. */
+  stallMs?: number;
+  /** Streamed text is gathered for this long into one `delta` event, in ms. Default 50. */
+  deltaFlushMs?: number;
+  /** Settings of the article workflow. */
+  flow?: ArticleFlowOptions;
+}
+
+interface DeltaBuffer {
+  step: StepName;
+  index: number | undefined;
+  text: string;
+}
+
+class ActiveJob {
+  readonly record: JobRecord;
+  readonly controller = new AbortController();
+  readonly deltas = new Map<string, DeltaBuffer>();
+  /** Keys of the streams that have sent text since they last started over. */
+  readonly streamed = new Set<string>();
+  flushTimer: ReturnType<typeof setTimeout> | undefined;
+  done: Promise<void> = Promise.resolve();
+
+  constructor(record: JobRecord) {
+    this.record = record;
+  }
+}
+
+const MAX_DELTA_CHARS = 2_048;
+
+/** Owns every job of this process: admission, running, event logs, subscribers, eviction. */
+export class JobManager {
+  readonly #store: JobStore;
+  readonly #llm: LlmClient;
+  readonly #clock: Clock;
+  readonly #logger: Logger;
+  readonly #maxConcurrent: number;
+  readonly #maxQueued: number;
+  readonly #ttlMs: number;
+  readonly #maxRetained: number;
+  readonly #deltaFlushMs: number;
+  readonly #flowOptions: ArticleFlowOptions;
+  readonly #feed: JobFeed;
+  readonly #active = new Map<string, ActiveJob>();
+  readonly #queue: ActiveJob[] = [];
+  /** Finished jobs in the order they finished, for eviction. */
+  readonly #finished: { id: string; at: number }[] = [];
+  readonly #statusCounts = new Map<JobStatus, number>();
+  #running = 0;
+  #closing = false;
+  #evictTimer: ReturnType<typeof setInterval> | undefined;
+  /** Jobs accepted since start. */
+  jobsSubmitted = 0;
+
+  /** Creates a manager; nothing runs until `submit`. */
+  constructor(options: JobManagerOptions) {
+    this.#store = options.store;
+    this.#llm = options.llm;
+    this.#clock = options.clock ?? systemClock;
+    this.#logger = options.logger ?? silentLogger;
+    this.#maxConcurrent = options.maxConcurrentJobs ?? 4;
+    this.#maxQueued = options.maxQueuedJobs ?? 100;
+    this.#ttlMs = options.jobTtlMs ?? 3_600_000;
+    this.#maxRetained = options.maxRetainedJobs ?? 10_000;
+    this.#deltaFlushMs = options.deltaFlushMs ?? 50;
+    this.#flowOptions = options.flow ?? {};
+    this.#feed = new JobFeed({
+      store: this.#store,
+      heartbeatMs: options.heartbeatMs ?? 15_000,
+      stallMs: options.stallMs ?? 30_000,
+      clock: this.#clock,
+    });
+  }
+
+  /** The provider and model jobs are written with. */
+  get llm(): { provider: string; model: string | null } {
+    return { provider: this.#llm.provider, model: this.#llm.model };
+  }
+
+  /** Live figures for health checks and metrics. */
+  stats(): {
+    running: number;
+    queued: number;
+    streams: number;
+    itemsWritten: number;
+    stalledDrops: number;
+    jobsByStatus: Record<string, number>;
+  } {
+    return {
+      running: this.#running,
+      queued: this.#queue.length,
+      streams: this.#feed.size,
+      itemsWritten: this.#feed.itemsWritten,
+      stalledDrops: this.#feed.stalledDrops,
+      jobsByStatus: Object.fromEntries(this.#statusCounts),
+    };
+  }
+
+  /** Accepts a job for `topic` (already validated) and returns its record. */
+  async submit(topic: string): Promise<JobRecord> {
+    if (this.#closing) throw new ShuttingDownError();
+    if (this.#running >= this.#maxConcurrent && this.#queue.length >= this.#maxQueued) {
+      throw new QueueFullError(this.#maxQueued, 5);
+    }
+    const record: JobRecord = {
+      id: crypto.randomUUID(),
+      topic,
+      status: "queued",
+      progress: 0,
+      step: null,
+      provider: this.#llm.provider,
+      model: this.#llm.model,
+      createdAt: this.#clock.now(),
+      lastEventId: 0,
+    };
+    const job = new ActiveJob(record);
+    this.#active.set(record.id, job);
+    this.#count(undefined, "queued");
+    this.jobsSubmitted++;
+    await this.#store.put(record);
+    this.#emit(job, "status", { status: "queued", progress: 0 });
+    this.#logger.log("info", "job queued", { job: record.id });
+    this.#queue.push(job);
+    this.#dispatch();
+    return record;
+  }
+
+  /** The record of job `id`, if kept. */
+  async get(id: string): Promise<JobRecord | undefined> {
+    return this.#active.get(id)?.record ?? await this.#store.get(id);
+  }
+
+  /** Up to `limit` jobs, newest first. */
+  list(limit: number): Promise<JobRecord[]> {
+    return this.#store.list(limit);
+  }
+
+  /**
+   * Cancels a queued or running job and returns its record (`undefined` if unknown). Throws
+   * {@linkcode JobFinishedError} for a finished job.
+   */
+  async cancel(id: string, reason = "Cancelled by request"): Promise<JobRecord | undefined> {
+    const job = this.#active.get(id);
+    if (!job) {
+      const record = await this.#store.get(id);
+      if (record) throw new JobFinishedError(id, record.status);
+      return undefined;
+    }
+    if (FINISHED_STATUSES.has(job.record.status)) throw new JobFinishedError(id, job.record.status);
+    const queuedAt = this.#queue.indexOf(job);
+    if (queuedAt !== -1) {
+      this.#queue.splice(queuedAt, 1);
+      this.#active.delete(id);
+    }
+    this.#finish(job, "cancelled", { reason });
+    job.controller.abort(new DOMException(reason, "AbortError"));
+    return job.record;
+  }
+
+  /**
+   * Streams job `record`'s events with ids above `afterId`, then live ones, into `writer`, which
+   * is closed after the terminal event. The caller checks `afterId` is within the log.
+   */
+  subscribe(
+    record: JobRecord,
+    afterId: number,
+    writer: WritableStreamDefaultWriter<FeedItem>,
+  ): void {
+    if (FINISHED_STATUSES.has(record.status) && afterId >= record.lastEventId) {
+      writer.close().catch(() => {});
+      return;
+    }
+    this.#feed.subscribe(record.id, afterId, writer);
+  }
+
+  /**
+   * Stops taking jobs, cancels the queued ones, gives running ones `graceMs` to finish, cancels
+   * the rest, and ends every stream with a final item.
+   */
+  async shutdown(graceMs = 0): Promise<void> {
+    this.#closing = true;
+    for (const job of [...this.#queue]) await this.cancel(job.record.id, "The service shut down");
+    const running = [...this.#active.values()].map((job) => job.done);
+    if (running.length > 0 && graceMs > 0) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        Promise.allSettled(running),
+        new Promise((resolve) => timer = setTimeout(resolve, graceMs)),
+      ]);
+      clearTimeout(timer);
+    }
+    for (const job of [...this.#active.values()]) {
+      if (!FINISHED_STATUSES.has(job.record.status)) {
+        await this.cancel(job.record.id, "The service shut down before the job finished").catch(
+          () => {},
+        );
+      }
+    }
+    await Promise.allSettled(running);
+    await this.#feed.closeAll();
+    if (this.#evictTimer !== undefined) clearInterval(this.#evictTimer);
+    this.#evictTimer = undefined;
+  }
+
+  /** Shuts down at once; for tests and embedding. */
+  close(): Promise<void> {
+    return this.shutdown(0);
+  }
+
+  #dispatch(): void {
+    while (this.#running < this.#maxConcurrent && this.#queue.length > 0) {
+      const job = this.#queue.shift() as ActiveJob;
+      this.#running++;
+      job.done = this.#run(job).finally(() => {
+        this.#running--;
+        this.#active.delete(job.record.id);
+        this.#dispatch();
+      });
+    }
+  }
+
+  async #run(job: ActiveJob): Promise<void> {
+    const { record, controller } = job;
+    record.startedAt = this.#clock.now();
+    record.step = "outline";
+    this.#setStatus(record, "running");
+    this.#emit(job, "status", { status: "running", progress: 0 });
+    this.#logger.log("info", "job started", { job: record.id });
+    const state: ArticleState = { topic: record.topic };
+    if (record.checkpoint?.sections) state.sections = [...record.checkpoint.sections];
+    if (record.checkpoint?.contents) state.contents = [...record.checkpoint.contents];
+    try {
+      await createArticleFlow(this.#llm, this.#reporter(job, state), this.#flowOptions)
+        .run(state, { signal: controller.signal });
+      if (FINISHED_STATUSES.has(record.status)) return; // cancelled as it finished
+      this.#finish(job, "completed", {});
+      const article = state.article ?? "";
+      this.#emit(job, "complete", { progress: 100, article, sections: state.sections ?? [] });
+    } catch (error) {
+      if (FINISHED_STATUSES.has(record.status)) return; // cancelled: already reported
+      const step = record.step;
+      const message = `${step ? `The ${step} step failed: ` : ""}${describeError(error)}`;
+      this.#finish(job, "failed", { message, ...(step ? { step } : {}) });
+    }
+  }
+
+  #reporter(job: ActiveJob, state: ArticleState): ArticleReporter {
+    const record = job.record;
+    const checkpoint = () => {
+      record.checkpoint = {
+        ...(state.sections ? { sections: state.sections } : {}),
+        ...(state.contents ? { contents: state.contents } : {}),
+      };
+    };
+    return {
+      outline: (sections) => {
+        record.sections = sections;
+        checkpoint();
+        this.#emit(job, "progress", { step: "outline", progress: 33, sections });
+        record.step = "content";
+      },
+      sectionWritten: (index, section, completed, total) => {
+        checkpoint();
+        this.#emit(job, "progress", {
+          step: "content",
+          progress: 33 + Math.floor(completed * 33 / total),
+          section,
+          index,
+          completed,
+          total,
+        });
+      },
+      styleStarted: () => {
+        record.step = "style";
+        this.#emit(job, "progress", { step: "style", progress: 66, stage: "started" });
+      },
+      styleFinished: () => {
+        this.#emit(job, "progress", { step: "style", progress: 99, stage: "finished" });
+      },
+      delta: (step, index, text) => this.#bufferDelta(job, step, index, text),
+      restart: (step, index) => {
+        const key = `${step}:${index ?? ""}`;
+        job.deltas.delete(key);
+        if (!job.streamed.delete(key)) return;
+        this.#emit(job, "delta", {
+          step,
+          ...(index === undefined ? {} : { index }),
+          text: "",
+          reset: true,
+        });
+      },
+    };
+  }
+
+  #bufferDelta(job: ActiveJob, step: StepName, index: number | undefined, text: string): void {
+    if (FINISHED_STATUSES.has(job.record.status)) return;
+    const key = `${step}:${index ?? ""}`;
+    job.streamed.add(key);
+    const buffer = job.deltas.get(key);
+    if (buffer) buffer.text += text;
+    else job.deltas.set(key, { step, index, text });
+    if (this.#deltaFlushMs <= 0 || (buffer && buffer.text.length >= MAX_DELTA_CHARS)) {
+      this.#flushDeltas(job);
+    } else if (job.flushTimer === undefined) {
+      job.flushTimer = setTimeout(() => this.#flushDeltas(job), this.#deltaFlushMs);
+    }
+  }
+
+  #flushDeltas(job: ActiveJob): void {
+    if (job.flushTimer !== undefined) {
+      clearTimeout(job.flushTimer);
+      job.flushTimer = undefined;
+    }
+    if (job.deltas.size === 0) return;
+    const buffers = [...job.deltas.values()];
+    job.deltas.clear();
+    for (const { step, index, text } of buffers) {
+      if (text === "") continue;
+      this.#append(job, "delta", { step, ...(index === undefined ? {} : { index }), text });
+    }
+  }
+
+  #finish(
+    job: ActiveJob,
+    status: "completed" | "failed" | "cancelled",
+    data: Record<string, unknown>,
+  ): void {
+    const record = job.record;
+    if (FINISHED_STATUSES.has(record.status)) return;
+    this.#flushDeltas(job);
+    record.finishedAt = this.#clock.now();
+    this.#setStatus(record, status);
+    if (status === "failed") {
+      record.error = String(data.message);
+      this.#emit(job, "error", data);
+    } else if (status === "cancelled") {
+      this.#emit(job, "cancelled", {});
+    }
+    // `completed` emits its own terminal event once the record holds the article.
+    this.#logger.log(status === "failed" ? "warn" : "info", `job ${status}`, {
+      job: record.id,
+      ...(record.error ? { error: record.error } : {}),
+      ms: record.finishedAt - (record.startedAt ?? record.createdAt),
+    });
+    this.#finished.push({ id: record.id, at: record.finishedAt });
+    this.#scheduleEviction();
+  }
+
+  #emit(job: ActiveJob, type: JobEventType, data: Record<string, unknown>): void {
+    this.#flushDeltas(job);
+    this.#append(job, type, data);
+  }
+
+  #append(job: ActiveJob, type: JobEventType, data: Record<string, unknown>): void {
+    const record = job.record;
+    // Text still arriving from a call that was cancelled is of no use to anyone.
+    if (FINISHED_STATUSES.has(record.status) && !TERMINAL_EVENTS.has(type)) return;
+    const event: JobEvent = { id: record.lastEventId + 1, type, data };
+    record.lastEventId = event.id;
+    if (type === "progress") record.progress = data.progress as number;
+    if (type === "complete") {
+      record.progress = 100;
+      record.article = data.article as string;
+      record.sections = data.sections as string[];
+    }
+    this.#store.append(record.id, event).catch((error) =>
+      this.#logger.log("error", "event not stored", { job: record.id, error: describeError(error) })
+    );
+    if (type !== "delta") {
+      this.#store.put(record).catch((error) =>
+        this.#logger.log("error", "job not stored", { job: record.id, error: describeError(error) })
+      );
+    }
+    this.#feed.notify(record.id);
+  }
+
+  #setStatus(record: JobRecord, status: JobStatus): void {
+    this.#count(record.status, status);
+    record.status = status;
+  }
+
+  #count(from: JobStatus | undefined, to: JobStatus | undefined): void {
+    if (from) this.#statusCounts.set(from, (this.#statusCounts.get(from) ?? 0) - 1);
+    if (to) this.#statusCounts.set(to, (this.#statusCounts.get(to) ?? 0) + 1);
+  }
+
+  #scheduleEviction(): void {
+    if (this.#finished.length > this.#maxRetained) this.#evict();
+    if (this.#evictTimer !== undefined || this.#closing) return;
+    const every = Math.min(60_000, Math.max(10, this.#ttlMs / 4));
+    const timer = setInterval(() => this.#evict(), every);
+    Deno.unrefTimer(timer);
+    this.#evictTimer = timer;
+  }
+
+  #evict(): void {
+    const cutoff = this.#clock.now() - this.#ttlMs;
+    while (this.#finished.length > 0) {
+      const oldest = this.#finished[0] as { id: string; at: number };
+      if (oldest.at > cutoff && this.#finished.length <= this.#maxRetained) break;
+      this.#finished.shift();
+      this.#active.delete(oldest.id);
+      this.#store.get(oldest.id).then((record) => {
+        if (record) this.#count(record.status, undefined);
+        return this.#store.delete(oldest.id);
+      }).catch((error) =>
+        this.#logger.log("error", "job not evicted", {
+          job: oldest.id,
+          error: describeError(error),
+        })
+      );
+      this.#logger.log("debug", "job evicted", { job: oldest.id });
+    }
+    if (this.#finished.length === 0 && this.#evictTimer !== undefined) {
+      clearInterval(this.#evictTimer);
+      this.#evictTimer = undefined;
+    }
+  }
+}

@@ -1,0 +1,83 @@
+/**
+ * Where job records and their event logs live. The in-memory store is the default and the test
+ * double; durable and distributed stores implement the same interface.
+ *
+ * @module
+ */
+
+import type { JobEvent, JobRecord } from "./job.ts";
+
+/** Job records and per-job, append-only event logs. */
+export interface JobStore {
+  /** Inserts or replaces a record. */
+  put(job: JobRecord): Promise<void>;
+  /** The record with `id`, if kept. */
+  get(id: string): Promise<JobRecord | undefined>;
+  /** Up to `limit` records, newest first. */
+  list(limit: number): Promise<JobRecord[]>;
+  /** Forgets a record and its log. */
+  delete(id: string): Promise<void>;
+  /** Appends `event` to the job's log; ids arrive in order, each one more than the last. */
+  append(jobId: string, event: JobEvent): Promise<void>;
+  /** Up to `limit` events with ids above `afterId`, in order. */
+  events(jobId: string, afterId: number, limit: number): Promise<JobEvent[]>;
+  /** Releases what the store holds open. */
+  close(): Promise<void>;
+}
+
+/**
+ * Keeps everything in process memory; what a single instance needs, and the tests' store.
+ *
+ * @example
+ * ```ts
+ * import { MemoryJobStore } from "./job_store.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const store = new MemoryJobStore();
+ * await store.append("j", { id: 1, type: "status", data: {} });
+ * await store.append("j", { id: 2, type: "cancelled", data: {} });
+ * assert.deepEqual((await store.events("j", 1, 10)).map((e) => e.id), [2]);
+ * ```
+ */
+export class MemoryJobStore implements JobStore {
+  readonly #jobs = new Map<string, JobRecord>();
+  readonly #logs = new Map<string, JobEvent[]>();
+
+  put(job: JobRecord): Promise<void> {
+    this.#jobs.set(job.id, job);
+    return Promise.resolve();
+  }
+
+  get(id: string): Promise<JobRecord | undefined> {
+    return Promise.resolve(this.#jobs.get(id));
+  }
+
+  list(limit: number): Promise<JobRecord[]> {
+    const all = [...this.#jobs.values()];
+    return Promise.resolve(all.slice(Math.max(0, all.length - limit)).reverse());
+  }
+
+  delete(id: string): Promise<void> {
+    this.#jobs.delete(id);
+    this.#logs.delete(id);
+    return Promise.resolve();
+  }
+
+  append(jobId: string, event: JobEvent): Promise<void> {
+    let log = this.#logs.get(jobId);
+    if (!log) this.#logs.set(jobId, log = []);
+    log.push(event);
+    return Promise.resolve();
+  }
+
+  events(jobId: string, afterId: number, limit: number): Promise<JobEvent[]> {
+    const log = this.#logs.get(jobId);
+    if (!log) return Promise.resolve([]);
+    // Ids are contiguous from 1, so the id is the index of the next event.
+    return Promise.resolve(log.slice(afterId, afterId + limit));
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}

@@ -1,0 +1,130 @@
+/**
+ * Event-stream responses for a job: the native stream (`id:`, `event:`, JSON `data:`), and the
+ * original example's data-only stream for its existing clients. Each response has its own
+ * TransformStream: the feed writes items into it, the response body reads framed bytes out.
+ *
+ * @module
+ */
+
+import type { JobEvent } from "./job.ts";
+import { type FeedItem, isSignal } from "./job_feed.ts";
+import { createSseStream, encodeSse, SSE_HEADERS } from "./sse.ts";
+
+const encoder = new TextEncoder();
+
+// Every watcher of a job gets the same bytes for an event: frame it once.
+const framed = new WeakMap<JobEvent, Uint8Array>();
+
+const PING = encoder.encode(encodeSse({ comment: "ping" }));
+const SHUTDOWN_FRAME = encoder.encode(encodeSse({
+  event: "shutdown",
+  data: JSON.stringify({
+    message: "The server is shutting down; reconnect with Last-Event-ID to resume",
+  }),
+}));
+
+/**
+ * Frames a feed item for the native stream.
+ *
+ * @example
+ * ```ts
+ * import { encodeNative } from "./job_stream.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const bytes = encodeNative({ id: 3, type: "cancelled", data: {} });
+ * assert.equal(new TextDecoder().decode(bytes), "id: 3\nevent: cancelled\ndata: {}\n\n");
+ * ```
+ */
+export function encodeNative(item: FeedItem): Uint8Array {
+  if (isSignal(item)) return item.signal === "heartbeat" ? PING : SHUTDOWN_FRAME;
+  let bytes = framed.get(item);
+  if (!bytes) {
+    bytes = encoder.encode(
+      encodeSse({ id: item.id, event: item.type, data: JSON.stringify(item.data) }),
+    );
+    framed.set(item, bytes);
+  }
+  return bytes;
+}
+
+/** The message the original example sent for an event, or `null` where it sent none. */
+export function toCompatMessage(item: FeedItem): Record<string, unknown> | null {
+  if (isSignal(item)) return item.signal === "heartbeat" ? { heartbeat: true } : null;
+  const data = item.data;
+  switch (item.type) {
+    case "progress":
+      if (data.step === "outline") {
+        return { step: "outline", progress: data.progress, data: { sections: data.sections } };
+      }
+      if (data.step === "content") {
+        return {
+          step: "content",
+          progress: data.progress,
+          data: {
+            section: data.section,
+            completed_sections: data.completed,
+            total_sections: data.total,
+          },
+        };
+      }
+      return data.stage === "started" ? { step: "style", progress: data.progress, data: {} } : null;
+    case "complete":
+      return { step: "complete", progress: 100, data: { final_article: data.article } };
+    case "error":
+      return { step: "error", progress: 0, data: { error: data.message } };
+    case "cancelled":
+      return { step: "error", progress: 0, data: { error: "Job cancelled" } };
+    default:
+      return null;
+  }
+}
+
+const compatFramed = new WeakMap<JobEvent, Uint8Array | null>();
+
+/** Frames a feed item for the compatibility stream: data-only, no ids. */
+export function encodeCompat(item: FeedItem): Uint8Array | null {
+  if (isSignal(item)) {
+    const message = toCompatMessage(item);
+    return message ? encoder.encode(encodeSse({ data: JSON.stringify(message) })) : null;
+  }
+  let bytes = compatFramed.get(item);
+  if (bytes === undefined) {
+    const message = toCompatMessage(item);
+    bytes = message ? encoder.encode(encodeSse({ data: JSON.stringify(message) })) : null;
+    compatFramed.set(item, bytes);
+  }
+  return bytes;
+}
+
+/** The first message of every compatibility stream. */
+export const COMPAT_CONNECTED: Uint8Array = encoder.encode(encodeSse({
+  data: JSON.stringify({
+    step: "connected",
+    progress: 0,
+    data: { message: "Connected to job progress" },
+  }),
+}));
+
+/** Asks browsers to reconnect after one second rather than their default. */
+const RETRY_PREAMBLE = encoder.encode(encodeSse({ retry: 1000 }));
+
+/**
+ * Creates a stream response: `subscribe` receives the writer to feed. `compat` picks the
+ * original example's framing.
+ */
+export function eventStreamResponse(
+  subscribe: (writer: WritableStreamDefaultWriter<FeedItem>) => void,
+  options: { compat: boolean; highWaterMark: number; headers?: Record<string, string> },
+): Response {
+  const stream = options.compat
+    ? createSseStream(encodeCompat, {
+      highWaterMark: options.highWaterMark,
+      preamble: COMPAT_CONNECTED,
+    })
+    : createSseStream(encodeNative, {
+      highWaterMark: options.highWaterMark,
+      preamble: RETRY_PREAMBLE,
+    });
+  subscribe(stream.writable.getWriter());
+  return new Response(stream.readable, { headers: { ...SSE_HEADERS, ...options.headers } });
+}

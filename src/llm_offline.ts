@@ -1,0 +1,163 @@
+/**
+ * The offline demo writer: a deterministic, template-based stand-in for an LLM, so the service
+ * and its tests run with no key and no network. It is not a model and never claims to be one:
+ * its provider is `offline` and its model is `null`.
+ *
+ * @module
+ */
+
+import type { LlmCallOptions, LlmClient, LlmRequest } from "./llm.ts";
+import { delay } from "./retry.ts";
+
+/** Options for {@linkcode OfflineWriter}. */
+export interface OfflineWriterOptions {
+  /** Simulated latency of each call in ms; its deltas are spread over that time. */
+  delayMs?: number;
+}
+
+const SECTION_TEMPLATES = [
+  (t: string) => `What ${t} is`,
+  (t: string) => `Why ${t} matters`,
+  (t: string) => `Getting started with ${t}`,
+  (t: string) => `Common mistakes with ${t}`,
+  (t: string) => `Where ${t} is heading`,
+  (t: string) => `${t} in practice`,
+  (t: string) => `Questions people ask about ${t}`,
+  (t: string) => `Tools for ${t}`,
+];
+
+const OPENERS = [
+  "Think of it this way:",
+  "Here is the short version:",
+  "Put simply,",
+  "At its heart,",
+];
+
+const EXAMPLES = [
+  "For example, a small team might try it on one project for a week and compare notes.",
+  "For example, a beginner can start with a single, concrete task and build from there.",
+  "For example, picture a friend explaining it over coffee with a napkin sketch.",
+  "For example, a city library could use it to make a familiar service a little better.",
+];
+
+function hash(text: string): number {
+  let h = 2166136261;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 16777619);
+  return h >>> 0;
+}
+
+function pick<T>(list: readonly T[], seed: string): T {
+  return list[hash(seed) % list.length] as T;
+}
+
+/** The topic shortened for use inside a title. */
+function shortTopic(topic: string): string {
+  const flat = topic.replace(/\s+/g, " ").trim();
+  return flat.length <= 60 ? flat : `${flat.slice(0, 57).trimEnd()}...`;
+}
+
+function writeOutline(topic: string, count: number): string {
+  const t = shortTopic(topic);
+  const titles = SECTION_TEMPLATES.slice(0, Math.max(1, Math.min(count, SECTION_TEMPLATES.length)))
+    .map((make) => make(t));
+  return "```yaml\nsections:\n" + titles.map((s) => `  - ${JSON.stringify(s)}`).join("\n") +
+    "\n```";
+}
+
+function writeSection(topic: string, section: string): string {
+  const t = shortTopic(topic);
+  const seed = `${topic}\u0000${section}`;
+  return [
+    `${pick(OPENERS, seed)} "${section}" is about seeing ${t} clearly, without jargon.`,
+    `Most people meet ${t} through everyday situations long before they learn its name,`,
+    "and that is a good place to begin: notice what already works, ask why it works,",
+    "and change one thing at a time.",
+    pick(EXAMPLES, seed + "e"),
+    "The point is not to master everything at once but to build a habit of small, useful steps.",
+    `Once that habit is in place, the rest of ${t} becomes much easier to explore,`,
+    "because each new idea has something familiar to attach to.",
+  ].join(" ");
+}
+
+function writeStyled(topic: string, draft: string): string {
+  const t = shortTopic(topic);
+  const body = draft.trim();
+  return [
+    `# ${t}: a friendly guide`,
+    "",
+    `Ever wondered what all the fuss about ${t} is? You're not alone, so let's walk through it together.`,
+    "",
+    body,
+    "",
+    "## Wrapping up",
+    "",
+    `That's the tour. Start small, stay curious, and ${t} will start to feel like an old friend.`,
+    "",
+    "_Written by Quillflow's offline demo writer (templates, not an AI model)._",
+  ].join("\n");
+}
+
+/**
+ * Writes deterministic, topic-aware text from templates, taking `delayMs` per call.
+ *
+ * @example
+ * ```ts
+ * import { OfflineWriter } from "./llm_offline.ts";
+ * import { outlinePrompt } from "./prompts.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const writer = new OfflineWriter();
+ * const reply = await writer.complete(outlinePrompt("tea", 3));
+ * assert.match(reply, /sections:/);
+ * assert.equal(writer.model, null);
+ * ```
+ */
+export class OfflineWriter implements LlmClient {
+  readonly provider = "offline";
+  readonly model = null;
+  readonly #delayMs: number;
+
+  /** Creates the writer with the given simulated latency. */
+  constructor(options: OfflineWriterOptions = {}) {
+    const delayMs = options.delayMs ?? 0;
+    if (!Number.isFinite(delayMs) || delayMs < 0) {
+      throw new RangeError(
+        `Cannot create offline writer as 'delayMs' must be a non-negative number: current value is ${delayMs}`,
+      );
+    }
+    this.#delayMs = delayMs;
+  }
+
+  async complete(request: LlmRequest, options: LlmCallOptions = {}): Promise<string> {
+    const { signal, onDelta } = options;
+    signal?.throwIfAborted();
+    const text = this.#write(request);
+    // Chunks of a few words, like a model's token stream, spread evenly over the delay.
+    const chunks = text.match(/(?:\S+\s*){1,4}|\s+/g) ?? [text];
+    const step = this.#delayMs / chunks.length;
+    let due = 0;
+    for (const chunk of chunks) {
+      due += step;
+      if (due >= 1) {
+        await delay(Math.floor(due), signal);
+        due -= Math.floor(due);
+      }
+      onDelta?.(chunk);
+    }
+    if (this.#delayMs > 0 && due > 0) await delay(Math.ceil(due), signal);
+    signal?.throwIfAborted();
+    return text;
+  }
+
+  #write(request: LlmRequest): string {
+    const topic = String(request.input.topic ?? "");
+    switch (request.purpose) {
+      case "outline":
+        return writeOutline(topic, Number(request.input.sections ?? 3));
+      case "section":
+        return writeSection(topic, String(request.input.section ?? ""));
+      case "style":
+        return writeStyled(topic, String(request.input.draft ?? ""));
+    }
+  }
+}

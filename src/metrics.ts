@@ -1,0 +1,90 @@
+/**
+ * Counters and a latency histogram, rendered in the Prometheus text format.
+ *
+ * @module
+ */
+
+import type { LlmCallOptions, LlmClient, LlmRequest } from "./llm.ts";
+
+const LATENCY_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
+/** The service's own counters; gauges are read at render time. */
+export class Metrics {
+  /** LLM calls started. */
+  llmCalls = 0;
+  /** LLM calls that failed (after the provider's own retries). */
+  llmErrors = 0;
+  /** HTTP requests answered. */
+  httpRequests = 0;
+  readonly #latency = new Array<number>(LATENCY_BUCKETS.length + 1).fill(0);
+  #latencySum = 0;
+  #latencyCount = 0;
+
+  /** Records one LLM call's duration in seconds. */
+  observeLlmLatency(seconds: number): void {
+    let i = LATENCY_BUCKETS.findIndex((b) => seconds <= b);
+    if (i === -1) i = LATENCY_BUCKETS.length;
+    this.#latency[i] = (this.#latency[i] ?? 0) + 1;
+    this.#latencySum += seconds;
+    this.#latencyCount++;
+  }
+
+  /**
+   * The Prometheus exposition text, with `gauges` (name → help and value-by-labels) added.
+   *
+   * @example
+   * ```ts
+   * import { Metrics } from "./metrics.ts";
+   * import assert from "node:assert/strict";
+   *
+   * const metrics = new Metrics();
+   * metrics.llmCalls = 2;
+   * assert.match(metrics.render({}), /^quillflow_llm_calls_total 2$/m);
+   * ```
+   */
+  render(
+    gauges: Record<string, { help: string; values: [labels: string, value: number][] }>,
+  ): string {
+    const lines: string[] = [];
+    const counter = (name: string, help: string, value: number) => {
+      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`, `${name} ${value}`);
+    };
+    for (const [name, gauge] of Object.entries(gauges)) {
+      lines.push(`# HELP ${name} ${gauge.help}`, `# TYPE ${name} gauge`);
+      for (const [labels, value] of gauge.values) lines.push(`${name}${labels} ${value}`);
+    }
+    counter("quillflow_llm_calls_total", "LLM calls started.", this.llmCalls);
+    counter("quillflow_llm_errors_total", "LLM calls that failed.", this.llmErrors);
+    counter("quillflow_http_requests_total", "HTTP requests answered.", this.httpRequests);
+    const h = "quillflow_llm_latency_seconds";
+    lines.push(`# HELP ${h} LLM call duration.`, `# TYPE ${h} histogram`);
+    let cumulative = 0;
+    LATENCY_BUCKETS.forEach((bound, i) => {
+      cumulative += this.#latency[i] ?? 0;
+      lines.push(`${h}_bucket{le="${bound}"} ${cumulative}`);
+    });
+    lines.push(`${h}_bucket{le="+Inf"} ${this.#latencyCount}`);
+    lines.push(`${h}_sum ${this.#latencySum}`, `${h}_count ${this.#latencyCount}`);
+    return lines.join("\n") + "\n";
+  }
+}
+
+/** Wraps `llm` so every call is counted and timed in `metrics`. */
+export function instrumentLlm(llm: LlmClient, metrics: Metrics): LlmClient {
+  return {
+    provider: llm.provider,
+    model: llm.model,
+    async complete(request: LlmRequest, options?: LlmCallOptions): Promise<string> {
+      metrics.llmCalls++;
+      const start = performance.now();
+      try {
+        return await llm.complete(request, options);
+      } catch (error) {
+        if (!options?.signal?.aborted) metrics.llmErrors++;
+        throw error;
+      } finally {
+        metrics.observeLlmLatency((performance.now() - start) / 1000);
+      }
+    },
+  };
+}

@@ -1,0 +1,63 @@
+/**
+ * Reading an outline out of an LLM reply: a fenced YAML block with a top-level `sections` list.
+ *
+ * @module
+ */
+
+import { parse } from "yaml";
+
+const FENCED_YAML = /```(?:ya?ml)?[ \t]*\r?\n([\s\S]*?)```/i;
+
+/**
+ * Parses and validates the outline in `reply`: a non-empty list of unique, non-empty strings,
+ * at most `maxSections` long. Throws a `SyntaxError` that says what is wrong, so the caller
+ * can ask again.
+ *
+ * @example
+ * ```ts
+ * import { parseOutline } from "./outline.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const reply = "Here you go:\n```yaml\nsections:\n  - Why\n  - How\n```";
+ * assert.deepEqual(parseOutline(reply, 3), ["Why", "How"]);
+ * ```
+ */
+export function parseOutline(reply: string, maxSections: number): string[] {
+  const fenced = FENCED_YAML.exec(reply);
+  const source = fenced?.[1] ?? reply;
+  let doc: unknown;
+  try {
+    doc = parse(source);
+  } catch (error) {
+    throw new SyntaxError(`Outline is not valid YAML: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+  if (typeof doc !== "object" || doc === null || !("sections" in doc)) {
+    throw new SyntaxError("Outline has no top-level 'sections' list");
+  }
+  const sections = (doc as { sections: unknown }).sections;
+  if (!Array.isArray(sections) || sections.length === 0) {
+    throw new SyntaxError("Outline 'sections' must be a non-empty list");
+  }
+  if (sections.length > maxSections) {
+    throw new SyntaxError(
+      `Outline has ${sections.length} sections, more than the ${maxSections} asked for`,
+    );
+  }
+  const seen = new Set<string>();
+  return sections.map((entry, i) => {
+    if (typeof entry !== "string" || entry.trim() === "") {
+      throw new SyntaxError(`Outline section ${i + 1} is not a non-empty string`);
+    }
+    const title = entry.trim();
+    if (title.length > 200) {
+      throw new SyntaxError(`Outline section ${i + 1} is longer than 200 characters`);
+    }
+    if (seen.has(title.toLowerCase())) {
+      throw new SyntaxError(`Outline section ${JSON.stringify(title)} appears twice`);
+    }
+    seen.add(title.toLowerCase());
+    return title;
+  });
+}

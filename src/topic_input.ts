@@ -1,0 +1,155 @@
+/**
+ * Reading a job's topic out of a request body: size-limited, strict UTF-8, JSON or form.
+ *
+ * @module
+ */
+
+import { HttpError } from "./http_error.ts";
+
+/** Longest topic, in characters, after trimming. */
+export const MAX_TOPIC_CHARS = 500;
+
+// Control characters other than tab and newline (CR is allowed only as part of CRLF).
+const FORBIDDEN = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F\u0080-\u009F]|\r(?!\n)/;
+
+/**
+ * Checks a topic and returns it trimmed; throws a 400 {@linkcode HttpError} saying what is wrong.
+ *
+ * @example
+ * ```ts
+ * import { validateTopic } from "./topic_input.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(validateTopic("  AI safety "), "AI safety");
+ * assert.throws(() => validateTopic("   "));
+ * ```
+ */
+export function validateTopic(value: unknown): string {
+  if (value === undefined || value === null) {
+    throw new HttpError(400, "missing_topic", "The request needs a 'topic'");
+  }
+  if (typeof value !== "string") {
+    throw new HttpError(400, "invalid_topic", "'topic' must be a string");
+  }
+  if (!value.isWellFormed()) {
+    throw new HttpError(400, "invalid_topic", "'topic' holds an unpaired surrogate");
+  }
+  const topic = value.trim();
+  if (topic === "") throw new HttpError(400, "invalid_topic", "'topic' must not be empty");
+  let chars = 0;
+  for (const _ of topic) chars++;
+  if (chars > MAX_TOPIC_CHARS) {
+    throw new HttpError(
+      400,
+      "invalid_topic",
+      `'topic' must be at most ${MAX_TOPIC_CHARS} characters: it has ${chars}`,
+    );
+  }
+  if (FORBIDDEN.test(topic)) {
+    throw new HttpError(
+      400,
+      "invalid_topic",
+      "'topic' must not hold control characters other than newline and tab",
+    );
+  }
+  return topic;
+}
+
+async function readLimited(request: Request, maxBytes: number): Promise<Uint8Array<ArrayBuffer>> {
+  const tooLarge = () =>
+    new HttpError(413, "body_too_large", `The request body must be at most ${maxBytes} bytes`);
+  const declared = request.headers.get("content-length");
+  if (declared !== null && Number(declared) > maxBytes) throw tooLarge();
+  if (!request.body) return new Uint8Array();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const reader = request.body.getReader();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      size += value.byteLength;
+      if (size > maxBytes) {
+        reader.cancel().catch(() => {});
+        throw tooLarge();
+      }
+      chunks.push(value);
+    }
+  } catch (error) {
+    if (error instanceof HttpError) throw error;
+    throw new HttpError(400, "bad_body", "The request body could not be read", { cause: error });
+  }
+  const bytes = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return bytes;
+}
+
+const decoder = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * The validated topic of a submit request: a JSON object `{"topic": "..."}`, or a form
+ * (`application/x-www-form-urlencoded` or `multipart/form-data`) with a `topic` field.
+ */
+export async function readTopic(request: Request, maxBytes: number): Promise<string> {
+  const type = (request.headers.get("content-type") ?? "").split(";")[0]?.trim().toLowerCase() ??
+    "";
+  const isJson = type === "application/json" || type.endsWith("+json");
+  const isForm = type === "application/x-www-form-urlencoded";
+  const isMultipart = type === "multipart/form-data";
+  if (!isJson && !isForm && !isMultipart) {
+    throw new HttpError(
+      415,
+      "unsupported_media_type",
+      "Send the topic as application/json, application/x-www-form-urlencoded or multipart/form-data",
+    );
+  }
+  const bytes = await readLimited(request, maxBytes);
+  if (isMultipart) {
+    let form: FormData;
+    try {
+      form = await new Response(bytes, {
+        headers: { "content-type": request.headers.get("content-type") ?? "" },
+      })
+        .formData();
+    } catch (error) {
+      throw new HttpError(400, "bad_form", "The multipart body could not be parsed", {
+        cause: error,
+      });
+    }
+    const topic = form.get("topic");
+    if (topic !== null && typeof topic !== "string") {
+      throw new HttpError(400, "invalid_topic", "'topic' must be a text field, not a file");
+    }
+    return validateTopic(topic);
+  }
+  let text: string;
+  try {
+    text = decoder.decode(bytes);
+  } catch (error) {
+    throw new HttpError(400, "invalid_utf8", "The request body is not valid UTF-8", {
+      cause: error,
+    });
+  }
+  if (isForm) return validateTopic(new URLSearchParams(text).get("topic"));
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch (error) {
+    throw new HttpError(
+      400,
+      "invalid_json",
+      `The request body is not valid JSON: ${(error as Error).message}`,
+      {
+        cause: error,
+      },
+    );
+  }
+  if (typeof body !== "object" || body === null || Array.isArray(body)) {
+    throw new HttpError(400, "invalid_json", "The request body must be a JSON object");
+  }
+  return validateTopic((body as Record<string, unknown>).topic);
+}
