@@ -10,6 +10,7 @@ import { HttpError } from "./http_error.ts";
 export const MAX_TOPIC_CHARS = 500;
 
 // Control characters other than tab and newline (CR is allowed only as part of CRLF).
+// deno-lint-ignore no-control-regex -- matching control characters is the point
 const FORBIDDEN = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F\u0080-\u009F]|\r(?!\n)/;
 
 /**
