@@ -1,0 +1,79 @@
+import assert from "node:assert/strict";
+import { createSseStream, encodeSse } from "../src/sse.ts";
+import { readSse } from "../testing/sse_client.ts";
+
+async function roundTrip(text: string) {
+  return await Array.fromAsync(readSse(new Response(text).body!));
+}
+
+Deno.test("encodeSse() frames fields per the WHATWG spec", async (t) => {
+  await t.step(
+    "multi-line data becomes several data lines and reads back joined by LF",
+    async () => {
+      const frame = encodeSse({ id: 1, event: "delta", data: "one\ntwo\nthree" });
+      assert.equal(frame, "id: 1\nevent: delta\ndata: one\ndata: two\ndata: three\n\n");
+      assert.equal((await roundTrip(frame))[0]?.data, "one\ntwo\nthree");
+    },
+  );
+  await t.step("CR and CRLF inside data are line breaks too, normalised to LF", async () => {
+    const frame = encodeSse({ data: "a\rb\r\nc" });
+    assert.equal(frame, "data: a\ndata: b\ndata: c\n\n");
+    assert.equal((await roundTrip(frame))[0]?.data, "a\nb\nc");
+  });
+  await t.step("empty data still dispatches an event with empty data", async () => {
+    const frame = encodeSse({ data: "" });
+    assert.equal(frame, "data: \n\n");
+    const events = await roundTrip(frame);
+    assert.equal(events.length, 1);
+    assert.equal(events[0]?.data, "");
+  });
+  await t.step("unicode passes through unchanged, including astral characters", async () => {
+    const text = "héllo — 世界 🚀 \u2028 end";
+    assert.equal((await roundTrip(encodeSse({ data: text })))[0]?.data, text);
+  });
+  await t.step(
+    "leading spaces in data survive (only one space after the colon is dropped)",
+    async () => {
+      assert.equal((await roundTrip(encodeSse({ data: "  indented" })))[0]?.data, "  indented");
+    },
+  );
+  await t.step("every frame ends with a blank line", () => {
+    for (
+      const message of [{ data: "x" }, { comment: "ping" }, { retry: 10 }, { id: 3, data: "y" }]
+    ) {
+      assert.ok(encodeSse(message).endsWith("\n\n"));
+    }
+  });
+  await t.step("comments are lines starting with a colon", () => {
+    assert.equal(encodeSse({ comment: "ping" }), ": ping\n\n");
+  });
+  await t.step("CR or LF in event or id, NUL in id, and non-integer retry are refused", () => {
+    assert.throws(() => encodeSse({ event: "a\nb" }), TypeError);
+    assert.throws(() => encodeSse({ event: "a\rb" }), TypeError);
+    assert.throws(() => encodeSse({ id: "1\n2" }), TypeError);
+    assert.throws(() => encodeSse({ id: "1\u00002" }), TypeError);
+    assert.throws(() => encodeSse({ retry: 1.5 }), RangeError);
+    assert.throws(() => encodeSse({ retry: -1 }), RangeError);
+  });
+  await t.step("a message with no fields encodes to nothing", () => {
+    assert.equal(encodeSse({}), "");
+  });
+});
+
+Deno.test("createSseStream() applies back-pressure through the writer", async () => {
+  const encoder = new TextEncoder();
+  const stream = createSseStream((n: number) => encoder.encode(encodeSse({ data: String(n) })), {
+    highWaterMark: 2,
+  });
+  const writer = stream.writable.getWriter();
+  assert.equal(writer.desiredSize, 2);
+  writer.write(1).catch(() => {});
+  writer.write(2).catch(() => {});
+  writer.write(3).catch(() => {});
+  // Nobody reads: the queue fills and the writer reports it.
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  assert.ok((writer.desiredSize ?? 0) <= 0, `desiredSize ${writer.desiredSize}`);
+  writer.close().catch(() => {});
+  const text = await new Response(stream.readable).text();
+  assert.equal(text, "data: 1\n\ndata: 2\n\ndata: 3\n\n");
+});
