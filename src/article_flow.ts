@@ -210,7 +210,7 @@ class ApplyStyle extends Node<ArticleState, { topic: string; draft: string }, st
  *
  * @example
  * ```ts
- * import { createArticleFlow, type ArticleReporter } from "./article_flow.ts";
+ * import { type ArticleReporter, type ArticleState, createArticleFlow } from "./article_flow.ts";
  * import { OfflineWriter } from "./llm_offline.ts";
  * import assert from "node:assert/strict";
  *
@@ -218,7 +218,7 @@ class ApplyStyle extends Node<ArticleState, { topic: string; draft: string }, st
  *   outline() {}, sectionWritten() {}, styleStarted() {}, styleFinished() {},
  *   delta() {}, restart() {},
  * };
- * const state = { topic: "tea" };
+ * const state: ArticleState = { topic: "tea" };
  * await createArticleFlow(new OfflineWriter(), quiet).run(state, {
  *   signal: new AbortController().signal,
  * });

@@ -18,7 +18,8 @@ const FENCED_YAML = /```(?:ya?ml)?[ \t]*\r?\n([\s\S]*?)```/i;
  * import { parseOutline } from "./outline.ts";
  * import assert from "node:assert/strict";
  *
- * const reply = "Here you go:\n```yaml\nsections:\n  - Why\n  - How\n```";
+ * const fence = "`".repeat(3);
+ * const reply = `Here you go:\n${fence}yaml\nsections:\n  - Why\n  - How\n${fence}`;
  * assert.deepEqual(parseOutline(reply, 3), ["Why", "How"]);
  * ```
  */

@@ -1,0 +1,101 @@
+import assert from "node:assert/strict";
+import { collectEvents } from "../testing/sse_client.ts";
+import { promptData, startOpenAiServer } from "../testing/openai_server.ts";
+import { startTestServer, submit } from "./_server.ts";
+
+function openaiFlags(baseUrl: string, extra: string[] = []): string[] {
+  return [
+    "--llm-provider",
+    "openai",
+    "--openai-base-url",
+    baseUrl,
+    "--openai-api-key",
+    "test-key",
+    "--llm-model",
+    "test-model",
+    ...extra,
+  ];
+}
+
+Deno.test("openai provider writes the article through an OpenAI-compatible server", async (t) => {
+  const llm = await startOpenAiServer({ delayMs: 10 });
+  const server = await startTestServer(openaiFlags(llm.baseUrl));
+  try {
+    const job = await submit(server.url, "Quantum computing");
+    assert.equal(job.provider, "openai");
+    assert.equal(job.model, "test-model");
+    const events = await collectEvents(`${server.url}/api/jobs/${job.id}/events`);
+    const last = events.at(-1)!;
+    assert.equal(last.event, "complete");
+    const article = JSON.parse(last.data).article as string;
+
+    await t.step("the prompts that reach the server carry the topic as quoted data", () => {
+      assert.equal(llm.requests.length, 5, "outline + 3 sections + style");
+      for (const request of llm.requests) {
+        assert.equal(request.body.model, "test-model");
+        assert.equal(promptData(request.prompt)[0], "Quantum computing");
+      }
+      assert.match(llm.requests[0]!.prompt, /Create a simple outline/);
+    });
+    await t.step("calls stream, and the streamed text reaches the client as deltas", () => {
+      assert.ok(llm.requests.every((r) => r.body.stream === true));
+      const styled = events.filter((e) => e.event === "delta").map((e) => JSON.parse(e.data))
+        .filter((d) => d.step === "style").map((d) => d.text).join("");
+      assert.equal(styled.trim(), article);
+    });
+    await t.step("the article is the server's, built from its outline and sections", () => {
+      assert.match(article, /^# All about Quantum computing/);
+      assert.match(article, /## Introduction to Quantum computing/);
+      assert.match(article, /This section, Key ideas of Quantum computing, explains/);
+    });
+  } finally {
+    await server.shutdown();
+    await llm.close();
+  }
+});
+
+Deno.test("openai provider: a bad outline is asked for again, and a 500 is retried", async () => {
+  const llm = await startOpenAiServer({
+    script: (_request, n) => {
+      if (n === 0) return { content: "Sorry, I cannot do YAML today." };
+      if (n === 1) return { content: "```yaml\nsections: not-a-list\n```" };
+      if (n === 3) return { status: 500, message: "upstream exploded" };
+      return undefined;
+    },
+  });
+  const server = await startTestServer(openaiFlags(llm.baseUrl));
+  try {
+    const job = await submit(server.url, "Retries");
+    const events = await collectEvents(`${server.url}/api/jobs/${job.id}/events`);
+    assert.equal(events.at(-1)?.event, "complete", events.at(-1)?.data);
+    const outlinePrompts = llm.requests.filter((r) => r.prompt.includes("Create a simple outline"));
+    assert.equal(outlinePrompts.length, 3, "two invalid outlines, then a valid one");
+    // Request 3 (the first section) failed with 500 and was sent again.
+    assert.equal(llm.requests.length, 3 + 1 + 3 + 1);
+    // The invalid outline's streamed text was voided for watchers.
+    const resets = events.filter((e) => e.event === "delta" && JSON.parse(e.data).reset === true);
+    assert.ok(resets.length >= 2, "a reset delta per abandoned outline attempt");
+  } finally {
+    await server.shutdown();
+    await llm.close();
+  }
+});
+
+Deno.test("openai provider: the non-streaming path returns the whole text", async () => {
+  const { OpenAiClient } = await import("../src/llm_openai.ts");
+  const { outlinePrompt } = await import("../src/prompts.ts");
+  const llm = await startOpenAiServer();
+  try {
+    const client = new OpenAiClient({
+      apiKey: "k",
+      baseURL: llm.baseUrl,
+      model: "m",
+      minRetryDelayMs: 1,
+    });
+    const text = await client.complete(outlinePrompt("Bees", 3));
+    assert.match(text, /Introduction to Bees/);
+    assert.equal(llm.requests[0]?.body.stream, undefined);
+  } finally {
+    await llm.close();
+  }
+});
