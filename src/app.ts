@@ -186,7 +186,7 @@ export function createHandler(deps: HandlerDeps): (request: Request) => Promise<
     .add("GET", "/api/jobs/:id/events", async (request, { id }, { url }) => {
       const record = await findJob(id);
       const afterId = lastEventId(request, url, record);
-      return eventStreamResponse((writer) => manager.subscribe(record, afterId, writer), {
+      return eventStreamResponse((sink) => manager.subscribe(record, afterId, sink), {
         compat: false,
         highWaterMark,
       });
@@ -198,7 +198,7 @@ export function createHandler(deps: HandlerDeps): (request: Request) => Promise<
     .add("GET", "/progress/:id", async (_request, { id }) => {
       const record = id !== undefined && UUID.test(id) ? await manager.get(id) : undefined;
       if (!record) return compatNotFound();
-      return eventStreamResponse((writer) => manager.subscribe(record, 0, writer), {
+      return eventStreamResponse((sink) => manager.subscribe(record, 0, sink), {
         compat: true,
         highWaterMark,
       });

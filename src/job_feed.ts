@@ -31,6 +31,14 @@ export function isSignal(item: FeedItem): item is FeedSignal {
   return "signal" in item;
 }
 
+/** Where a subscriber's items go: its stream's writer, and a way to end the stream at once. */
+export interface FeedSink {
+  /** Writer of the stream's writable side; its `desiredSize` is the back-pressure signal. */
+  writer: WritableStreamDefaultWriter<FeedItem>;
+  /** Ends the stream at once, dropping what is queued (the client is gone or stuck). */
+  abort(reason: unknown): void;
+}
+
 /** Settings of a {@linkcode JobFeed}. */
 export interface JobFeedOptions {
   /** Where the logs are read from. */
@@ -46,6 +54,7 @@ export interface JobFeedOptions {
 class Subscription {
   readonly jobId: string;
   readonly writer: WritableStreamDefaultWriter<FeedItem>;
+  readonly abort: (reason: unknown) => void;
   cursor: number;
   lastWriteAt: number;
   /** When the writer last ran out of room, or `null` while it has room. */
@@ -55,15 +64,11 @@ class Subscription {
   dirty = true;
   pumping = false;
 
-  constructor(
-    jobId: string,
-    cursor: number,
-    writer: WritableStreamDefaultWriter<FeedItem>,
-    now: number,
-  ) {
+  constructor(jobId: string, cursor: number, sink: FeedSink, now: number) {
     this.jobId = jobId;
     this.cursor = cursor;
-    this.writer = writer;
+    this.writer = sink.writer;
+    this.abort = sink.abort;
     this.lastWriteAt = now;
   }
 }
@@ -98,12 +103,13 @@ export class JobFeed {
   }
 
   /**
-   * Starts delivering `jobId`'s events with ids above `afterId` to `writer`, then live ones,
-   * and closes the writer after the terminal event. The subscription ends by itself when the
-   * writer closes or errors (the client went away).
+   * Starts delivering `jobId`'s events with ids above `afterId` to `sink`, then live ones, and
+   * closes its writer after the terminal event. The subscription ends by itself when the writer
+   * closes or errors (the client went away).
    */
-  subscribe(jobId: string, afterId: number, writer: WritableStreamDefaultWriter<FeedItem>): void {
-    const sub = new Subscription(jobId, afterId, writer, this.#clock.now());
+  subscribe(jobId: string, afterId: number, sink: FeedSink): void {
+    const sub = new Subscription(jobId, afterId, sink, this.#clock.now());
+    const writer = sink.writer;
     let subs = this.#byJob.get(jobId);
     if (!subs) this.#byJob.set(jobId, subs = new Set());
     subs.add(sub);
@@ -151,35 +157,32 @@ export class JobFeed {
 
   async #drain(sub: Subscription): Promise<void> {
     try {
-      await this.#drainLoop(sub);
-    } finally {
-      // Cleared in the same turn as the last `dirty` check, so no notification slips between.
-      sub.pumping = false;
-    }
-  }
-
-  async #drainLoop(sub: Subscription): Promise<void> {
-    while (sub.dirty && sub.closingSince === null) {
-      const room = sub.writer.desiredSize;
-      if (room === null) return; // errored: `closed` rejects and removes it
-      if (room <= 0) {
-        sub.stalledSince ??= this.#clock.now();
-        await sub.writer.ready;
-        sub.stalledSince = null;
-        continue;
-      }
-      sub.dirty = false;
-      const events = await this.#store.events(sub.jobId, sub.cursor, room);
-      if (events.length === room) sub.dirty = true;
-      for (const event of events) {
-        if (event.id <= sub.cursor) continue;
-        this.#write(sub, event);
-        sub.cursor = event.id;
-        if (TERMINAL_EVENTS.has(event.type)) {
-          this.#close(sub);
-          return;
+      while (sub.dirty && sub.closingSince === null) {
+        const room = sub.writer.desiredSize;
+        if (room === null) return; // errored: `closed` rejects and removes it
+        if (room <= 0) {
+          sub.stalledSince ??= this.#clock.now();
+          await sub.writer.ready;
+          sub.stalledSince = null;
+          continue;
+        }
+        sub.dirty = false;
+        const events = await this.#store.events(sub.jobId, sub.cursor, room);
+        if (events.length === room) sub.dirty = true;
+        for (const event of events) {
+          if (event.id <= sub.cursor) continue;
+          this.#write(sub, event);
+          sub.cursor = event.id;
+          if (TERMINAL_EVENTS.has(event.type)) {
+            this.#close(sub);
+            return;
+          }
         }
       }
+    } finally {
+      // Cleared in the same turn as the last `dirty` check (no await between them), so a
+      // notification can never land in a gap where it is neither seen nor pumped.
+      sub.pumping = false;
     }
   }
 
@@ -198,7 +201,7 @@ export class JobFeed {
 
   #abort(sub: Subscription, reason: unknown): void {
     sub.closingSince ??= this.#clock.now();
-    sub.writer.abort(reason).catch(ignore);
+    sub.abort(reason);
   }
 
   #remove(sub: Subscription): void {

@@ -22,7 +22,7 @@ import {
   type StepName,
   TERMINAL_EVENTS,
 } from "./job.ts";
-import { type FeedItem, JobFeed } from "./job_feed.ts";
+import { type FeedSink, JobFeed } from "./job_feed.ts";
 import type { JobStore } from "./job_store.ts";
 import type { LlmClient } from "./llm.ts";
 import { type Logger, silentLogger } from "./logger.ts";
@@ -241,19 +241,15 @@ export class JobManager {
   }
 
   /**
-   * Streams job `record`'s events with ids above `afterId`, then live ones, into `writer`, which
-   * is closed after the terminal event. The caller checks `afterId` is within the log.
+   * Streams job `record`'s events with ids above `afterId`, then live ones, into `sink`, whose
+   * writer is closed after the terminal event. The caller checks `afterId` is within the log.
    */
-  subscribe(
-    record: JobRecord,
-    afterId: number,
-    writer: WritableStreamDefaultWriter<FeedItem>,
-  ): void {
+  subscribe(record: JobRecord, afterId: number, sink: FeedSink): void {
     if (FINISHED_STATUSES.has(record.status) && afterId >= record.lastEventId) {
-      writer.close().catch(() => {});
+      sink.writer.close().catch(() => {});
       return;
     }
-    this.#feed.subscribe(record.id, afterId, writer);
+    this.#feed.subscribe(record.id, afterId, sink);
   }
 
   /**

@@ -7,8 +7,8 @@
  */
 
 import type { JobEvent } from "./job.ts";
-import { type FeedItem, isSignal } from "./job_feed.ts";
-import { createSseStream, encodeSse, SSE_HEADERS } from "./sse.ts";
+import { type FeedItem, type FeedSink, isSignal } from "./job_feed.ts";
+import { encodeSse, SSE_HEADERS, SseStream } from "./sse.ts";
 
 const encoder = new TextEncoder();
 
@@ -109,22 +109,22 @@ export const COMPAT_CONNECTED: Uint8Array = encoder.encode(encodeSse({
 const RETRY_PREAMBLE = encoder.encode(encodeSse({ retry: 1000 }));
 
 /**
- * Creates a stream response: `subscribe` receives the writer to feed. `compat` picks the
+ * Creates a stream response: `subscribe` receives the sink to feed. `compat` picks the
  * original example's framing.
  */
 export function eventStreamResponse(
-  subscribe: (writer: WritableStreamDefaultWriter<FeedItem>) => void,
+  subscribe: (sink: FeedSink) => void,
   options: { compat: boolean; highWaterMark: number; headers?: Record<string, string> },
 ): Response {
   const stream = options.compat
-    ? createSseStream(encodeCompat, {
+    ? new SseStream<FeedItem>(encodeCompat, {
       highWaterMark: options.highWaterMark,
       preamble: COMPAT_CONNECTED,
     })
-    : createSseStream(encodeNative, {
+    : new SseStream<FeedItem>(encodeNative, {
       highWaterMark: options.highWaterMark,
       preamble: RETRY_PREAMBLE,
     });
-  subscribe(stream.writable.getWriter());
+  subscribe({ writer: stream.writable.getWriter(), abort: (reason) => stream.abort(reason) });
   return new Response(stream.readable, { headers: { ...SSE_HEADERS, ...options.headers } });
 }

@@ -93,11 +93,11 @@ export interface SseStreamOptions {
  *
  * @example
  * ```ts
- * import { createSseStream, encodeSse } from "./sse.ts";
+ * import { encodeSse, SseStream } from "./sse.ts";
  * import assert from "node:assert/strict";
  *
  * const enc = new TextEncoder();
- * const stream = createSseStream((n: number) => enc.encode(encodeSse({ data: String(n) })), {
+ * const stream = new SseStream((n: number) => enc.encode(encodeSse({ data: String(n) })), {
  *   highWaterMark: 4,
  * });
  * const writer = stream.writable.getWriter();
@@ -106,22 +106,40 @@ export interface SseStreamOptions {
  * assert.equal(await new Response(stream.readable).text(), "data: 1\n\n");
  * ```
  */
-export function createSseStream<T>(
-  encode: (item: T) => Uint8Array | null,
-  options: SseStreamOptions,
-): TransformStream<T, Uint8Array> {
-  const { preamble } = options;
-  return new TransformStream<T, Uint8Array>(
-    {
-      start(controller) {
-        if (preamble) controller.enqueue(preamble);
+export class SseStream<T> extends TransformStream<T, Uint8Array> {
+  readonly #controller: TransformStreamDefaultController<Uint8Array>;
+
+  /** Creates the stream; `options.preamble` is sent before any item. */
+  constructor(encode: (item: T) => Uint8Array | null, options: SseStreamOptions) {
+    const { preamble } = options;
+    let captured: TransformStreamDefaultController<Uint8Array> | undefined;
+    super(
+      {
+        start(controller) {
+          captured = controller;
+          if (preamble) controller.enqueue(preamble);
+        },
+        transform(item, controller) {
+          const bytes = encode(item);
+          if (bytes !== null) controller.enqueue(bytes);
+        },
       },
-      transform(item, controller) {
-        const bytes = encode(item);
-        if (bytes !== null) controller.enqueue(bytes);
-      },
-    },
-    new CountQueuingStrategy({ highWaterMark: options.highWaterMark }),
-    new CountQueuingStrategy({ highWaterMark: 1 }),
-  );
+      new CountQueuingStrategy({ highWaterMark: options.highWaterMark }),
+      new CountQueuingStrategy({ highWaterMark: 1 }),
+    );
+    this.#controller = captured as TransformStreamDefaultController<Uint8Array>;
+  }
+
+  /**
+   * Ends both sides at once, dropping whatever is queued: for a client that is gone or stuck.
+   * Aborting the writer alone is not enough, since it waits for a write that is blocked on a
+   * reader who never reads.
+   */
+  abort(reason: unknown): void {
+    try {
+      this.#controller.error(reason);
+    } catch {
+      // Already closed or errored.
+    }
+  }
 }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { createSseStream, encodeSse } from "../src/sse.ts";
+import { encodeSse, SseStream } from "../src/sse.ts";
 import { readSse } from "../testing/sse_client.ts";
 
 async function roundTrip(text: string) {
@@ -60,9 +60,9 @@ Deno.test("encodeSse() frames fields per the WHATWG spec", async (t) => {
   });
 });
 
-Deno.test("createSseStream() applies back-pressure through the writer", async () => {
+Deno.test("SseStream applies back-pressure through the writer, and abort() ends a stuck stream", async () => {
   const encoder = new TextEncoder();
-  const stream = createSseStream((n: number) => encoder.encode(encodeSse({ data: String(n) })), {
+  const stream = new SseStream((n: number) => encoder.encode(encodeSse({ data: String(n) })), {
     highWaterMark: 2,
   });
   const writer = stream.writable.getWriter();
@@ -76,4 +76,15 @@ Deno.test("createSseStream() applies back-pressure through the writer", async ()
   writer.close().catch(() => {});
   const text = await new Response(stream.readable).text();
   assert.equal(text, "data: 1\n\ndata: 2\n\ndata: 3\n\n");
+});
+
+Deno.test("SseStream.abort() releases a writer blocked on a reader that never reads", async () => {
+  const stream = new SseStream((n: number) => new TextEncoder().encode(String(n)), {
+    highWaterMark: 1,
+  });
+  const writer = stream.writable.getWriter();
+  for (let i = 0; i < 5; i++) writer.write(i).catch(() => {});
+  const closed = writer.closed.then(() => "closed", () => "errored");
+  stream.abort(new Error("stuck"));
+  assert.equal(await closed, "errored");
 });
