@@ -148,6 +148,9 @@ export class JobFeed {
     sub.pumping = true;
     this.#drain(sub).catch((error) => this.#abort(sub, error)).finally(() => {
       sub.pumping = false;
+      // A notify that landed after the drain's last check but before this callback found
+      // `pumping` set and left: drain again, or the job's last events would never be sent.
+      if (sub.dirty) this.#pump(sub);
     });
   }
 
