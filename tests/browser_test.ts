@@ -7,7 +7,7 @@
  */
 
 import assert from "node:assert/strict";
-import { type BrowserContext, chromium, type Page } from "npm:playwright-core@1.65.1";
+import { type BrowserContext, chromium, type Page, type Request } from "npm:playwright-core@1.65.1";
 import { loadConfig } from "../src/config.ts";
 import type { LlmCallOptions, LlmClient, LlmRequest } from "../src/llm.ts";
 import { OfflineWriter } from "../src/llm_offline.ts";
@@ -158,6 +158,44 @@ async function waitForStatus(page: Page, status: string): Promise<void> {
   await page.waitForSelector(`#job[data-status="${status}"]`);
 }
 
+/** A TCP relay to `target` whose connections can all be cut at once, as a flaky network would. */
+function startRelay(target: string) {
+  const { hostname, port } = new URL(target);
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const open = new Set<Deno.Conn>();
+  const shut = (conn: Deno.Conn) => {
+    if (!open.delete(conn)) return;
+    try {
+      conn.close();
+    } catch {
+      // Already closed by the other side.
+    }
+  };
+  const accepting = (async () => {
+    for await (const client of listener) {
+      const upstream = await Deno.connect({ hostname, port: Number(port) }).catch(() => null);
+      if (!upstream) {
+        client.close();
+        continue;
+      }
+      open.add(client);
+      open.add(upstream);
+      const done = () => [client, upstream].forEach(shut);
+      client.readable.pipeTo(upstream.writable).catch(() => {}).finally(done);
+      upstream.readable.pipeTo(client.writable).catch(() => {}).finally(done);
+    }
+  })().catch(() => {});
+  return {
+    url: `http://127.0.0.1:${(listener.addr as Deno.NetAddr).port}`,
+    cutAll: () => [...open].forEach(shut),
+    async close() {
+      listener.close();
+      [...open].forEach(shut);
+      await accepting;
+    },
+  };
+}
+
 async function screenshot(page: Page, name: string): Promise<void> {
   await Deno.mkdir(OUTPUT_DIR, { recursive: true });
   await page.screenshot({ path: `${OUTPUT_DIR}/${name}.png`, fullPage: true });
@@ -239,6 +277,42 @@ Deno.test("web page in headless Chromium", browserTest, async (t) => {
       assert.deepEqual(pageProblems(page), []);
       await page.close();
     });
+
+    await t.step(
+      "a dropped connection resumes with Last-Event-ID, text neither lost nor doubled",
+      async () => {
+        const relay = startRelay(server.url);
+        try {
+          const page = await openPage(context, `${relay.url}/`);
+          const streams: Request[] = [];
+          page.on("request", (request) => {
+            if (request.url().includes("/events")) streams.push(request);
+          });
+          const id = await submitTopic(page, "Flaky networks");
+          await page.waitForSelector('#steps [data-step="content"][data-state="running"]');
+          relay.cutAll();
+          await page.locator("#connection", { hasText: "Reconnecting" }).waitFor();
+          await waitForStatus(page, "completed");
+          assert.equal(await page.locator("#connection").isVisible(), false);
+          const snapshot = await (await fetch(`${server.url}/api/jobs/${id}`)).json();
+          assert.equal((await page.locator("#live-style").textContent())?.trim(), snapshot.article);
+          const sections = await page.locator("#live-sections .stream").allTextContents();
+          assert.equal(sections.length, 3);
+          for (const text of sections) {
+            assert.equal(text.split("Most people meet").length, 2, `doubled or lost: ${text}`);
+            assert.ok(snapshot.article.includes(text.trim()), `not in the article: ${text}`);
+          }
+          assert.match(await page.locator("#article h1").innerText(), /Flaky networks/);
+          const resumedAfter = await Promise.all(
+            streams.map(async (request) => Number((await request.allHeaders())["last-event-id"])),
+          );
+          assert.ok(resumedAfter.some((id) => id > 0), `no resume: ${resumedAfter}`);
+          await page.close();
+        } finally {
+          await relay.close();
+        }
+      },
+    );
 
     await t.step("cancel stops a running job and says so", async () => {
       const page = await openPage(context);
