@@ -446,3 +446,67 @@ Deno.test(
     }
   },
 );
+
+/** Makes the page believe its tab went to the background (or came back), as a tab switch does. */
+async function setHidden(page: Page, hidden: boolean): Promise<void> {
+  await page.evaluate(`(() => {
+    Object.defineProperty(document, "hidden", { configurable: true, get: () => ${hidden} });
+    Object.defineProperty(document, "visibilityState", {
+      configurable: true,
+      get: () => ${hidden ? '"hidden"' : '"visible"'},
+    });
+    document.dispatchEvent(new Event("visibilitychange"));
+  })()`);
+}
+
+async function waitUntil(what: string, check: () => boolean): Promise<void> {
+  const deadline = Date.now() + TIMEOUT_MS;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`Timed out waiting until ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+Deno.test(
+  "web page: seven jobs in seven tabs stay under six connections",
+  browserTest,
+  async () => {
+    // Slow jobs, all running at once, so every tab is still streaming when the next one opens.
+    const harness = await startHarness([
+      "--offline-delay-ms",
+      "1500",
+      "--max-concurrent-jobs",
+      "8",
+    ]);
+    const { server, context } = harness;
+    try {
+      const pages: Page[] = [];
+      for (let i = 1; i <= 7; i++) {
+        const page = await openPage(context);
+        await submitTopic(page, `Tab ${i}`);
+        await page.waitForSelector('#steps [data-step="outline"][data-state="running"]');
+        // Every tab but the newest goes to the background and gives its stream back.
+        for (const earlier of pages) await setHidden(earlier, true);
+        pages.push(page);
+        await waitUntil(
+          "hidden tabs close their streams",
+          () => server.manager.stats().streams <= 1,
+        );
+      }
+      const [newest] = pages.slice(-1);
+      assert.ok(newest);
+      await waitForStatus(newest, "completed");
+      for (const page of pages.slice(0, -1)) {
+        assert.match(await page.locator("#connection").innerText(), /Paused/);
+        await setHidden(page, false);
+        await waitForStatus(page, "completed");
+        assert.equal(
+          (await page.locator("#live-style").textContent())?.includes("## Wrapping up"),
+          true,
+        );
+      }
+    } finally {
+      await harness.close();
+    }
+  },
+);
