@@ -510,3 +510,40 @@ Deno.test(
     }
   },
 );
+
+/** Outlines, then fails every section: the job ends in `error`. */
+class FailingWriter implements LlmClient {
+  readonly provider = "failing";
+  readonly model = "failing-test";
+  readonly #offline = new OfflineWriter({ delayMs: 50 });
+
+  async complete(request: LlmRequest, options: LlmCallOptions = {}): Promise<string> {
+    if (request.purpose === "outline") return await this.#offline.complete(request, options);
+    options.onDelta?.("half a sentence that will be taken ");
+    throw new Error("the model is out of ink");
+  }
+}
+
+Deno.test("web page shows a failed job's error clearly", browserTest, async () => {
+  const harness = await startHarness([], { llm: new FailingWriter() });
+  try {
+    const page = await openPage(harness.context);
+    await submitTopic(page, "Doomed");
+    await waitForStatus(page, "failed");
+    const alert = page.getByRole("alert").filter({ hasText: "failed" });
+    assert.match(await alert.innerText(), /The job failed: .*out of ink/);
+    assert.equal(
+      await page.locator('#steps [data-step="content"]').getAttribute("data-state"),
+      "failed",
+    );
+    assert.equal(
+      await page.locator('#steps [data-step="style"]').getAttribute("data-state"),
+      "stopped",
+    );
+    assert.equal(await page.locator("#cancel").isVisible(), false);
+    assert.equal(await page.locator("#result").isVisible(), false);
+    assert.match(await page.locator("#progress-label").innerText(), /Failed/);
+  } finally {
+    await harness.close();
+  }
+});
