@@ -248,7 +248,12 @@ Deno.test("web page in headless Chromium", browserTest, async (t) => {
         const snapshot = await (await fetch(`${server.url}/api/jobs/${id}`)).json();
         assert.equal(snapshot.status, "completed");
         assert.equal(await page.locator("#cancel").isVisible(), false);
-        assert.equal(await page.getByRole("button", { name: "Copy Markdown" }).isVisible(), true);
+        await context.grantPermissions(["clipboard-read", "clipboard-write"], {
+          origin: server.url,
+        });
+        await page.getByRole("button", { name: "Copy Markdown" }).click();
+        await page.getByText("Copied the Markdown").waitFor();
+        assert.equal(await page.evaluate("navigator.clipboard.readText()"), snapshot.article);
         const download = page.waitForEvent("download");
         await page.getByRole("button", { name: "Download .md" }).click();
         assert.equal((await download).suggestedFilename(), "balcony-tomatoes.md");
