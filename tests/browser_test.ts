@@ -371,6 +371,27 @@ Deno.test("web page in headless Chromium", browserTest, async (t) => {
       assert.equal(await page.locator("#job-topic").innerText(), "Balcony tomatoes");
       await page.close();
     });
+
+    await t.step(
+      "works from the keyboard alone, with labelled fields and live progress",
+      async () => {
+        const page = await openPage(context);
+        await page.keyboard.press("Tab"); // the skip link
+        await page.keyboard.press("Tab");
+        assert.equal(await page.evaluate("document.activeElement.id"), "topic");
+        await page.keyboard.type("Keyboard only");
+        await page.keyboard.press("Enter");
+        await waitForStatus(page, "completed");
+        assert.equal(await page.locator("#progress-label").getAttribute("aria-live"), "polite");
+        assert.equal(await page.getByLabel("Topic", { exact: true }).count(), 1);
+        // Recent jobs are buttons: reachable and opened with the keyboard.
+        const other = page.locator("#recent .recent-job", { hasText: "Two tabs" });
+        await other.focus();
+        await page.keyboard.press("Enter");
+        await page.locator("#job-topic", { hasText: "Two tabs" }).waitFor();
+        await page.close();
+      },
+    );
   } finally {
     await harness.close();
   }
