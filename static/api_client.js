@@ -1,0 +1,109 @@
+/**
+ * Calls to the Quillflow API with the session's token. A 401 asks the page for a token (once;
+ * it is kept in sessionStorage for the tab's session) and retries the call.
+ *
+ * @module
+ */
+
+const TOKEN_KEY = "quillflow.apiToken";
+
+/** An API error: the HTTP status and the service's error code and message. */
+export class ApiError extends Error {
+  /**
+   * @param {number} status
+   * @param {string} code
+   * @param {string} message
+   */
+  constructor(status, code, message) {
+    super(message);
+    this.name = "ApiError";
+    this.status = status;
+    this.code = code;
+  }
+}
+
+/** Talks to the API; `askToken` resolves with a token typed by the user. */
+export class ApiClient {
+  /** @param {() => Promise<string>} askToken */
+  constructor(askToken) {
+    this.askToken = askToken;
+  }
+
+  /** The token in use, if any. */
+  get token() {
+    return sessionStorage.getItem(TOKEN_KEY);
+  }
+
+  /**
+   * Sends a request; returns the parsed JSON body, or throws an ApiError.
+   * @param {string} path
+   * @param {{ method?: string, body?: unknown }} [options]
+   */
+  async request(path, options = {}) {
+    for (;;) {
+      const headers = { accept: "application/json" };
+      if (options.body !== undefined) headers["content-type"] = "application/json";
+      const token = this.token;
+      if (token) headers.authorization = `Bearer ${token}`;
+      let response;
+      try {
+        response = await fetch(path, {
+          method: options.method ?? "GET",
+          headers,
+          body: options.body === undefined ? undefined : JSON.stringify(options.body),
+        });
+      } catch {
+        throw new ApiError(0, "network", "Cannot reach the server. Check your connection.");
+      }
+      if (response.status === 401) {
+        if (token) sessionStorage.removeItem(TOKEN_KEY);
+        sessionStorage.setItem(TOKEN_KEY, await this.askToken(Boolean(token)));
+        continue;
+      }
+      const body = await response.json().catch(() => null);
+      if (!response.ok) {
+        const error = body?.error ?? {};
+        throw new ApiError(
+          response.status,
+          error.code ?? "http_error",
+          error.message ?? `Request failed with status ${response.status}`,
+        );
+      }
+      return body;
+    }
+  }
+
+  /** Starts a job. @param {string} topic */
+  createJob(topic) {
+    return this.request("/api/jobs", { method: "POST", body: { topic } });
+  }
+
+  /** A job's snapshot. @param {string} id */
+  getJob(id) {
+    return this.request(`/api/jobs/${encodeURIComponent(id)}`);
+  }
+
+  /** The newest jobs. @param {number} limit */
+  listJobs(limit) {
+    return this.request(`/api/jobs?limit=${limit}`);
+  }
+
+  /** Cancels a job. @param {string} id */
+  cancelJob(id) {
+    return this.request(`/api/jobs/${encodeURIComponent(id)}`, { method: "DELETE" });
+  }
+
+  /**
+   * The URL of a job's event stream. EventSource cannot send headers, so a protected server's
+   * per-job `streamToken` goes in the query; `after` resumes after that event id.
+   * @param {{ id: string, streamToken?: string }} job
+   * @param {number} after
+   */
+  eventsUrl(job, after) {
+    const params = new URLSearchParams();
+    if (job.streamToken) params.set("token", job.streamToken);
+    if (after > 0) params.set("lastEventId", String(after));
+    const query = params.toString();
+    return `/api/jobs/${encodeURIComponent(job.id)}/events${query ? `?${query}` : ""}`;
+  }
+}

@@ -1,0 +1,575 @@
+/**
+ * The page at `/`, driven in a real headless Chromium through playwright-core: the service runs
+ * in this process on port 0, the browser is Debian's `/usr/bin/chromium` (nothing is
+ * downloaded). Skipped, loudly, when that binary is absent; `.ci/run` installs it.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { type BrowserContext, chromium, type Page, type Request } from "npm:playwright-core@1.65.1";
+import { loadConfig } from "../src/config.ts";
+import type { LlmCallOptions, LlmClient, LlmRequest } from "../src/llm.ts";
+import { OfflineWriter } from "../src/llm_offline.ts";
+import { type RunningServer, type StartOptions, startServer } from "../src/server.ts";
+
+const CHROMIUM = "/usr/bin/chromium";
+const OUTPUT_DIR = ".test-output";
+const TIMEOUT_MS = 20_000;
+
+const chromiumPresent = await Deno.stat(CHROMIUM).then((s) => s.isFile, () => false);
+if (!chromiumPresent) {
+  console.error(
+    `\n${
+      "!".repeat(72)
+    }\n!!! SKIPPED: chromium not found at ${CHROMIUM}; browser tests did not run.\n` +
+      `!!! Install it (apt-get install chromium) or run .ci/run, which does.\n${"!".repeat(72)}\n`,
+  );
+}
+
+// playwright-core keeps a pipe to the browser and timers of its own that outlive single ops,
+// which the op and resource sanitizers would report; every browser and server is still
+// closed in `finally`.
+const browserTest = { ignore: !chromiumPresent, sanitizeOps: false, sanitizeResources: false };
+
+/** A server and a browser with a fresh profile, all closed by `close()`. */
+interface Harness {
+  server: RunningServer;
+  context: BrowserContext;
+  close(): Promise<void>;
+}
+
+async function startHarness(flags: string[] = [], options: StartOptions = {}): Promise<Harness> {
+  const { config } = loadConfig(() => undefined, [
+    "--port",
+    "0",
+    "--offline-delay-ms",
+    "300",
+    "--log-level",
+    "silent",
+    "--shutdown-grace-ms",
+    "0",
+    ...flags,
+  ]);
+  const server = await startServer(config, options);
+  const userDataDir = await Deno.makeTempDir({ prefix: "quillflow-chromium-" });
+  try {
+    // A persistent context owns the fresh profile dir (playwright refuses --user-data-dir in
+    // `args`); it is deleted on close.
+    const context = await chromium.launchPersistentContext(userDataDir, {
+      executablePath: CHROMIUM,
+      headless: true,
+      baseURL: server.url,
+      acceptDownloads: true,
+      args: [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--no-first-run",
+      ],
+    });
+    context.setDefaultTimeout(TIMEOUT_MS);
+    return {
+      server,
+      context,
+      async close() {
+        try {
+          await context.close();
+        } finally {
+          await server.shutdown(0);
+          await Deno.remove(userDataDir, { recursive: true }).catch(() => {});
+        }
+      },
+    };
+  } catch (error) {
+    await server.shutdown(0);
+    await Deno.remove(userDataDir, { recursive: true }).catch(() => {});
+    throw error;
+  }
+}
+
+// Runs in the page before its own scripts (a string: this file is not type-checked for the DOM).
+const RECORDER = `
+  const trace = new Set();
+  globalThis.__trace = trace;
+  const record = () => {
+    for (const step of document.querySelectorAll("#steps [data-step]")) {
+      trace.add(step.dataset.step + ":" + step.dataset.state);
+    }
+    const live = document.getElementById("live");
+    const result = document.getElementById("result");
+    if (live && !live.hidden && result && result.hidden && live.textContent.trim() !== "") {
+      trace.add("streamed");
+    }
+    const outline = document.getElementById("outline");
+    if (outline && outline.childElementCount > 0 && result && result.hidden) {
+      trace.add("outline-before-article");
+    }
+  };
+  document.addEventListener("DOMContentLoaded", () => {
+    new MutationObserver(record).observe(document.body, {
+      subtree: true, childList: true, attributes: true, characterData: true,
+    });
+  });
+`;
+
+/** Script errors and console errors of each page, which a test expects to be none. */
+const problemsOf = new WeakMap<Page, string[]>();
+
+/**
+ * Opens a page that records, from the first byte, every step state and whether text was
+ * streamed into the live view before the article appeared. The recorder is injected over the
+ * DevTools protocol, so the page's strict CSP stays in force for the page's own scripts.
+ */
+async function openPage(context: BrowserContext, path = "/"): Promise<Page> {
+  const page = await context.newPage();
+  const problems: string[] = [];
+  problemsOf.set(page, problems);
+  page.on("pageerror", (error) => problems.push(`pageerror: ${error.message}`));
+  page.on("console", (message) => {
+    if (message.type() === "error") problems.push(`console: ${message.text()}`);
+  });
+  await page.addInitScript({ content: RECORDER });
+  await page.goto(path);
+  await page.waitForSelector("html[data-ready=true]", { state: "attached" });
+  return page;
+}
+
+function pageProblems(page: Page): string[] {
+  return problemsOf.get(page) ?? [];
+}
+
+async function trace(page: Page): Promise<string[]> {
+  return await page.evaluate(() =>
+    [...(globalThis as unknown as { __trace: Set<string> }).__trace].sort()
+  );
+}
+
+async function submitTopic(page: Page, topic: string): Promise<string> {
+  await page.getByLabel("Topic").fill(topic);
+  await page.getByRole("button", { name: "Write" }).click();
+  await page.waitForURL(/[?&]job=[0-9a-f-]{36}/);
+  return new URL(page.url()).searchParams.get("job") ?? "";
+}
+
+async function waitForStatus(page: Page, status: string): Promise<void> {
+  await page.waitForSelector(`#job[data-status="${status}"]`);
+}
+
+/** A TCP relay to `target` whose connections can all be cut at once, as a flaky network would. */
+function startRelay(target: string) {
+  const { hostname, port } = new URL(target);
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const open = new Set<Deno.Conn>();
+  const shut = (conn: Deno.Conn) => {
+    if (!open.delete(conn)) return;
+    try {
+      conn.close();
+    } catch {
+      // Already closed by the other side.
+    }
+  };
+  const accepting = (async () => {
+    for await (const client of listener) {
+      const upstream = await Deno.connect({ hostname, port: Number(port) }).catch(() => null);
+      if (!upstream) {
+        client.close();
+        continue;
+      }
+      open.add(client);
+      open.add(upstream);
+      const done = () => [client, upstream].forEach(shut);
+      client.readable.pipeTo(upstream.writable).catch(() => {}).finally(done);
+      upstream.readable.pipeTo(client.writable).catch(() => {}).finally(done);
+    }
+  })().catch(() => {});
+  return {
+    url: `http://127.0.0.1:${(listener.addr as Deno.NetAddr).port}`,
+    cutAll: () => [...open].forEach(shut),
+    async close() {
+      listener.close();
+      [...open].forEach(shut);
+      await accepting;
+    },
+  };
+}
+
+async function screenshot(page: Page, name: string): Promise<void> {
+  await Deno.mkdir(OUTPUT_DIR, { recursive: true });
+  await page.screenshot({ path: `${OUTPUT_DIR}/${name}.png`, fullPage: true });
+}
+
+Deno.test("web page in headless Chromium", browserTest, async (t) => {
+  const harness = await startHarness();
+  const { context, server } = harness;
+  try {
+    await t.step("serves every asset itself under a strict CSP", async () => {
+      const response = await fetch(`${server.url}/`);
+      const csp = response.headers.get("content-security-policy") ?? "";
+      await response.body?.cancel();
+      assert.match(csp, /script-src 'self';/);
+      assert.doesNotMatch(csp, /unsafe-inline/);
+      for (const name of ["app.js", "style.css", "marked.esm.js", "purify.es.mjs"]) {
+        const asset = await fetch(`${server.url}/static/${name}`);
+        await asset.body?.cancel();
+        assert.equal(asset.status, 200, name);
+        assert.equal(asset.headers.get("x-content-type-options"), "nosniff");
+      }
+      const missing = await fetch(`${server.url}/static/nope.js`);
+      await missing.body?.cancel();
+      assert.equal(missing.status, 404);
+    });
+
+    await t.step(
+      "submit shows every step, the outline, streamed text, then the article",
+      async () => {
+        const page = await openPage(context);
+        const id = await submitTopic(page, "Balcony tomatoes");
+        assert.equal(await page.locator("#offline-banner").isVisible(), true);
+        assert.match(await page.locator("#offline-banner").innerText(), /not an AI model/);
+        await waitForStatus(page, "completed");
+        const seen = await trace(page);
+        for (const step of ["outline", "content", "style"]) {
+          assert.ok(seen.includes(`${step}:running`), `${step} was never shown running: ${seen}`);
+          assert.ok(seen.includes(`${step}:done`), `${step} was never shown done: ${seen}`);
+        }
+        assert.ok(seen.includes("streamed"), "no text streamed in before the article");
+        assert.ok(
+          seen.includes("outline-before-article"),
+          "the outline came only with the article",
+        );
+        assert.equal(await page.locator("#progress").getAttribute("value"), "100");
+        assert.equal(await page.locator("#outline li").count(), 3);
+        const heading = await page.locator("#article h1").innerText();
+        assert.match(heading, /Balcony tomatoes/);
+        assert.equal(await page.locator("#article h2").count() >= 3, true);
+        const snapshot = await (await fetch(`${server.url}/api/jobs/${id}`)).json();
+        assert.equal(snapshot.status, "completed");
+        assert.equal(await page.locator("#cancel").isVisible(), false);
+        await context.grantPermissions(["clipboard-read", "clipboard-write"], {
+          origin: server.url,
+        });
+        await page.getByRole("button", { name: "Copy Markdown" }).click();
+        await page.getByText("Copied the Markdown").waitFor();
+        assert.equal(await page.evaluate("navigator.clipboard.readText()"), snapshot.article);
+        const download = page.waitForEvent("download");
+        await page.getByRole("button", { name: "Download .md" }).click();
+        assert.equal((await download).suggestedFilename(), "balcony-tomatoes.md");
+        assert.deepEqual(pageProblems(page), []);
+        await screenshot(page, "page-finished");
+        await page.setViewportSize({ width: 390, height: 844 });
+        await screenshot(page, "page-finished-phone");
+        await page.close();
+      },
+    );
+
+    await t.step("reload mid-job resumes the same job without duplicated text", async () => {
+      const page = await openPage(context);
+      const id = await submitTopic(page, "Reloading pages");
+      await page.waitForSelector('#steps [data-step="content"][data-state="running"]');
+      await page.reload();
+      await page.waitForSelector("html[data-ready=true]", { state: "attached" });
+      assert.equal(new URL(page.url()).searchParams.get("job"), id);
+      await page.locator("#job-topic", { hasText: "Reloading pages" }).waitFor();
+      await waitForStatus(page, "completed");
+      const snapshot = await (await fetch(`${server.url}/api/jobs/${id}`)).json();
+      // The styled text streamed into the live view is exactly the article: nothing doubled.
+      const streamed = await page.locator("#live-style").textContent();
+      assert.equal(streamed?.trim(), snapshot.article);
+      assert.match(await page.locator("#article h1").innerText(), /Reloading pages/);
+      assert.deepEqual(pageProblems(page), []);
+      await page.close();
+    });
+
+    await t.step(
+      "a dropped connection resumes with Last-Event-ID, text neither lost nor doubled",
+      async () => {
+        const relay = startRelay(server.url);
+        try {
+          const page = await openPage(context, `${relay.url}/`);
+          const streams: Request[] = [];
+          page.on("request", (request) => {
+            if (request.url().includes("/events")) streams.push(request);
+          });
+          const id = await submitTopic(page, "Flaky networks");
+          await page.waitForSelector('#steps [data-step="content"][data-state="running"]');
+          relay.cutAll();
+          await page.locator("#connection", { hasText: "Reconnecting" }).waitFor();
+          await waitForStatus(page, "completed");
+          assert.equal(await page.locator("#connection").isVisible(), false);
+          const snapshot = await (await fetch(`${server.url}/api/jobs/${id}`)).json();
+          assert.equal((await page.locator("#live-style").textContent())?.trim(), snapshot.article);
+          const sections = await page.locator("#live-sections .stream").allTextContents();
+          assert.equal(sections.length, 3);
+          for (const text of sections) {
+            assert.equal(text.split("Most people meet").length, 2, `doubled or lost: ${text}`);
+            assert.ok(snapshot.article.includes(text.trim()), `not in the article: ${text}`);
+          }
+          assert.match(await page.locator("#article h1").innerText(), /Flaky networks/);
+          const resumedAfter = await Promise.all(
+            streams.map(async (request) => Number((await request.allHeaders())["last-event-id"])),
+          );
+          assert.ok(resumedAfter.some((id) => id > 0), `no resume: ${resumedAfter}`);
+          await page.close();
+        } finally {
+          await relay.close();
+        }
+      },
+    );
+
+    await t.step("cancel stops a running job and says so", async () => {
+      const page = await openPage(context);
+      const id = await submitTopic(page, "Cancelled plans");
+      const cancel = page.getByRole("button", { name: "Cancel", exact: true });
+      await cancel.waitFor({ state: "visible" });
+      await cancel.click();
+      await waitForStatus(page, "cancelled");
+      assert.match(await page.locator("#error-box").innerText(), /cancelled/);
+      assert.equal(await cancel.isVisible(), false);
+      assert.equal(await page.locator("#result").isVisible(), false);
+      const snapshot = await (await fetch(`${server.url}/api/jobs/${id}`)).json();
+      assert.equal(snapshot.status, "cancelled");
+      await page.close();
+    });
+
+    await t.step("two tabs on one job both complete", async () => {
+      const first = await openPage(context);
+      const id = await submitTopic(first, "Two tabs");
+      const second = await openPage(context, `/?job=${id}`);
+      await Promise.all([waitForStatus(first, "completed"), waitForStatus(second, "completed")]);
+      const [a, b] = [
+        await first.locator("#article").innerText(),
+        await second.locator("#article")
+          .innerText(),
+      ];
+      assert.equal(a, b);
+      assert.match(a, /Two tabs/);
+      await Promise.all([first.close(), second.close()]);
+    });
+
+    await t.step("recent jobs list; a click reopens a job and replays it", async () => {
+      const page = await openPage(context);
+      const recent = page.locator("#recent .recent-job");
+      await recent.first().waitFor();
+      const topics = await page.locator("#recent .recent-topic").allInnerTexts();
+      for (const topic of ["Balcony tomatoes", "Reloading pages", "Cancelled plans", "Two tabs"]) {
+        assert.ok(topics.includes(topic), `${topic} missing from ${topics}`);
+      }
+      assert.equal(topics[0], "Two tabs", "newest first");
+      await page.locator("#recent .recent-job", { hasText: "Balcony tomatoes" }).click();
+      await waitForStatus(page, "completed");
+      assert.equal(await page.locator("#job-topic").innerText(), "Balcony tomatoes");
+      assert.equal(await page.locator("#outline li").count(), 3);
+      assert.match(await page.locator("#article h1").innerText(), /Balcony tomatoes/);
+      await page.locator("#recent .recent-job", { hasText: "Cancelled plans" }).click();
+      await waitForStatus(page, "cancelled");
+      assert.equal(await page.locator("#job-topic").innerText(), "Cancelled plans");
+      await page.goBack();
+      await waitForStatus(page, "completed");
+      assert.equal(await page.locator("#job-topic").innerText(), "Balcony tomatoes");
+      await page.close();
+    });
+
+    await t.step(
+      "works from the keyboard alone, with labelled fields and live progress",
+      async () => {
+        const page = await openPage(context);
+        await page.keyboard.press("Tab"); // the skip link
+        await page.keyboard.press("Tab");
+        assert.equal(await page.evaluate("document.activeElement.id"), "topic");
+        await page.keyboard.type("Keyboard only");
+        await page.keyboard.press("Enter");
+        await waitForStatus(page, "completed");
+        assert.equal(await page.locator("#progress-label").getAttribute("aria-live"), "polite");
+        assert.equal(await page.getByLabel("Topic", { exact: true }).count(), 1);
+        // Recent jobs are buttons: reachable and opened with the keyboard.
+        const other = page.locator("#recent .recent-job", { hasText: "Two tabs" });
+        await other.focus();
+        await page.keyboard.press("Enter");
+        await page.locator("#job-topic", { hasText: "Two tabs" }).waitFor();
+        await page.close();
+      },
+    );
+  } finally {
+    await harness.close();
+  }
+});
+
+const HOSTILE = [
+  "<script>window.pwned=1</script>",
+  "",
+  'Look: <img src=x onerror="window.pwned=1"> and [x](javascript:window.pwned=1).',
+  "",
+  '<iframe src="javascript:window.pwned=1"></iframe>',
+].join("\n");
+
+/** Writes a real outline, then sections and an article full of markup meant to run. */
+class HostileWriter implements LlmClient {
+  readonly provider = "hostile";
+  readonly model = "hostile-test";
+  readonly #offline = new OfflineWriter({ delayMs: 100 });
+
+  async complete(request: LlmRequest, options: LlmCallOptions = {}): Promise<string> {
+    if (request.purpose === "outline") return await this.#offline.complete(request, options);
+    const text = request.purpose === "style" ? `# Hostile\n\n${HOSTILE}` : HOSTILE;
+    for (const part of text.match(/[\s\S]{1,12}/g) ?? []) options.onDelta?.(part);
+    return text;
+  }
+}
+
+Deno.test("web page renders a hostile article inertly", browserTest, async () => {
+  const harness = await startHarness([], { llm: new HostileWriter() });
+  try {
+    const page = await openPage(harness.context);
+    await submitTopic(page, "Hostile markup");
+    await waitForStatus(page, "completed");
+    assert.equal(await page.evaluate(() => "pwned" in globalThis), false);
+    const article = page.locator("#article");
+    assert.equal(await article.locator("script, img, iframe").count(), 0);
+    assert.equal(await page.locator("img, iframe").count(), 0, "nothing injected anywhere");
+    assert.equal(await page.locator("body script").count(), 0);
+    assert.equal(await article.locator('a[href^="javascript" i]').count(), 0);
+    const text = await article.innerText();
+    assert.ok(text.includes("<script>window.pwned=1</script>"), text);
+    assert.ok(text.includes('<img src=x onerror="window.pwned=1">'), text);
+    assert.equal(await article.locator("h1").innerText(), "Hostile");
+    // A model, not the offline writer: no offline banner.
+    assert.equal(await page.locator("#offline-banner").isVisible(), false);
+    await article.getByText("x", { exact: true }).click();
+    assert.equal(await page.evaluate(() => "pwned" in globalThis), false);
+    await screenshot(page, "page-hostile");
+  } finally {
+    await harness.close();
+  }
+});
+
+Deno.test(
+  "web page asks once for API_TOKEN and keeps it for the session",
+  browserTest,
+  async () => {
+    const harness = await startHarness(["--api-token", "s3cret-token"]);
+    try {
+      const page = await openPage(harness.context);
+      const tokenField = page.getByLabel("API token", { exact: true });
+      await tokenField.waitFor({ state: "visible" });
+      await tokenField.fill("wrong");
+      await page.getByRole("button", { name: "Use token" }).click();
+      await page.getByText("That token was not accepted").waitFor();
+      await tokenField.fill("s3cret-token");
+      await page.getByRole("button", { name: "Use token" }).click();
+      const id = await submitTopic(page, "Locked doors");
+      await waitForStatus(page, "completed");
+      await page.reload();
+      await page.waitForSelector("html[data-ready=true]", { state: "attached" });
+      await waitForStatus(page, "completed");
+      assert.equal(new URL(page.url()).searchParams.get("job"), id);
+      assert.equal(await page.locator("#token-panel").isVisible(), false);
+      assert.match(await page.locator("#article h1").innerText(), /Locked doors/);
+    } finally {
+      await harness.close();
+    }
+  },
+);
+
+/** Makes the page believe its tab went to the background (or came back), as a tab switch does. */
+async function setHidden(page: Page, hidden: boolean): Promise<void> {
+  await page.evaluate(`(() => {
+    Object.defineProperty(document, "hidden", { configurable: true, get: () => ${hidden} });
+    Object.defineProperty(document, "visibilityState", {
+      configurable: true,
+      get: () => ${hidden ? '"hidden"' : '"visible"'},
+    });
+    document.dispatchEvent(new Event("visibilitychange"));
+  })()`);
+}
+
+async function waitUntil(what: string, check: () => boolean): Promise<void> {
+  const deadline = Date.now() + TIMEOUT_MS;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`Timed out waiting until ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+Deno.test(
+  "web page: seven jobs in seven tabs stay under six connections",
+  browserTest,
+  async () => {
+    // Slow jobs, all running at once, so every tab is still streaming when the next one opens.
+    const harness = await startHarness([
+      "--offline-delay-ms",
+      "1500",
+      "--max-concurrent-jobs",
+      "8",
+    ]);
+    const { server, context } = harness;
+    try {
+      const pages: Page[] = [];
+      for (let i = 1; i <= 7; i++) {
+        const page = await openPage(context);
+        await submitTopic(page, `Tab ${i}`);
+        await page.waitForSelector('#steps [data-step="outline"][data-state="running"]');
+        // Every tab but the newest goes to the background and gives its stream back.
+        for (const earlier of pages) await setHidden(earlier, true);
+        pages.push(page);
+        await waitUntil(
+          "hidden tabs close their streams",
+          () => server.manager.stats().streams <= 1,
+        );
+      }
+      const [newest] = pages.slice(-1);
+      assert.ok(newest);
+      await waitForStatus(newest, "completed");
+      for (const page of pages.slice(0, -1)) {
+        assert.match(await page.locator("#connection").innerText(), /Paused/);
+        await setHidden(page, false);
+        await waitForStatus(page, "completed");
+        assert.equal(
+          (await page.locator("#live-style").textContent())?.includes("## Wrapping up"),
+          true,
+        );
+      }
+    } finally {
+      await harness.close();
+    }
+  },
+);
+
+/** Outlines, then fails every section: the job ends in `error`. */
+class FailingWriter implements LlmClient {
+  readonly provider = "failing";
+  readonly model = "failing-test";
+  readonly #offline = new OfflineWriter({ delayMs: 50 });
+
+  async complete(request: LlmRequest, options: LlmCallOptions = {}): Promise<string> {
+    if (request.purpose === "outline") return await this.#offline.complete(request, options);
+    options.onDelta?.("half a sentence that will be taken ");
+    throw new Error("the model is out of ink");
+  }
+}
+
+Deno.test("web page shows a failed job's error clearly", browserTest, async () => {
+  const harness = await startHarness([], { llm: new FailingWriter() });
+  try {
+    const page = await openPage(harness.context);
+    await submitTopic(page, "Doomed");
+    await waitForStatus(page, "failed");
+    const alert = page.getByRole("alert").filter({ hasText: "failed" });
+    assert.match(await alert.innerText(), /The job failed: .*out of ink/);
+    assert.equal(
+      await page.locator('#steps [data-step="content"]').getAttribute("data-state"),
+      "failed",
+    );
+    assert.equal(
+      await page.locator('#steps [data-step="style"]').getAttribute("data-state"),
+      "stopped",
+    );
+    assert.equal(await page.locator("#cancel").isVisible(), false);
+    assert.equal(await page.locator("#result").isVisible(), false);
+    assert.match(await page.locator("#progress-label").innerText(), /Failed/);
+  } finally {
+    await harness.close();
+  }
+});
