@@ -27,7 +27,8 @@ export interface OpenAiClientOptions {
 
 /** Whether an error from the SDK is worth another attempt. */
 export function isTransientLlmError(error: unknown): boolean {
-  if (error instanceof OpenAI.APIConnectionError) return true; // includes timeouts
+  if (error instanceof DOMException && error.name === "TimeoutError") return true;
+  if (error instanceof OpenAI.APIConnectionError) return true; // includes the SDK's timeouts
   if (error instanceof OpenAI.APIError) {
     const status = error.status ?? 0;
     return status === 408 || status === 409 || status === 429 || status >= 500;
@@ -42,18 +43,23 @@ export class OpenAiClient implements LlmClient {
   readonly #client: OpenAI;
   readonly #maxAttempts: number;
   readonly #minRetryDelayMs: number;
+  readonly #timeoutMs: number;
 
   /** Creates a client; no request is made until `complete`. */
   constructor(options: OpenAiClientOptions) {
     this.model = options.model;
+    this.#timeoutMs = options.timeoutMs ?? 60_000;
     this.#maxAttempts = options.maxAttempts ?? 3;
     this.#minRetryDelayMs = options.minRetryDelayMs ?? 500;
     this.#client = new OpenAI({
       apiKey: options.apiKey,
       ...(options.baseURL ? { baseURL: options.baseURL } : {}),
-      timeout: options.timeoutMs ?? 60_000,
+      timeout: this.#timeoutMs,
       // Retries are ours: they must cover a stream that breaks after it started, too.
       maxRetries: 0,
+      // Deno's own fetch, handed over explicitly: the SDK's default path rejected on abort but
+      // left the HTTP request running (the server never saw it cancelled).
+      fetch: (url: string | URL | Request, init?: RequestInit) => fetch(url, init),
     });
   }
 
@@ -79,21 +85,46 @@ export class OpenAiClient implements LlmClient {
   }
 
   async #attempt(request: LlmRequest, { signal, onDelta }: LlmCallOptions): Promise<string> {
+    // The SDK's timeout ends when headers arrive; a stream that then stalls needs this one,
+    // which bounds the whole attempt.
+    const timeout = new AbortController();
+    const timer = setTimeout(
+      () =>
+        timeout.abort(
+          new DOMException(`The LLM did not answer within ${this.#timeoutMs} ms`, "TimeoutError"),
+        ),
+      this.#timeoutMs,
+    );
+    const attemptSignal = signal ? AbortSignal.any([signal, timeout.signal]) : timeout.signal;
+    try {
+      return await this.#request(request, attemptSignal, onDelta);
+    } catch (error) {
+      if (timeout.signal.aborted && !signal?.aborted) throw timeout.signal.reason;
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async #request(
+    request: LlmRequest,
+    signal: AbortSignal,
+    onDelta: ((text: string) => void) | undefined,
+  ): Promise<string> {
     const messages = [
       { role: "system" as const, content: request.system },
       { role: "user" as const, content: request.prompt },
     ];
-    const requestOptions = signal ? { signal } : {};
     if (!onDelta) {
       const completion = await this.#client.chat.completions.create(
         { model: this.model, messages },
-        requestOptions,
+        { signal },
       );
       return completion.choices[0]?.message?.content ?? "";
     }
     const stream = await this.#client.chat.completions.create(
       { model: this.model, messages, stream: true },
-      requestOptions,
+      { signal },
     );
     let text = "";
     for await (const chunk of stream) {

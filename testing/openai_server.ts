@@ -118,6 +118,18 @@ export function startOpenAiServer(options: OpenAiServerOptions = {}): Promise<Op
     }, { once: true });
     const reply = options.script?.(recorded, counter++);
     if (reply && "hang" in reply) {
+      if (body.stream) {
+        // Headers at once, then silence, as a stalled model would. Deno cancels the body when
+        // the client goes away, which is what the tests watch for.
+        return new Response(
+          new ReadableStream({
+            cancel() {
+              if (!recorded.completed) recorded.aborted = true;
+            },
+          }),
+          { headers: { "content-type": "text/event-stream" } },
+        );
+      }
       await sleep(3_600_000, request.signal);
       return new Response(null, { status: 499 });
     }

@@ -18,6 +18,8 @@ export async function startTestServer(
     "0",
     "--log-level",
     "silent",
+    "--shutdown-grace-ms",
+    "0",
     "--offline-delay-ms",
     "0",
     ...flags,
