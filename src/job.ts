@@ -62,6 +62,8 @@ export interface JobRecord {
   /** Id of the newest event in the log. */
   lastEventId: number;
   checkpoint?: JobCheckpoint;
+  /** Times the job was picked up again after the process stopped while it was running. */
+  resumes?: number;
 }
 
 /** The public JSON shape of a job. */

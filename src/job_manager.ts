@@ -87,6 +87,23 @@ export interface JobManagerOptions {
   deltaFlushMs?: number;
   /** Settings of the article workflow. */
   flow?: ArticleFlowOptions;
+  /**
+   * A running job the process stopped under this many times is failed by `recover` instead of
+   * run again: it may be what stops the process. Default 3.
+   */
+  maxResumes?: number;
+}
+
+/** What {@linkcode JobManager.recover} found in the store. */
+export interface RecoveryReport {
+  /** Queued jobs queued again. */
+  requeued: number;
+  /** Running jobs queued again, to go on from their last finished step. */
+  resumed: number;
+  /** Unfinished jobs that could not go on and were marked failed. */
+  failed: number;
+  /** Finished jobs kept from before, now under the retention rules again. */
+  finished: number;
 }
 
 interface DeltaBuffer {
@@ -123,6 +140,7 @@ export class JobManager {
   readonly #maxRetained: number;
   readonly #deltaFlushMs: number;
   readonly #flowOptions: ArticleFlowOptions;
+  readonly #maxResumes: number;
   readonly #feed: JobFeed;
   readonly #active = new Map<string, ActiveJob>();
   readonly #queue: ActiveJob[] = [];
@@ -147,6 +165,7 @@ export class JobManager {
     this.#maxRetained = options.maxRetainedJobs ?? 10_000;
     this.#deltaFlushMs = options.deltaFlushMs ?? 50;
     this.#flowOptions = options.flow ?? {};
+    this.#maxResumes = options.maxResumes ?? 3;
     this.#feed = new JobFeed({
       store: this.#store,
       heartbeatMs: options.heartbeatMs ?? 15_000,
@@ -206,6 +225,79 @@ export class JobManager {
     this.#queue.push(job);
     this.#dispatch();
     return record;
+  }
+
+  /**
+   * Takes up what a previous process left in a durable store; call once, before serving. Queued
+   * jobs are queued again; running ones are queued to go on from their checkpoint (outline and
+   * written sections are not paid for twice), or marked failed when that is impossible. Their
+   * event ids go on from the stored log, so streams resume with `Last-Event-ID` across restarts.
+   * Finished jobs come back under the retention rules.
+   */
+  async recover(): Promise<RecoveryReport> {
+    const report: RecoveryReport = { requeued: 0, resumed: 0, failed: 0, finished: 0 };
+    const unfinished = await this.#store.unfinished();
+    const kept = await this.#store.list(this.#maxRetained + unfinished.length);
+    for (const record of kept.reverse()) {
+      if (!FINISHED_STATUSES.has(record.status) || this.#active.has(record.id)) continue;
+      this.#count(undefined, record.status);
+      this.#finished.push({ id: record.id, at: record.finishedAt ?? record.createdAt });
+      report.finished++;
+    }
+    this.#finished.sort((a, b) => a.at - b.at);
+    if (report.finished > 0) this.#scheduleEviction();
+    for (const record of unfinished) {
+      if (this.#active.has(record.id)) continue;
+      const job = new ActiveJob(record);
+      this.#active.set(record.id, job);
+      this.#count(undefined, record.status);
+      const wasRunning = record.status === "running";
+      const problem = wasRunning ? this.#unresumable(record) : undefined;
+      if (problem) {
+        this.#finish(job, "failed", {
+          message: problem,
+          ...(record.step ? { step: record.step } : {}),
+        });
+        this.#active.delete(record.id);
+        report.failed++;
+        continue;
+      }
+      if (wasRunning) {
+        record.resumes = (record.resumes ?? 0) + 1;
+        this.#setStatus(record, "queued");
+        report.resumed++;
+      } else {
+        report.requeued++;
+      }
+      this.#emit(job, "status", {
+        status: "queued",
+        progress: record.progress,
+        resumed: true,
+        reason: wasRunning
+          ? "The service restarted while the job ran; it goes on from its last finished step"
+          : "The service restarted; the job is queued again",
+      });
+      this.#queue.push(job);
+    }
+    this.#dispatch();
+    if (unfinished.length > 0 || report.finished > 0) {
+      this.#logger.log("info", "jobs recovered", { ...report });
+    }
+    return report;
+  }
+
+  /** Why a job that was running cannot go on, or `undefined` when it can. */
+  #unresumable(record: JobRecord): string | undefined {
+    if ((record.resumes ?? 0) >= this.#maxResumes) {
+      return `The service stopped ${
+        (record.resumes ?? 0) + 1
+      } times while running this job; it was not tried again`;
+    }
+    const { sections, contents } = record.checkpoint ?? {};
+    if (contents && (!sections || contents.length !== sections.length)) {
+      return "The service restarted and the job's saved progress does not fit together";
+    }
+    return undefined;
   }
 
   /** The record of job `id`, if kept. */
@@ -304,10 +396,11 @@ export class JobManager {
 
   async #run(job: ActiveJob): Promise<void> {
     const { record, controller } = job;
-    record.startedAt = this.#clock.now();
-    record.step = "outline";
+    record.startedAt ??= this.#clock.now();
+    // A resumed job with a saved outline goes straight on to its sections.
+    record.step = record.checkpoint?.sections ? "content" : "outline";
     this.#setStatus(record, "running");
-    this.#emit(job, "status", { status: "running", progress: 0 });
+    this.#emit(job, "status", { status: "running", progress: record.progress });
     this.#logger.log("info", "job started", { job: record.id });
     const state: ArticleState = { topic: record.topic };
     if (record.checkpoint?.sections) state.sections = [...record.checkpoint.sections];

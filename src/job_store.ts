@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { JobEvent, JobRecord } from "./job.ts";
+import { FINISHED_STATUSES, type JobEvent, type JobRecord } from "./job.ts";
 
 /** Job records and per-job, append-only event logs. */
 export interface JobStore {
@@ -15,6 +15,11 @@ export interface JobStore {
   get(id: string): Promise<JobRecord | undefined>;
   /** Up to `limit` records, newest first. */
   list(limit: number): Promise<JobRecord[]>;
+  /**
+   * Records that are queued or running, oldest first, for recovery after a restart; `lastEventId`
+   * matches the newest event of the log.
+   */
+  unfinished(): Promise<JobRecord[]>;
   /** Forgets a record and its log. */
   delete(id: string): Promise<void>;
   /** Appends `event` to the job's log; ids arrive in order, each one more than the last. */
@@ -55,6 +60,11 @@ export class MemoryJobStore implements JobStore {
   list(limit: number): Promise<JobRecord[]> {
     const all = [...this.#jobs.values()];
     return Promise.resolve(all.slice(Math.max(0, all.length - limit)).reverse());
+  }
+
+  unfinished(): Promise<JobRecord[]> {
+    const open = [...this.#jobs.values()].filter((job) => !FINISHED_STATUSES.has(job.status));
+    return Promise.resolve(open.sort((a, b) => a.createdAt - b.createdAt));
   }
 
   delete(id: string): Promise<void> {

@@ -1,0 +1,322 @@
+/**
+ * The durable, embedded job store: one SQLite file (`node:sqlite`, no server to run) holding job
+ * records and their full event logs, so jobs outlive restarts and crashes.
+ *
+ * Writes go to an in-memory write-behind buffer and reach the file in one transaction every few
+ * milliseconds: the manager appends an event for every streamed chunk and never awaits the store,
+ * and a transaction per event would cost far more than the work it records. Reads see buffered
+ * writes at once, because the feed reads an event right after it is appended.
+ *
+ * @module
+ */
+
+import { DatabaseSync, type StatementSync } from "node:sqlite";
+import type { JobEvent, JobRecord } from "./job.ts";
+import type { JobStore } from "./job_store.ts";
+
+/** The file name inside the data directory. */
+export const DATABASE_FILE = "quillflow.db";
+
+/** The schema version this code writes; a newer file is refused rather than misread. */
+const SCHEMA_VERSION = 1;
+
+/** Thrown when the store cannot be opened or read: a clear start-up error, never an empty store. */
+export class StoreOpenError extends Error {
+  /** The database file. */
+  readonly path: string;
+  /** Creates the error for the file at `path`. */
+  constructor(path: string, reason: string, options?: ErrorOptions) {
+    super(
+      `Cannot open the job store at ${path}: ${reason}. Move the file aside to start with an ` +
+        `empty store, point DATA_DIR elsewhere, or run with --store=memory.`,
+      options,
+    );
+    this.name = "StoreOpenError";
+    this.path = path;
+  }
+}
+
+/** Settings of a {@linkcode SqliteJobStore}. */
+export interface SqliteJobStoreOptions {
+  /** Buffered writes reach the file at most this long after they were made, in ms. Default 15. */
+  flushMs?: number;
+  /** A buffer of this many events is written at once, without waiting. Default 1 000. */
+  maxBufferedEvents?: number;
+  /** Told when a flush fails; the batch is kept and tried again. */
+  onError?: (error: unknown) => void;
+}
+
+interface Statements {
+  putJob: StatementSync;
+  getJob: StatementSync;
+  listJobs: StatementSync;
+  unfinishedJobs: StatementSync;
+  deleteJob: StatementSync;
+  deleteEvents: StatementSync;
+  insertEvent: StatementSync;
+  readEvents: StatementSync;
+  lastEventId: StatementSync;
+}
+
+const RETRY_MS = 1_000;
+
+/**
+ * Job records and event logs in a SQLite file, with writes grouped into short transactions.
+ *
+ * @example
+ * ```ts
+ * import { SqliteJobStore } from "./sqlite_job_store.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const store = SqliteJobStore.open(":memory:");
+ * await store.append("j", { id: 1, type: "status", data: { status: "queued" } });
+ * await store.append("j", { id: 2, type: "cancelled", data: {} });
+ * assert.deepEqual((await store.events("j", 1, 10)).map((e) => e.id), [2]);
+ * await store.close();
+ * ```
+ */
+export class SqliteJobStore implements JobStore {
+  readonly #db: DatabaseSync;
+  readonly #sql: Statements;
+  readonly #flushMs: number;
+  readonly #maxBufferedEvents: number;
+  readonly #onError: (error: unknown) => void;
+  /** Records put since the last flush; serialised when flushed, so the newest state is written. */
+  readonly #records = new Map<string, JobRecord>();
+  /** Events appended since the last flush, per job, in id order. */
+  readonly #events = new Map<string, JobEvent[]>();
+  readonly #deletes = new Set<string>();
+  #bufferedEvents = 0;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #closed = false;
+  /** Transactions committed; for tests and the benchmark. */
+  flushes = 0;
+
+  private constructor(db: DatabaseSync, options: SqliteJobStoreOptions) {
+    this.#db = db;
+    this.#flushMs = options.flushMs ?? 15;
+    this.#maxBufferedEvents = options.maxBufferedEvents ?? 1_000;
+    this.#onError = options.onError ?? (() => {});
+    this.#sql = {
+      putJob: db.prepare(
+        "INSERT OR REPLACE INTO jobs (id, created_at, status, record) VALUES (?, ?, ?, ?)",
+      ),
+      getJob: db.prepare("SELECT record FROM jobs WHERE id = ?"),
+      listJobs: db.prepare("SELECT record FROM jobs ORDER BY created_at DESC, rowid DESC LIMIT ?"),
+      unfinishedJobs: db.prepare(
+        "SELECT record FROM jobs WHERE status IN ('queued', 'running') ORDER BY created_at, rowid",
+      ),
+      deleteJob: db.prepare("DELETE FROM jobs WHERE id = ?"),
+      deleteEvents: db.prepare("DELETE FROM events WHERE job_id = ?"),
+      insertEvent: db.prepare(
+        "INSERT OR REPLACE INTO events (job_id, id, type, data) VALUES (?, ?, ?, ?)",
+      ),
+      readEvents: db.prepare(
+        "SELECT id, type, data FROM events WHERE job_id = ? AND id > ? ORDER BY id LIMIT ?",
+      ),
+      lastEventId: db.prepare("SELECT MAX(id) AS id FROM events WHERE job_id = ?"),
+    };
+  }
+
+  /**
+   * Opens (creating if needed) the database at `path`, or `:memory:` for a throwaway one. Checks
+   * the file is a readable Quillflow database and takes an exclusive lock, so a second process on
+   * the same file fails here instead of running the same jobs twice. Throws
+   * {@linkcode StoreOpenError}.
+   */
+  static open(path: string, options: SqliteJobStoreOptions = {}): SqliteJobStore {
+    let db: DatabaseSync | undefined;
+    try {
+      db = new DatabaseSync(path);
+      db.exec("PRAGMA busy_timeout = 0");
+      db.exec("PRAGMA locking_mode = EXCLUSIVE");
+      db.exec("PRAGMA journal_mode = WAL");
+      // WAL with NORMAL sync survives a process crash; only a power cut may lose the last batch.
+      db.exec("PRAGMA synchronous = NORMAL");
+      const check = db.prepare("PRAGMA quick_check").all().map((row) => String(row.quick_check));
+      if (check.length !== 1 || check[0] !== "ok") {
+        throw new Error(`the integrity check failed (${check.slice(0, 3).join("; ")})`);
+      }
+      const version = Number(db.prepare("PRAGMA user_version").get()?.user_version ?? 0);
+      if (version > SCHEMA_VERSION) {
+        throw new Error(
+          `it was written by a newer Quillflow (schema ${version}; this one knows ${SCHEMA_VERSION})`,
+        );
+      }
+      db.exec(`
+        BEGIN IMMEDIATE;
+        CREATE TABLE IF NOT EXISTS jobs (
+          id TEXT PRIMARY KEY,
+          created_at INTEGER NOT NULL,
+          status TEXT NOT NULL,
+          record TEXT NOT NULL
+        );
+        CREATE INDEX IF NOT EXISTS jobs_by_created ON jobs (created_at);
+        CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status);
+        CREATE TABLE IF NOT EXISTS events (
+          job_id TEXT NOT NULL,
+          id INTEGER NOT NULL,
+          type TEXT NOT NULL,
+          data TEXT NOT NULL,
+          PRIMARY KEY (job_id, id)
+        ) WITHOUT ROWID;
+        PRAGMA user_version = ${SCHEMA_VERSION};
+        COMMIT;
+      `);
+      return new SqliteJobStore(db, options);
+    } catch (error) {
+      try {
+        db?.close();
+      } catch {
+        // already failing: the first error is the one to report
+      }
+      const reason = error instanceof Error ? error.message : String(error);
+      throw new StoreOpenError(path, reason, { cause: error });
+    }
+  }
+
+  put(job: JobRecord): Promise<void> {
+    this.#records.set(job.id, job);
+    this.#deletes.delete(job.id);
+    this.#schedule();
+    return Promise.resolve();
+  }
+
+  get(id: string): Promise<JobRecord | undefined> {
+    const buffered = this.#records.get(id);
+    if (buffered) return Promise.resolve(buffered);
+    if (this.#deletes.has(id)) return Promise.resolve(undefined);
+    const row = this.#sql.getJob.get(id);
+    return Promise.resolve(row ? this.#parseRecord(row.record) : undefined);
+  }
+
+  list(limit: number): Promise<JobRecord[]> {
+    const byId = new Map<string, JobRecord>();
+    // Rows for records still buffered may be stale or deleted: the buffer wins.
+    const rows = this.#sql.listJobs.all(limit + this.#records.size + this.#deletes.size);
+    for (const row of rows) {
+      const record = this.#parseRecord(row.record);
+      if (!this.#deletes.has(record.id)) byId.set(record.id, record);
+    }
+    for (const record of this.#records.values()) byId.set(record.id, record);
+    const all = [...byId.values()].sort((a, b) => b.createdAt - a.createdAt);
+    return Promise.resolve(all.slice(0, limit));
+  }
+
+  /**
+   * Jobs that are queued or running, oldest first. `lastEventId` is taken from the log, which may
+   * be ahead of the record: text deltas are appended without the record being written again.
+   */
+  unfinished(): Promise<JobRecord[]> {
+    this.#flush();
+    const records = this.#sql.unfinishedJobs.all().map((row) => this.#parseRecord(row.record));
+    for (const record of records) {
+      const last = Number(this.#sql.lastEventId.get(record.id)?.id ?? 0);
+      record.lastEventId = Math.max(record.lastEventId, last);
+    }
+    return Promise.resolve(records);
+  }
+
+  delete(id: string): Promise<void> {
+    this.#records.delete(id);
+    const dropped = this.#events.get(id);
+    if (dropped) this.#bufferedEvents -= dropped.length;
+    this.#events.delete(id);
+    this.#deletes.add(id);
+    this.#schedule();
+    return Promise.resolve();
+  }
+
+  append(jobId: string, event: JobEvent): Promise<void> {
+    let log = this.#events.get(jobId);
+    if (!log) this.#events.set(jobId, log = []);
+    log.push(event);
+    this.#bufferedEvents++;
+    if (this.#bufferedEvents >= this.#maxBufferedEvents) this.#flush();
+    else this.#schedule();
+    return Promise.resolve();
+  }
+
+  events(jobId: string, afterId: number, limit: number): Promise<JobEvent[]> {
+    if (this.#deletes.has(jobId)) return Promise.resolve([]);
+    const buffered = this.#events.get(jobId) ?? [];
+    const firstBuffered = buffered[0]?.id ?? Infinity;
+    const result: JobEvent[] = [];
+    // Everything in the file comes before everything buffered; skip the file when we can.
+    if (afterId + 1 < firstBuffered) {
+      for (const row of this.#sql.readEvents.all(jobId, afterId, limit)) {
+        result.push({
+          id: Number(row.id),
+          type: String(row.type) as JobEvent["type"],
+          data: JSON.parse(String(row.data)),
+        });
+      }
+    }
+    for (const event of buffered) {
+      if (result.length >= limit) break;
+      if (event.id > afterId && event.id > (result.at(-1)?.id ?? 0)) result.push(event);
+    }
+    return Promise.resolve(result);
+  }
+
+  /** Writes everything buffered now, in one transaction. */
+  flush(): Promise<void> {
+    this.#flush(true);
+    return Promise.resolve();
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    await this.flush();
+    this.#closed = true;
+    this.#db.close();
+  }
+
+  #schedule(): void {
+    if (this.#timer !== undefined || this.#closed) return;
+    this.#timer = setTimeout(() => this.#flush(), this.#flushMs);
+  }
+
+  #flush(rethrow = false): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (this.#records.size === 0 && this.#events.size === 0 && this.#deletes.size === 0) return;
+    const sql = this.#sql;
+    try {
+      this.#db.exec("BEGIN");
+      for (const id of this.#deletes) {
+        sql.deleteJob.run(id);
+        sql.deleteEvents.run(id);
+      }
+      for (const [jobId, log] of this.#events) {
+        for (const event of log) {
+          sql.insertEvent.run(jobId, event.id, event.type, JSON.stringify(event.data));
+        }
+      }
+      for (const record of this.#records.values()) {
+        sql.putJob.run(record.id, record.createdAt, record.status, JSON.stringify(record));
+      }
+      this.#db.exec("COMMIT");
+    } catch (error) {
+      try {
+        this.#db.exec("ROLLBACK");
+      } catch {
+        // no transaction left to roll back
+      }
+      // Keep the batch: a full disk may have room again later.
+      this.#onError(error);
+      if (rethrow) throw error;
+      if (!this.#closed) this.#timer = setTimeout(() => this.#flush(), RETRY_MS);
+      return;
+    }
+    this.flushes++;
+    this.#records.clear();
+    this.#events.clear();
+    this.#deletes.clear();
+    this.#bufferedEvents = 0;
+  }
+
+  #parseRecord(raw: unknown): JobRecord {
+    return JSON.parse(String(raw)) as JobRecord;
+  }
+}
