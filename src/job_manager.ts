@@ -120,6 +120,8 @@ class ActiveJob {
   readonly streamed = new Set<string>();
   flushTimer: ReturnType<typeof setTimeout> | undefined;
   done: Promise<void> = Promise.resolve();
+  /** Stopped by shutdown and left unfinished in a durable store, for the next start to resume. */
+  suspended = false;
 
   constructor(record: JobRecord) {
     this.record = record;
@@ -171,6 +173,10 @@ export class JobManager {
       heartbeatMs: options.heartbeatMs ?? 15_000,
       stallMs: options.stallMs ?? 30_000,
       clock: this.#clock,
+    });
+    // A durable store shows events once they are written; readers hear of them then.
+    this.#store.onDurable?.((jobIds) => {
+      for (const id of jobIds) this.#feed.notify(id);
     });
   }
 
@@ -263,7 +269,9 @@ export class JobManager {
         continue;
       }
       if (wasRunning) {
-        record.resumes = (record.resumes ?? 0) + 1;
+        // A graceful stop is not the job's fault; only crashes count towards `maxResumes`.
+        if (!record.suspended) record.resumes = (record.resumes ?? 0) + 1;
+        delete record.suspended;
         this.#setStatus(record, "queued");
         report.resumed++;
       } else {
@@ -350,10 +358,15 @@ export class JobManager {
 
   /**
    * Stops taking jobs, cancels the queued ones, gives running ones `graceMs` to finish, cancels
-   * the rest, and ends every stream with a final item.
+   * the rest, and ends every stream with a final item. With a durable store, queued and unfinished
+   * jobs are left as they are instead, for the next start to resume.
    */
   async shutdown(graceMs = 0): Promise<void> {
     this.#closing = true;
+    const keep = this.#store.durable === true;
+    if (keep) {
+      for (const job of this.#queue.splice(0)) this.#active.delete(job.record.id);
+    }
     for (const job of [...this.#queue]) await this.cancel(job.record.id, "The service shut down");
     const running = [...this.#active.values()].map((job) => job.done);
     if (running.length > 0 && graceMs > 0) {
@@ -365,7 +378,9 @@ export class JobManager {
       clearTimeout(timer);
     }
     for (const job of [...this.#active.values()]) {
-      if (!FINISHED_STATUSES.has(job.record.status)) {
+      if (keep && !FINISHED_STATUSES.has(job.record.status)) {
+        this.#suspend(job);
+      } else if (!FINISHED_STATUSES.has(job.record.status)) {
         await this.cancel(job.record.id, "The service shut down before the job finished").catch(
           () => {},
         );
@@ -380,6 +395,20 @@ export class JobManager {
   /** Shuts down at once; for tests and embedding. */
   close(): Promise<void> {
     return this.shutdown(0);
+  }
+
+  #suspend(job: ActiveJob): void {
+    job.suspended = true;
+    job.record.suspended = true;
+    this.#flushDeltas(job);
+    this.#store.put(job.record).catch((error) =>
+      this.#logger.log("error", "job not stored", {
+        job: job.record.id,
+        error: describeError(error),
+      })
+    );
+    job.controller.abort(new DOMException("The service shut down", "AbortError"));
+    this.#logger.log("info", "job suspended", { job: job.record.id });
   }
 
   #dispatch(): void {
@@ -414,6 +443,7 @@ export class JobManager {
       this.#emit(job, "complete", { progress: 100, article, sections: state.sections ?? [] });
     } catch (error) {
       if (FINISHED_STATUSES.has(record.status)) return; // cancelled: already reported
+      if (job.suspended) return; // left for the next start
       const step = record.step;
       const message = `${step ? `The ${step} step failed: ` : ""}${describeError(error)}`;
       this.#finish(job, "failed", { message, ...(step ? { step } : {}) });

@@ -28,6 +28,13 @@ export interface JobStore {
   events(jobId: string, afterId: number, limit: number): Promise<JobEvent[]>;
   /** Releases what the store holds open. */
   close(): Promise<void>;
+  /** Whether jobs outlive the process; such jobs are left unfinished at shutdown, to resume. */
+  readonly durable?: boolean;
+  /**
+   * For a store whose `events` shows an appended event only once it is safely written: calls
+   * `listener` with the jobs whose logs became readable. Stores without it show events at once.
+   */
+  onDurable?(listener: (jobIds: Iterable<string>) => void): void;
 }
 
 /**

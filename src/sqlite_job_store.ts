@@ -4,8 +4,10 @@
  *
  * Writes go to an in-memory write-behind buffer and reach the file in one transaction every few
  * milliseconds: the manager appends an event for every streamed chunk and never awaits the store,
- * and a transaction per event would cost far more than the work it records. Reads see buffered
- * writes at once, because the feed reads an event right after it is appended.
+ * and a transaction per event would cost far more than the work it records. Records read back at
+ * once from the buffer. Events are shown to readers only once they are in the file, and
+ * `onDurable` says when: a client must never see an event a crash could take back, or its
+ * `Last-Event-ID` would point past the log the restarted service has.
  *
  * @module
  */
@@ -86,11 +88,14 @@ export class SqliteJobStore implements JobStore {
   /** Events appended since the last flush, per job, in id order. */
   readonly #events = new Map<string, JobEvent[]>();
   readonly #deletes = new Set<string>();
+  readonly #listeners: ((jobIds: Iterable<string>) => void)[] = [];
   #bufferedEvents = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
   /** Transactions committed; for tests and the benchmark. */
   flushes = 0;
+  /** Jobs outlive the process. */
+  readonly durable = true;
 
   private constructor(db: DatabaseSync, options: SqliteJobStoreOptions) {
     this.#db = db;
@@ -237,26 +242,20 @@ export class SqliteJobStore implements JobStore {
     return Promise.resolve();
   }
 
+  /** Up to `limit` events with ids above `afterId` that are in the file; see `onDurable`. */
   events(jobId: string, afterId: number, limit: number): Promise<JobEvent[]> {
     if (this.#deletes.has(jobId)) return Promise.resolve([]);
-    const buffered = this.#events.get(jobId) ?? [];
-    const firstBuffered = buffered[0]?.id ?? Infinity;
-    const result: JobEvent[] = [];
-    // Everything in the file comes before everything buffered; skip the file when we can.
-    if (afterId + 1 < firstBuffered) {
-      for (const row of this.#sql.readEvents.all(jobId, afterId, limit)) {
-        result.push({
-          id: Number(row.id),
-          type: String(row.type) as JobEvent["type"],
-          data: JSON.parse(String(row.data)),
-        });
-      }
-    }
-    for (const event of buffered) {
-      if (result.length >= limit) break;
-      if (event.id > afterId && event.id > (result.at(-1)?.id ?? 0)) result.push(event);
-    }
-    return Promise.resolve(result);
+    const rows = this.#sql.readEvents.all(jobId, afterId, limit);
+    return Promise.resolve(rows.map((row) => ({
+      id: Number(row.id),
+      type: String(row.type) as JobEvent["type"],
+      data: JSON.parse(String(row.data)) as JobEvent["data"],
+    })));
+  }
+
+  /** Calls `listener` with the jobs whose logs grew after each write to the file. */
+  onDurable(listener: (jobIds: Iterable<string>) => void): void {
+    this.#listeners.push(listener);
   }
 
   /** Writes everything buffered now, in one transaction. */
@@ -310,10 +309,12 @@ export class SqliteJobStore implements JobStore {
       return;
     }
     this.flushes++;
+    const grown = [...this.#events.keys()];
     this.#records.clear();
     this.#events.clear();
     this.#deletes.clear();
     this.#bufferedEvents = 0;
+    for (const listener of this.#listeners) listener(grown);
   }
 
   #parseRecord(raw: unknown): JobRecord {

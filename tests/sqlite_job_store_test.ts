@@ -57,15 +57,20 @@ Deno.test("SqliteJobStore keeps records and logs across close and reopen", async
   }
 });
 
-Deno.test("SqliteJobStore reads see writes before they are flushed", async (t) => {
+Deno.test("SqliteJobStore shows records at once and events once written", async (t) => {
   const store = SqliteJobStore.open(":memory:", { flushMs: 60_000 });
+  const grown: string[][] = [];
+  store.onDurable((ids) => grown.push([...ids]));
   try {
-    await t.step("buffered events follow the flushed ones in order", async () => {
+    await t.step("events are readable after the flush that onDurable reports", async () => {
       await store.append("j", event(1));
       await store.append("j", event(2));
+      assert.deepEqual(await store.events("j", 0, 10), []);
       await store.flush();
+      assert.deepEqual(grown, [["j"]]);
       await store.append("j", event(3));
       await store.append("j", event(4));
+      await store.flush();
       assert.deepEqual((await store.events("j", 0, 10)).map((e) => e.id), [1, 2, 3, 4]);
       assert.deepEqual((await store.events("j", 1, 2)).map((e) => e.id), [2, 3]);
       assert.deepEqual((await store.events("j", 3, 10)).map((e) => e.id), [4]);
