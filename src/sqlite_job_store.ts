@@ -73,6 +73,8 @@ const RETRY_MS = 1_000;
  * const store = SqliteJobStore.open(":memory:");
  * await store.append("j", { id: 1, type: "status", data: { status: "queued" } });
  * await store.append("j", { id: 2, type: "cancelled", data: {} });
+ * // Readers see events once they are written: a few ms later, or now with `flush`.
+ * await store.flush();
  * assert.deepEqual((await store.events("j", 1, 10)).map((e) => e.id), [2]);
  * await store.close();
  * ```
