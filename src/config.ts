@@ -35,9 +35,9 @@ export interface Config {
    * `sqlite` keeps jobs in `dataDir`; `memory` loses them on exit. Unset means the embedder's
    * choice: the `quillflow` command picks `sqlite`, `startServer` alone picks `memory`.
    */
-  store: "sqlite" | "memory" | undefined;
+  store?: "sqlite" | "memory" | undefined;
   /** The data directory; unset means the platform's per-user data folder. */
-  dataDir: string | undefined;
+  dataDir?: string | undefined;
 }
 
 type Parser = (raw: string, name: string) => unknown;

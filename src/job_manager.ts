@@ -577,7 +577,8 @@ export class JobManager {
         this.#logger.log("error", "job not stored", { job: record.id, error: describeError(error) })
       );
     }
-    this.#feed.notify(record.id);
+    // A durable store's readers hear of the event once it is written (see the constructor).
+    if (!this.#store.onDurable) this.#feed.notify(record.id);
   }
 
   #setStatus(record: JobRecord, status: JobStatus): void {

@@ -105,24 +105,32 @@ export async function startServer(
     corsOrigins: config.corsOrigins,
   });
   const { promise: listening, resolve } = Promise.withResolvers<string>();
-  const server = Deno.serve({
-    port: config.port,
-    hostname: config.host,
-    onListen: ({ hostname, port }) => {
-      const host = hostname.includes(":") ? `[${hostname}]` : hostname;
-      resolve(`http://${host}:${port}`);
-    },
-    onError: (error) => {
-      logger.log("error", "request failed", { error: String(error) });
-      return new Response(
-        JSON.stringify({ error: { code: "internal", message: "Internal server error" } }),
-        {
-          status: 500,
-          headers: { "content-type": "application/json" },
-        },
-      );
-    },
-  }, handler);
+  let server: Deno.HttpServer;
+  try {
+    server = Deno.serve({
+      port: config.port,
+      hostname: config.host,
+      onListen: ({ hostname, port }) => {
+        const host = hostname.includes(":") ? `[${hostname}]` : hostname;
+        resolve(`http://${host}:${port}`);
+      },
+      onError: (error) => {
+        logger.log("error", "request failed", { error: String(error) });
+        return new Response(
+          JSON.stringify({ error: { code: "internal", message: "Internal server error" } }),
+          {
+            status: 500,
+            headers: { "content-type": "application/json" },
+          },
+        );
+      },
+    }, handler);
+  } catch (error) {
+    // Say, the port is taken: leave nothing running and the data file unlocked.
+    await manager.close();
+    await store.close();
+    throw error;
+  }
   let stopping: Promise<void> | undefined;
   return await listening.then((url) => {
     logger.log("info", "listening", {
