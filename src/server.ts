@@ -14,6 +14,7 @@ import { OfflineWriter } from "./llm_offline.ts";
 import { OpenAiClient } from "./llm_openai.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { instrumentLlm, Metrics } from "./metrics.ts";
+import { describeError } from "./retry.ts";
 import { openStore } from "./store_factory.ts";
 
 /** The LLM client `config` asks for. */
@@ -92,8 +93,10 @@ export async function startServer(
     await manager.recover();
   } catch (error) {
     await manager.close();
-    await store.close();
-    throw error;
+    await store.close().catch(() => {});
+    throw new Error(`Cannot take up the jobs kept in the store: ${describeError(error)}`, {
+      cause: error,
+    });
   }
   const handler = createHandler({
     manager,

@@ -320,6 +320,13 @@ export class SqliteJobStore implements JobStore {
   }
 
   #parseRecord(raw: unknown): JobRecord {
-    return JSON.parse(String(raw)) as JobRecord;
+    try {
+      return JSON.parse(String(raw)) as JobRecord;
+    } catch (error) {
+      throw new SyntaxError(
+        `The job store holds an unreadable job record (${(error as Error).message})`,
+        { cause: error },
+      );
+    }
   }
 }

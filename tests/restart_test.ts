@@ -145,3 +145,21 @@ Deno.test("a corrupted data file stops start-up with a clear error", async () =>
     /Cannot open the job store at .*quillflow\.db: file is not a database/,
   );
 });
+
+Deno.test("an unreadable job record stops start-up with a clear error", async () => {
+  await using dir = await makeTestDir("bad-record");
+  const { DatabaseSync } = await import("node:sqlite");
+  {
+    await using service = await startService(["--data-dir", dir.path, "--log-level", "warn"]);
+    service.child.kill("SIGTERM");
+    await service.child.status;
+  }
+  const db = new DatabaseSync(`${dir.path}/quillflow.db`);
+  db.prepare("INSERT INTO jobs (id, created_at, status, record) VALUES (?, ?, ?, ?)")
+    .run("x", 1, "running", "{not json");
+  db.close();
+  await assert.rejects(
+    () => startService(["--data-dir", dir.path, "--log-level", "warn"]),
+    /Cannot take up the jobs kept in the store: The job store holds an unreadable job record/,
+  );
+});
