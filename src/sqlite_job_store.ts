@@ -4,7 +4,9 @@
  *
  * Writes go to an in-memory write-behind buffer and reach the file in one transaction every few
  * milliseconds: the manager appends an event for every streamed chunk and never awaits the store,
- * and a transaction per event would cost far more than the work it records. Records read back at
+ * and a transaction per event would cost far more than the work it records. A write's promise
+ * resolves once its batch is in the file, so a caller that must not lose a write (accepting a
+ * job) awaits it, and one that streams (every event) does not. Records read back at
  * once from the buffer. Events are shown to readers only once they are in the file, and
  * `onDurable` says when: a client must never see an event a crash could take back, or its
  * `Last-Event-ID` would point past the log the restarted service has.
@@ -92,6 +94,8 @@ export class SqliteJobStore implements JobStore {
   readonly #deletes = new Set<string>();
   readonly #listeners: ((jobIds: Iterable<string>) => void)[] = [];
   #bufferedEvents = 0;
+  /** Settles when the writes buffered so far are in the file. */
+  #batch: PromiseWithResolvers<void> | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
   /** Transactions committed; for tests and the benchmark. */
@@ -182,11 +186,13 @@ export class SqliteJobStore implements JobStore {
     }
   }
 
+  /** Buffers `job`; resolves once it is in the file. */
   put(job: JobRecord): Promise<void> {
+    const written = this.#written();
     this.#records.set(job.id, job);
     this.#deletes.delete(job.id);
     this.#schedule();
-    return Promise.resolve();
+    return written;
   }
 
   get(id: string): Promise<JobRecord | undefined> {
@@ -224,24 +230,28 @@ export class SqliteJobStore implements JobStore {
     return Promise.resolve(records);
   }
 
+  /** Buffers the deletion; resolves once it is in the file. */
   delete(id: string): Promise<void> {
+    const written = this.#written();
     this.#records.delete(id);
     const dropped = this.#events.get(id);
     if (dropped) this.#bufferedEvents -= dropped.length;
     this.#events.delete(id);
     this.#deletes.add(id);
     this.#schedule();
-    return Promise.resolve();
+    return written;
   }
 
+  /** Buffers `event`; resolves once it is in the file. */
   append(jobId: string, event: JobEvent): Promise<void> {
+    const written = this.#written();
     let log = this.#events.get(jobId);
     if (!log) this.#events.set(jobId, log = []);
     log.push(event);
     this.#bufferedEvents++;
     if (this.#bufferedEvents >= this.#maxBufferedEvents) this.#flush();
     else this.#schedule();
-    return Promise.resolve();
+    return written;
   }
 
   /** Up to `limit` events with ids above `afterId` that are in the file; see `onDurable`. */
@@ -273,6 +283,15 @@ export class SqliteJobStore implements JobStore {
     this.#db.close();
   }
 
+  #written(): Promise<void> {
+    if (!this.#batch) {
+      this.#batch = Promise.withResolvers();
+      // Most writers do not wait; a failure is reported through `onError` all the same.
+      this.#batch.promise.catch(() => {});
+    }
+    return this.#batch.promise;
+  }
+
   #schedule(): void {
     if (this.#timer !== undefined || this.#closed) return;
     this.#timer = setTimeout(() => this.#flush(), this.#flushMs);
@@ -281,7 +300,10 @@ export class SqliteJobStore implements JobStore {
   #flush(rethrow = false): void {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
-    if (this.#records.size === 0 && this.#events.size === 0 && this.#deletes.size === 0) return;
+    if (this.#records.size === 0 && this.#events.size === 0 && this.#deletes.size === 0) {
+      this.#settle();
+      return;
+    }
     const sql = this.#sql;
     try {
       this.#db.exec("BEGIN");
@@ -306,7 +328,10 @@ export class SqliteJobStore implements JobStore {
       }
       // Keep the batch: a full disk may have room again later.
       this.#onError(error);
-      if (rethrow) throw error;
+      if (rethrow) {
+        this.#settle(error);
+        throw error;
+      }
       if (!this.#closed) this.#timer = setTimeout(() => this.#flush(), RETRY_MS);
       return;
     }
@@ -316,7 +341,15 @@ export class SqliteJobStore implements JobStore {
     this.#events.clear();
     this.#deletes.clear();
     this.#bufferedEvents = 0;
+    this.#settle();
     for (const listener of this.#listeners) listener(grown);
+  }
+
+  #settle(error?: unknown): void {
+    const batch = this.#batch;
+    this.#batch = undefined;
+    if (error === undefined) batch?.resolve();
+    else batch?.reject(error);
   }
 
   #parseRecord(raw: unknown): JobRecord {

@@ -78,6 +78,8 @@ Deno.test("jobs survive SIGKILL: finished ones unchanged, running ones resumed, 
       }
     })();
     await until("a section written", async () => (await job(service.url, ids[1]!)).progress >= 44);
+    // Accepted (202) a moment before the crash: it must not vanish.
+    ids.push(await submit(service.url, "accepted just before the crash"));
     service.child.kill("SIGKILL");
     await service.child.status;
     await watching;

@@ -63,14 +63,15 @@ Deno.test("SqliteJobStore shows records at once and events once written", async 
   store.onDurable((ids) => grown.push([...ids]));
   try {
     await t.step("events are readable after the flush that onDurable reports", async () => {
-      await store.append("j", event(1));
-      await store.append("j", event(2));
+      // Writes resolve once written, so they are not awaited before the flush.
+      const writes = [store.append("j", event(1)), store.append("j", event(2))];
       assert.deepEqual(await store.events("j", 0, 10), []);
       await store.flush();
+      await Promise.all(writes);
       assert.deepEqual(grown, [["j"]]);
-      await store.append("j", event(3));
-      await store.append("j", event(4));
+      writes.push(store.append("j", event(3)), store.append("j", event(4)));
       await store.flush();
+      await Promise.all(writes);
       assert.deepEqual((await store.events("j", 0, 10)).map((e) => e.id), [1, 2, 3, 4]);
       assert.deepEqual((await store.events("j", 1, 2)).map((e) => e.id), [2, 3]);
       assert.deepEqual((await store.events("j", 3, 10)).map((e) => e.id), [4]);
@@ -78,17 +79,17 @@ Deno.test("SqliteJobStore shows records at once and events once written", async 
     });
     await t.step("a buffered record wins over the stored one, and deletes hide both", async () => {
       const r = record("r", 5);
-      await store.put(r);
+      const writes = [store.put(r)];
       await store.flush();
       r.status = "completed";
-      await store.put(r);
+      writes.push(store.put(r));
       assert.equal((await store.get("r"))?.status, "completed");
       assert.equal((await store.list(10))[0]?.status, "completed");
-      await store.delete("r");
-      await store.delete("j");
+      writes.push(store.delete("r"), store.delete("j"));
       assert.equal(await store.get("r"), undefined);
       assert.deepEqual(await store.events("j", 0, 10), []);
       await store.flush();
+      await Promise.all(writes);
       assert.equal(await store.get("r"), undefined);
       assert.deepEqual(await store.list(10), []);
     });
@@ -97,11 +98,13 @@ Deno.test("SqliteJobStore shows records at once and events once written", async 
   }
 });
 
-Deno.test("SqliteJobStore groups writes into few transactions", async () => {
+Deno.test("SqliteJobStore groups writes into few transactions and resolves them once written", async () => {
   const store = SqliteJobStore.open(":memory:", { flushMs: 5 });
   try {
-    for (let i = 1; i <= 500; i++) await store.append("j", event(i));
-    await new Promise((resolve) => setTimeout(resolve, 30));
+    const writes: Promise<void>[] = [];
+    for (let i = 1; i <= 500; i++) writes.push(store.append("j", event(i)));
+    assert.equal(store.flushes, 0);
+    await Promise.all(writes);
     assert.equal(store.flushes, 1);
     assert.equal((await store.events("j", 0, 1_000)).length, 500);
   } finally {
