@@ -42,7 +42,7 @@ export class StoreOpenError extends Error {
 
 /** Settings of a {@linkcode SqliteJobStore}. */
 export interface SqliteJobStoreOptions {
-  /** Buffered writes reach the file at most this long after they were made, in ms. Default 15. */
+  /** Buffered writes reach the file at most this long after they were made, in ms. Default 10: short enough that nobody notices (a POST waits for its job to be written; readers see events once written), long enough to gather a busy moment's events into one transaction. */
   flushMs?: number;
   /** A buffer of this many events is written at once, without waiting. Default 1 000. */
   maxBufferedEvents?: number;
@@ -63,6 +63,9 @@ interface Statements {
 }
 
 const RETRY_MS = 1_000;
+/** Written events kept in memory per job, and jobs kept, for live readers. */
+const TAIL_EVENTS = 256;
+const TAIL_JOBS = 256;
 
 /**
  * Job records and event logs in a SQLite file, with writes grouped into short transactions.
@@ -91,6 +94,11 @@ export class SqliteJobStore implements JobStore {
   readonly #records = new Map<string, JobRecord>();
   /** Events appended since the last flush, per job, in id order. */
   readonly #events = new Map<string, JobEvent[]>();
+  /**
+   * The newest written events of recently active jobs. Live readers ask for just these, so they
+   * are served from memory, not read back and parsed again.
+   */
+  readonly #tails = new Map<string, JobEvent[]>();
   readonly #deletes = new Set<string>();
   readonly #listeners: ((jobIds: Iterable<string>) => void)[] = [];
   #bufferedEvents = 0;
@@ -105,7 +113,7 @@ export class SqliteJobStore implements JobStore {
 
   private constructor(db: DatabaseSync, options: SqliteJobStoreOptions) {
     this.#db = db;
-    this.#flushMs = options.flushMs ?? 15;
+    this.#flushMs = options.flushMs ?? 10;
     this.#maxBufferedEvents = options.maxBufferedEvents ?? 1_000;
     this.#onError = options.onError ?? (() => {});
     this.#sql = {
@@ -237,6 +245,7 @@ export class SqliteJobStore implements JobStore {
     const dropped = this.#events.get(id);
     if (dropped) this.#bufferedEvents -= dropped.length;
     this.#events.delete(id);
+    this.#tails.delete(id);
     this.#deletes.add(id);
     this.#schedule();
     return written;
@@ -257,6 +266,12 @@ export class SqliteJobStore implements JobStore {
   /** Up to `limit` events with ids above `afterId` that are in the file; see `onDurable`. */
   events(jobId: string, afterId: number, limit: number): Promise<JobEvent[]> {
     if (this.#deletes.has(jobId)) return Promise.resolve([]);
+    const tail = this.#tails.get(jobId);
+    const first = tail?.[0]?.id;
+    if (tail && first !== undefined && first <= afterId + 1) {
+      const from = afterId + 1 - first;
+      return Promise.resolve(tail.slice(from, from + limit));
+    }
     const rows = this.#sql.readEvents.all(jobId, afterId, limit);
     return Promise.resolve(rows.map((row) => ({
       id: Number(row.id),
@@ -337,12 +352,26 @@ export class SqliteJobStore implements JobStore {
     }
     this.flushes++;
     const grown = [...this.#events.keys()];
+    for (const [jobId, log] of this.#events) this.#keepTail(jobId, log);
     this.#records.clear();
     this.#events.clear();
     this.#deletes.clear();
     this.#bufferedEvents = 0;
     this.#settle();
     for (const listener of this.#listeners) listener(grown);
+  }
+
+  #keepTail(jobId: string, written: JobEvent[]): void {
+    let tail = this.#tails.get(jobId);
+    // Ids are contiguous; a tail that does not end where this batch starts is stale.
+    if (!tail || (tail.at(-1)?.id ?? 0) + 1 !== written[0]?.id) tail = [];
+    else this.#tails.delete(jobId); // re-inserted below: the Map's order is recency
+    tail.push(...written);
+    if (tail.length > TAIL_EVENTS) tail.splice(0, tail.length - TAIL_EVENTS);
+    this.#tails.set(jobId, tail);
+    if (this.#tails.size > TAIL_JOBS) {
+      this.#tails.delete(this.#tails.keys().next().value as string);
+    }
   }
 
   #settle(error?: unknown): void {

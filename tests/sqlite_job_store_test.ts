@@ -153,3 +153,22 @@ Deno.test("SqliteJobStore.open() refuses a file another store holds", async () =
     await first.close();
   }
 });
+
+Deno.test("SqliteJobStore serves live readers from memory and older events from the file", async () => {
+  const store = SqliteJobStore.open(":memory:", { flushMs: 1 });
+  try {
+    const writes: Promise<void>[] = [];
+    for (let i = 1; i <= 600; i++) {
+      writes.push(store.append("j", event(i)));
+      if (i % 100 === 0) await Promise.all(writes);
+    }
+    await Promise.all(writes);
+    const all = await store.events("j", 0, 1_000);
+    assert.deepEqual(all.map((e) => e.id), Array.from({ length: 600 }, (_, i) => i + 1));
+    assert.deepEqual((await store.events("j", 590, 5)).map((e) => e.id), [591, 592, 593, 594, 595]);
+    assert.deepEqual((await store.events("j", 100, 2)).map((e) => e.id), [101, 102]);
+    assert.deepEqual(await store.events("j", 600, 5), []);
+  } finally {
+    await store.close();
+  }
+});
