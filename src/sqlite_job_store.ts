@@ -111,6 +111,7 @@ export class SqliteJobStore implements JobStore {
   /** Settles when the writes buffered so far are in the file. */
   #batch: PromiseWithResolvers<void> | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
+  #flushQueued = false;
   #closed = false;
   /** Transactions committed; for tests and the benchmark. */
   flushes = 0;
@@ -264,8 +265,20 @@ export class SqliteJobStore implements JobStore {
     if (!log) this.#events.set(jobId, log = []);
     log.push(event);
     this.#bufferedEvents++;
-    if (this.#bufferedEvents >= this.#maxBufferedEvents) this.#flush();
-    else this.#schedule();
+    if (this.#bufferedEvents >= this.#maxBufferedEvents) {
+      // Not synchronously: the record put that follows a terminal event in the same turn must go
+      // in the same transaction, or a crash between them would leave a finished log on a record
+      // that says "running".
+      if (!this.#flushQueued) {
+        this.#flushQueued = true;
+        queueMicrotask(() => {
+          this.#flushQueued = false;
+          if (!this.#closed) this.#flush();
+        });
+      }
+    } else {
+      this.#schedule();
+    }
     return written;
   }
 
