@@ -115,6 +115,11 @@ Deno.test("jobs survive SIGKILL: finished ones unchanged, running ones resumed, 
         e.event === "progress" && JSON.parse(e.data).step === "outline"
       );
       assert.equal(outlines.length, 1, "the outline was not written twice");
+      const sections = log.filter((e) =>
+        e.event === "progress" && JSON.parse(e.data).step === "content"
+      ).map((e) => JSON.parse(e.data).index);
+      assert.equal(sections.length, 3);
+      assert.equal(new Set(sections).size, 3, "no section was written twice");
       const resumed = log.find((e) => e.event === "status" && JSON.parse(e.data).resumed === true);
       assert.ok(resumed, "watchers are told the job was resumed");
     }
