@@ -2,13 +2,15 @@
  * Quillflow: turns an article topic into a finished article through an LLM workflow that runs
  * as a background job, streaming its progress over Server-Sent Events.
  *
- * Run: `deno task start` (offline demo writer by default), or `deno task start --help`.
+ * Run: `deno task start` (the service), `deno task generate "topic"` (one article in the
+ * terminal), or `deno task start --help`.
  *
  * @module
  */
 
-import { ENV_NAMES, flagOf, loadConfig, SETTINGS } from "./src/config.ts";
-import { startServer } from "./src/server.ts";
+import denoJson from "./deno.json" with { type: "json" };
+import { runCli } from "./src/cli.ts";
+import { ENV_NAMES } from "./src/config.ts";
 
 const env = (name: string): string | undefined => {
   try {
@@ -18,44 +20,8 @@ const env = (name: string): string | undefined => {
   }
 };
 
-function help(): string {
-  const rows = SETTINGS.map(([name, , , fallback, about]) =>
-    `  ${flagOf(name).padEnd(24)} ${name.padEnd(20)} ${about}${
-      fallback === undefined ? "" : ` [${JSON.stringify(fallback)}]`
-    }`
-  );
-  return `Quillflow: article topic in, article out, progress streamed over SSE.
-
-Usage: quillflow [serve] [flags]
-
-Every flag has an environment variable; flags win.
-${rows.join("\n")}
-`;
-}
-
 if (import.meta.main) {
-  if (Deno.args.includes("--help") || Deno.args.includes("-h")) {
-    console.log(help());
-    Deno.exit(0);
-  }
-  let config;
-  try {
-    const loaded = loadConfig(env, Deno.args);
-    const unknown = loaded.rest.filter((arg) => arg !== "serve");
-    if (unknown.length > 0) throw new TypeError(`Unknown argument: ${unknown[0]} (see --help)`);
-    config = loaded.config;
-  } catch (error) {
-    console.error(`quillflow: ${(error as Error).message}`);
-    Deno.exit(2);
-  }
-  const server = await startServer(config);
-  console.log(`Quillflow is running at ${server.url} (provider: ${config.llmProvider})`);
-  const stop = async () => {
-    await server.shutdown();
-    Deno.exit(0);
-  };
-  Deno.addSignalListener("SIGINT", stop);
-  Deno.addSignalListener("SIGTERM", stop);
+  Deno.exit(await runCli(Deno.args, env, denoJson.version));
 }
 
 export { ENV_NAMES };

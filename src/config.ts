@@ -31,6 +31,13 @@ export interface Config {
   shutdownGraceMs: number;
   sseStallMs: number;
   sseClientBuffer: number;
+  /**
+   * `sqlite` keeps jobs in `dataDir`; `memory` loses them on exit. Unset means the embedder's
+   * choice: the `quillflow` command picks `sqlite`, `startServer` alone picks `memory`.
+   */
+  store?: "sqlite" | "memory" | undefined;
+  /** The data directory; unset means the platform's per-user data folder. */
+  dataDir?: string | undefined;
 }
 
 type Parser = (raw: string, name: string) => unknown;
@@ -193,6 +200,20 @@ export const SETTINGS = [
     int(1, 100_000),
     64,
     "Events buffered per stream before waiting on the client.",
+  ],
+  [
+    "STORE",
+    "store",
+    oneOf(["sqlite", "memory"]),
+    undefined,
+    "`sqlite` keeps jobs in DATA_DIR across restarts (the default); `memory` forgets them on exit.",
+  ],
+  [
+    "DATA_DIR",
+    "dataDir",
+    text,
+    undefined,
+    "Where the sqlite store lives; default $XDG_DATA_HOME/quillflow or ~/.local/share/quillflow (Linux), ~/Library/Application Support/quillflow (macOS), %LOCALAPPDATA%\\quillflow (Windows).",
   ],
 ] as const;
 

@@ -62,6 +62,10 @@ export interface JobRecord {
   /** Id of the newest event in the log. */
   lastEventId: number;
   checkpoint?: JobCheckpoint;
+  /** Times the job was picked up again after the process stopped while it was running. */
+  resumes?: number;
+  /** Set when a shutdown left the job unfinished on purpose, so the next start resumes it. */
+  suspended?: boolean;
 }
 
 /** The public JSON shape of a job. */

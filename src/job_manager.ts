@@ -87,6 +87,23 @@ export interface JobManagerOptions {
   deltaFlushMs?: number;
   /** Settings of the article workflow. */
   flow?: ArticleFlowOptions;
+  /**
+   * A running job the process stopped under this many times is failed by `recover` instead of
+   * run again: it may be what stops the process. Default 3.
+   */
+  maxResumes?: number;
+}
+
+/** What {@linkcode JobManager.recover} found in the store. */
+export interface RecoveryReport {
+  /** Queued jobs queued again. */
+  requeued: number;
+  /** Running jobs queued again, to go on from their last finished step. */
+  resumed: number;
+  /** Unfinished jobs that could not go on and were marked failed. */
+  failed: number;
+  /** Finished jobs kept from before, now under the retention rules again. */
+  finished: number;
 }
 
 interface DeltaBuffer {
@@ -103,6 +120,8 @@ class ActiveJob {
   readonly streamed = new Set<string>();
   flushTimer: ReturnType<typeof setTimeout> | undefined;
   done: Promise<void> = Promise.resolve();
+  /** Stopped by shutdown and left unfinished in a durable store, for the next start to resume. */
+  suspended = false;
 
   constructor(record: JobRecord) {
     this.record = record;
@@ -123,6 +142,7 @@ export class JobManager {
   readonly #maxRetained: number;
   readonly #deltaFlushMs: number;
   readonly #flowOptions: ArticleFlowOptions;
+  readonly #maxResumes: number;
   readonly #feed: JobFeed;
   readonly #active = new Map<string, ActiveJob>();
   readonly #queue: ActiveJob[] = [];
@@ -147,11 +167,16 @@ export class JobManager {
     this.#maxRetained = options.maxRetainedJobs ?? 10_000;
     this.#deltaFlushMs = options.deltaFlushMs ?? 50;
     this.#flowOptions = options.flow ?? {};
+    this.#maxResumes = options.maxResumes ?? 3;
     this.#feed = new JobFeed({
       store: this.#store,
       heartbeatMs: options.heartbeatMs ?? 15_000,
       stallMs: options.stallMs ?? 30_000,
       clock: this.#clock,
+    });
+    // A durable store shows events once they are written; readers hear of them then.
+    this.#store.onDurable?.((jobIds) => {
+      for (const id of jobIds) this.#feed.notify(id);
     });
   }
 
@@ -208,6 +233,81 @@ export class JobManager {
     return record;
   }
 
+  /**
+   * Takes up what a previous process left in a durable store; call once, before serving. Queued
+   * jobs are queued again; running ones are queued to go on from their checkpoint (outline and
+   * written sections are not paid for twice), or marked failed when that is impossible. Their
+   * event ids go on from the stored log, so streams resume with `Last-Event-ID` across restarts.
+   * Finished jobs come back under the retention rules.
+   */
+  async recover(): Promise<RecoveryReport> {
+    const report: RecoveryReport = { requeued: 0, resumed: 0, failed: 0, finished: 0 };
+    const unfinished = await this.#store.unfinished();
+    const kept = await this.#store.list(this.#maxRetained + unfinished.length);
+    for (const record of kept.reverse()) {
+      if (!FINISHED_STATUSES.has(record.status) || this.#active.has(record.id)) continue;
+      this.#count(undefined, record.status);
+      this.#finished.push({ id: record.id, at: record.finishedAt ?? record.createdAt });
+      report.finished++;
+    }
+    this.#finished.sort((a, b) => a.at - b.at);
+    if (report.finished > 0) this.#scheduleEviction();
+    for (const record of unfinished) {
+      if (this.#active.has(record.id)) continue;
+      const job = new ActiveJob(record);
+      this.#active.set(record.id, job);
+      this.#count(undefined, record.status);
+      const wasRunning = record.status === "running";
+      const problem = wasRunning ? this.#unresumable(record) : undefined;
+      if (problem) {
+        this.#finish(job, "failed", {
+          message: problem,
+          ...(record.step ? { step: record.step } : {}),
+        });
+        this.#active.delete(record.id);
+        report.failed++;
+        continue;
+      }
+      if (wasRunning) {
+        // A graceful stop is not the job's fault; only crashes count towards `maxResumes`.
+        if (!record.suspended) record.resumes = (record.resumes ?? 0) + 1;
+        delete record.suspended;
+        this.#setStatus(record, "queued");
+        report.resumed++;
+      } else {
+        report.requeued++;
+      }
+      this.#emit(job, "status", {
+        status: "queued",
+        progress: record.progress,
+        resumed: true,
+        reason: wasRunning
+          ? "The service restarted while the job ran; it goes on from its last finished step"
+          : "The service restarted; the job is queued again",
+      });
+      this.#queue.push(job);
+    }
+    this.#dispatch();
+    if (unfinished.length > 0 || report.finished > 0) {
+      this.#logger.log("info", "jobs recovered", { ...report });
+    }
+    return report;
+  }
+
+  /** Why a job that was running cannot go on, or `undefined` when it can. */
+  #unresumable(record: JobRecord): string | undefined {
+    if ((record.resumes ?? 0) >= this.#maxResumes) {
+      return `The service stopped ${
+        (record.resumes ?? 0) + 1
+      } times while running this job; it was not tried again`;
+    }
+    const { sections, contents } = record.checkpoint ?? {};
+    if (contents && (!sections || contents.length !== sections.length)) {
+      return "The service restarted and the job's saved progress does not fit together";
+    }
+    return undefined;
+  }
+
   /** The record of job `id`, if kept. */
   async get(id: string): Promise<JobRecord | undefined> {
     return this.#active.get(id)?.record ?? await this.#store.get(id);
@@ -254,10 +354,15 @@ export class JobManager {
 
   /**
    * Stops taking jobs, cancels the queued ones, gives running ones `graceMs` to finish, cancels
-   * the rest, and ends every stream with a final item.
+   * the rest, and ends every stream with a final item. With a durable store, queued and unfinished
+   * jobs are left as they are instead, for the next start to resume.
    */
   async shutdown(graceMs = 0): Promise<void> {
     this.#closing = true;
+    const keep = this.#store.durable === true;
+    if (keep) {
+      for (const job of this.#queue.splice(0)) this.#active.delete(job.record.id);
+    }
     for (const job of [...this.#queue]) await this.cancel(job.record.id, "The service shut down");
     const running = [...this.#active.values()].map((job) => job.done);
     if (running.length > 0 && graceMs > 0) {
@@ -269,7 +374,9 @@ export class JobManager {
       clearTimeout(timer);
     }
     for (const job of [...this.#active.values()]) {
-      if (!FINISHED_STATUSES.has(job.record.status)) {
+      if (keep && !FINISHED_STATUSES.has(job.record.status)) {
+        this.#suspend(job);
+      } else if (!FINISHED_STATUSES.has(job.record.status)) {
         await this.cancel(job.record.id, "The service shut down before the job finished").catch(
           () => {},
         );
@@ -286,6 +393,20 @@ export class JobManager {
     return this.shutdown(0);
   }
 
+  #suspend(job: ActiveJob): void {
+    job.suspended = true;
+    job.record.suspended = true;
+    this.#flushDeltas(job);
+    this.#store.put(job.record).catch((error) =>
+      this.#logger.log("error", "job not stored", {
+        job: job.record.id,
+        error: describeError(error),
+      })
+    );
+    job.controller.abort(new DOMException("The service shut down", "AbortError"));
+    this.#logger.log("info", "job suspended", { job: job.record.id });
+  }
+
   #dispatch(): void {
     while (this.#running < this.#maxConcurrent && this.#queue.length > 0) {
       const job = this.#queue.shift() as ActiveJob;
@@ -300,10 +421,11 @@ export class JobManager {
 
   async #run(job: ActiveJob): Promise<void> {
     const { record, controller } = job;
-    record.startedAt = this.#clock.now();
-    record.step = "outline";
+    record.startedAt ??= this.#clock.now();
+    // A resumed job with a saved outline goes straight on to its sections.
+    record.step = record.checkpoint?.sections ? "content" : "outline";
     this.#setStatus(record, "running");
-    this.#emit(job, "status", { status: "running", progress: 0 });
+    this.#emit(job, "status", { status: "running", progress: record.progress });
     this.#logger.log("info", "job started", { job: record.id });
     const state: ArticleState = { topic: record.topic };
     if (record.checkpoint?.sections) state.sections = [...record.checkpoint.sections];
@@ -317,6 +439,7 @@ export class JobManager {
       this.#emit(job, "complete", { progress: 100, article, sections: state.sections ?? [] });
     } catch (error) {
       if (FINISHED_STATUSES.has(record.status)) return; // cancelled: already reported
+      if (job.suspended) return; // left for the next start
       const step = record.step;
       const message = `${step ? `The ${step} step failed: ` : ""}${describeError(error)}`;
       this.#finish(job, "failed", { message, ...(step ? { step } : {}) });
@@ -450,7 +573,8 @@ export class JobManager {
         this.#logger.log("error", "job not stored", { job: record.id, error: describeError(error) })
       );
     }
-    this.#feed.notify(record.id);
+    // A durable store's readers hear of the event once it is written (see the constructor).
+    if (!this.#store.onDurable) this.#feed.notify(record.id);
   }
 
   #setStatus(record: JobRecord, status: JobStatus): void {

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { JobEvent, JobRecord } from "./job.ts";
+import { FINISHED_STATUSES, type JobEvent, type JobRecord } from "./job.ts";
 
 /** Job records and per-job, append-only event logs. */
 export interface JobStore {
@@ -15,6 +15,11 @@ export interface JobStore {
   get(id: string): Promise<JobRecord | undefined>;
   /** Up to `limit` records, newest first. */
   list(limit: number): Promise<JobRecord[]>;
+  /**
+   * Records that are queued or running, oldest first, for recovery after a restart; `lastEventId`
+   * matches the newest event of the log.
+   */
+  unfinished(): Promise<JobRecord[]>;
   /** Forgets a record and its log. */
   delete(id: string): Promise<void>;
   /** Appends `event` to the job's log; ids arrive in order, each one more than the last. */
@@ -23,6 +28,13 @@ export interface JobStore {
   events(jobId: string, afterId: number, limit: number): Promise<JobEvent[]>;
   /** Releases what the store holds open. */
   close(): Promise<void>;
+  /** Whether jobs outlive the process; such jobs are left unfinished at shutdown, to resume. */
+  readonly durable?: boolean;
+  /**
+   * For a store whose `events` shows an appended event only once it is safely written: calls
+   * `listener` with the jobs whose logs became readable. Stores without it show events at once.
+   */
+  onDurable?(listener: (jobIds: Iterable<string>) => void): void;
 }
 
 /**
@@ -55,6 +67,11 @@ export class MemoryJobStore implements JobStore {
   list(limit: number): Promise<JobRecord[]> {
     const all = [...this.#jobs.values()];
     return Promise.resolve(all.slice(Math.max(0, all.length - limit)).reverse());
+  }
+
+  unfinished(): Promise<JobRecord[]> {
+    const open = [...this.#jobs.values()].filter((job) => !FINISHED_STATUSES.has(job.status));
+    return Promise.resolve(open.sort((a, b) => a.createdAt - b.createdAt));
   }
 
   delete(id: string): Promise<void> {

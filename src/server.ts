@@ -8,12 +8,14 @@
 import { createHandler } from "./app.ts";
 import type { Config } from "./config.ts";
 import { JobManager } from "./job_manager.ts";
-import { type JobStore, MemoryJobStore } from "./job_store.ts";
+import type { JobStore } from "./job_store.ts";
 import type { LlmClient } from "./llm.ts";
 import { OfflineWriter } from "./llm_offline.ts";
 import { OpenAiClient } from "./llm_openai.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { instrumentLlm, Metrics } from "./metrics.ts";
+import { describeError } from "./retry.ts";
+import { openStore } from "./store_factory.ts";
 
 /** The LLM client `config` asks for. */
 export function createLlm(config: Config): LlmClient {
@@ -67,17 +69,35 @@ export interface StartOptions {
   logger?: Logger;
   /** The LLM client; built from the config by default. */
   llm?: LlmClient;
-  /** The store; in memory by default. */
+  /**
+   * The store; by default the one `config.store` names, and in memory when that is unset (the
+   * `quillflow` command sets it to `sqlite`). It is closed on shutdown.
+   */
   store?: JobStore;
 }
 
-/** Builds every part from `config` and starts serving. */
-export function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
+/**
+ * Builds every part from `config`, takes up the jobs a previous process left in the store, and
+ * starts serving. Rejects with a `StoreOpenError` when the store cannot be opened or read.
+ */
+export async function startServer(
+  config: Config,
+  options: StartOptions = {},
+): Promise<RunningServer> {
   const logger = options.logger ?? createLogger(config.logLevel);
   const metrics = new Metrics();
   const llm = instrumentLlm(options.llm ?? createLlm(config), metrics);
-  const store = options.store ?? new MemoryJobStore();
+  const store = options.store ?? openStore(config, logger);
   const manager = createManager(config, llm, store, logger);
+  try {
+    await manager.recover();
+  } catch (error) {
+    await manager.close();
+    await store.close().catch(() => {});
+    throw new Error(`Cannot take up the jobs kept in the store: ${describeError(error)}`, {
+      cause: error,
+    });
+  }
   const handler = createHandler({
     manager,
     metrics,
@@ -88,26 +108,34 @@ export function startServer(config: Config, options: StartOptions = {}): Promise
     corsOrigins: config.corsOrigins,
   });
   const { promise: listening, resolve } = Promise.withResolvers<string>();
-  const server = Deno.serve({
-    port: config.port,
-    hostname: config.host,
-    onListen: ({ hostname, port }) => {
-      const host = hostname.includes(":") ? `[${hostname}]` : hostname;
-      resolve(`http://${host}:${port}`);
-    },
-    onError: (error) => {
-      logger.log("error", "request failed", { error: String(error) });
-      return new Response(
-        JSON.stringify({ error: { code: "internal", message: "Internal server error" } }),
-        {
-          status: 500,
-          headers: { "content-type": "application/json" },
-        },
-      );
-    },
-  }, handler);
+  let server: Deno.HttpServer;
+  try {
+    server = Deno.serve({
+      port: config.port,
+      hostname: config.host,
+      onListen: ({ hostname, port }) => {
+        const host = hostname.includes(":") ? `[${hostname}]` : hostname;
+        resolve(`http://${host}:${port}`);
+      },
+      onError: (error) => {
+        logger.log("error", "request failed", { error: String(error) });
+        return new Response(
+          JSON.stringify({ error: { code: "internal", message: "Internal server error" } }),
+          {
+            status: 500,
+            headers: { "content-type": "application/json" },
+          },
+        );
+      },
+    }, handler);
+  } catch (error) {
+    // Say, the port is taken: leave nothing running and the data file unlocked.
+    await manager.close();
+    await store.close();
+    throw error;
+  }
   let stopping: Promise<void> | undefined;
-  return listening.then((url) => {
+  return await listening.then((url) => {
     logger.log("info", "listening", {
       url,
       provider: llm.provider,

@@ -216,6 +216,8 @@ async function spawnService(flags: string[]) {
       "0",
       "--log-level",
       "warn",
+      "--store",
+      "memory",
       ...flags,
     ],
     stdout: "piped",

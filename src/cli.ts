@@ -1,0 +1,168 @@
+/**
+ * The `quillflow` command line: `serve` (the default) and `generate "topic"`, with `--help` and
+ * `--version`. Both commands take every setting as a flag or an environment variable.
+ *
+ * @module
+ */
+
+import { type Config, flagOf, loadConfig, SETTINGS } from "./config.ts";
+import { runGenerate } from "./generate_command.ts";
+import { resolveDataDir } from "./store_factory.ts";
+import { startServer } from "./server.ts";
+
+/** What the command line asks for. */
+export type Command =
+  | { kind: "help"; topic?: "serve" | "generate" }
+  | { kind: "version" }
+  | { kind: "serve"; config: Config }
+  | { kind: "generate"; config: Config; topic: string; out: string | undefined };
+
+const COMMANDS = new Set(["serve", "generate", "help"]);
+
+/**
+ * Reads the command, its arguments and the config from `args` and `env`. Throws a `TypeError`
+ * saying what is wrong.
+ *
+ * @example
+ * ```ts
+ * import { parseCommand } from "./cli.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const command = parseCommand(["generate", "tea", "--out", "tea.md"], () => undefined);
+ * assert.equal(command.kind, "generate");
+ * assert.equal(command.kind === "generate" && command.out, "tea.md");
+ * assert.equal(command.kind === "generate" && command.config.store, "sqlite");
+ * ```
+ */
+export function parseCommand(
+  args: readonly string[],
+  env: (name: string) => string | undefined,
+): Command {
+  const first = args.find((arg) => !arg.startsWith("-"));
+  const name = first !== undefined && COMMANDS.has(first) ? first : undefined;
+  if (args.includes("--help") || args.includes("-h") || name === "help") {
+    const about = name === "help" ? args[args.indexOf("help") + 1] : name;
+    return about === "serve" || about === "generate"
+      ? { kind: "help", topic: about }
+      : { kind: "help" };
+  }
+  if (args.includes("--version") || args.includes("-V")) return { kind: "version" };
+  const { config, rest } = loadConfig(env, args);
+  // The command line keeps jobs by default; embedders of startServer choose for themselves.
+  config.store ??= "sqlite";
+  const positional: string[] = [];
+  let out: string | undefined;
+  for (let i = 0; i < rest.length; i++) {
+    const arg = rest[i] as string;
+    if (arg === "--out" || arg === "-o") {
+      out = rest[++i];
+      if (out === undefined || out === "") throw new TypeError(`${arg} needs a file name`);
+    } else if (arg.startsWith("--out=")) {
+      out = arg.slice("--out=".length);
+    } else if (arg.startsWith("-") && arg !== "-") {
+      throw new TypeError(`Unknown flag: ${arg} (see --help)`);
+    } else {
+      positional.push(arg);
+    }
+  }
+  const command = positional[0] !== undefined && COMMANDS.has(positional[0])
+    ? positional.shift()
+    : "serve";
+  if (command === "generate") {
+    if (positional.length === 0) {
+      throw new TypeError('generate needs a topic: quillflow generate "topic"');
+    }
+    if (positional.length > 1) {
+      throw new TypeError(
+        `generate takes one topic; quote it if it has spaces: quillflow generate "${
+          positional.join(" ")
+        }"`,
+      );
+    }
+    return { kind: "generate", config, topic: positional[0] as string, out };
+  }
+  if (out !== undefined) throw new TypeError("--out belongs to generate");
+  if (positional.length > 0) throw new TypeError(`Unknown argument: ${positional[0]} (see --help)`);
+  return { kind: "serve", config };
+}
+
+/** The help text; `topic` narrows it to one command. */
+export function helpText(version: string, topic?: "serve" | "generate"): string {
+  const rows = SETTINGS.map(([name, , , fallback, about]) =>
+    `  ${flagOf(name).padEnd(24)} ${name.padEnd(20)} ${about}${
+      fallback === undefined ? "" : ` [${JSON.stringify(fallback)}]`
+    }`
+  );
+  const usage = {
+    serve: `  quillflow [serve] [flags]
+      Runs the service: REST + SSE API and the page at http://HOST:PORT/.
+      Jobs are kept in DATA_DIR (STORE=sqlite) across restarts; unfinished ones resume.`,
+    generate: `  quillflow generate "topic" [--out FILE] [flags]
+      Writes one article in this process: progress on stderr, Markdown on stdout
+      (or in FILE). Ctrl-C cancels and exits with status 130.`,
+  };
+  return `Quillflow ${version}: article topic in, article out.
+
+Usage:
+${topic ? usage[topic] : `${usage.serve}\n${usage.generate}`}
+  quillflow --help | --version
+
+Settings (flags win over environment variables):
+${rows.join("\n")}
+`;
+}
+
+/** Runs the command line and returns the exit status (a server runs until a signal stops it). */
+export async function runCli(
+  args: readonly string[],
+  env: (name: string) => string | undefined,
+  version: string,
+): Promise<number> {
+  let command: Command;
+  try {
+    command = parseCommand(args, env);
+  } catch (error) {
+    console.error(`quillflow: ${(error as Error).message}`);
+    return 2;
+  }
+  switch (command.kind) {
+    case "help":
+      console.log(helpText(version, command.topic));
+      return 0;
+    case "version":
+      console.log(`quillflow ${version}`);
+      return 0;
+    case "generate":
+      return await runGenerate(command.config, { topic: command.topic, out: command.out });
+    case "serve":
+      return await serve(command.config, env);
+  }
+}
+
+async function serve(config: Config, env: (name: string) => string | undefined): Promise<number> {
+  let server;
+  try {
+    server = await startServer(config);
+  } catch (error) {
+    console.error(`quillflow: ${(error as Error).message}`);
+    return 1;
+  }
+  const where = config.store === "sqlite"
+    ? `jobs kept in ${resolveDataDir(config, env)}`
+    : "jobs kept in memory only";
+  console.log(
+    `Quillflow is running at ${server.url} (provider: ${config.llmProvider}; ${where})`,
+  );
+  const { promise: stopped, resolve } = Promise.withResolvers<number>();
+  // Windows has no SIGTERM to listen for.
+  const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
+  const stop = () => {
+    for (const name of signals) Deno.removeSignalListener(name, stop);
+    server.shutdown().then(() => resolve(0), (error) => {
+      console.error(`quillflow: shutdown failed: ${(error as Error).message}`);
+      resolve(1);
+    });
+  };
+  for (const name of signals) Deno.addSignalListener(name, stop);
+  return await stopped;
+}

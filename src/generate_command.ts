@@ -1,0 +1,140 @@
+/**
+ * `quillflow generate "topic"`: runs the article workflow in this process, with progress on
+ * stderr and the article as Markdown on stdout (or in a file). Ctrl-C cancels the LLM call in
+ * flight. It uses the same job manager as the server, with a store in memory: a one-off run has
+ * nothing to resume and should not show up in the server's job list.
+ *
+ * @module
+ */
+
+import type { Config } from "./config.ts";
+import type { JobEvent } from "./job.ts";
+import { type FeedItem, isSignal } from "./job_feed.ts";
+import { MemoryJobStore } from "./job_store.ts";
+import type { LlmClient } from "./llm.ts";
+import { createLogger, LOG_LEVELS } from "./logger.ts";
+import { ProgressBar } from "./progress_bar.ts";
+import { createLlm, createManager } from "./server.ts";
+import { validateTopic } from "./topic_input.ts";
+
+/** Exit status after Ctrl-C, as shells report a process ended by SIGINT. */
+export const EXIT_INTERRUPTED = 130;
+
+/** What {@linkcode runGenerate} needs besides the config. */
+export interface GenerateOptions {
+  /** The topic, as typed. */
+  topic: string;
+  /** Write the article here instead of stdout. */
+  out?: string | undefined;
+  /** The LLM client; built from the config by default. */
+  llm?: LlmClient;
+  /** The article's destination when `out` is unset. Default: stdout. */
+  stdout?: (text: string) => Promise<void>;
+  /** Progress and messages. Default: stderr. */
+  stderr?: (text: string) => void;
+  /** Whether stderr is a terminal. Default: asks `Deno.stderr.isTerminal()`. */
+  tty?: boolean;
+  /** Cancels the run, like Ctrl-C. Default: a SIGINT listener. */
+  signal?: AbortSignal;
+}
+
+const encoder = new TextEncoder();
+
+async function writeStdout(text: string): Promise<void> {
+  const bytes = encoder.encode(text);
+  for (let done = 0; done < bytes.length;) done += await Deno.stdout.write(bytes.subarray(done));
+}
+
+function writeStderr(text: string): void {
+  const bytes = encoder.encode(text);
+  for (let done = 0; done < bytes.length;) done += Deno.stderr.writeSync(bytes.subarray(done));
+}
+
+/**
+ * Generates one article and returns the exit status: 0 when written, 1 when the workflow failed,
+ * 2 for a bad topic, {@linkcode EXIT_INTERRUPTED} when cancelled.
+ */
+export async function runGenerate(config: Config, options: GenerateOptions): Promise<number> {
+  const stderr = options.stderr ?? writeStderr;
+  let topic: string;
+  try {
+    topic = validateTopic(options.topic);
+  } catch (error) {
+    stderr(`quillflow: ${(error as Error).message.replace("'topic'", "the topic")}\n`);
+    return 2;
+  }
+  // Info logs would tear through the progress bar; warnings and errors still show.
+  const level = LOG_LEVELS.indexOf(config.logLevel) < LOG_LEVELS.indexOf("warn")
+    ? "warn"
+    : config.logLevel;
+  const store = new MemoryJobStore();
+  const manager = createManager(
+    config,
+    options.llm ?? createLlm(config),
+    store,
+    createLogger(level, (line) => stderr(`${line}\n`)),
+  );
+  const bar = new ProgressBar({
+    write: stderr,
+    tty: options.tty ?? Deno.stderr.isTerminal(),
+  });
+  const interrupt = new AbortController();
+  const onSigint = () => {
+    // A second Ctrl-C means now.
+    if (interrupt.signal.aborted) Deno.exit(EXIT_INTERRUPTED);
+    interrupt.abort();
+  };
+  const signal = options.signal ?? interrupt.signal;
+  if (!options.signal) Deno.addSignalListener("SIGINT", onSigint);
+  let last: JobEvent | undefined;
+  try {
+    const record = await manager.submit(topic);
+    const cancel = () => {
+      manager.cancel(record.id, "Cancelled with Ctrl-C").catch(() => {});
+    };
+    if (signal.aborted) cancel();
+    else signal.addEventListener("abort", cancel, { once: true });
+    bar.start();
+    const { promise: ended, resolve } = Promise.withResolvers<void>();
+    const sink = new WritableStream<FeedItem>({
+      write(item) {
+        if (isSignal(item)) return;
+        last = item;
+        bar.update(item);
+      },
+      close: () => resolve(),
+      abort: () => resolve(),
+    });
+    const writer = sink.getWriter();
+    manager.subscribe(record, 0, {
+      writer,
+      abort: (reason) => writer.abort(reason).catch(() => {}),
+    });
+    await ended;
+    signal.removeEventListener("abort", cancel);
+  } finally {
+    if (!options.signal) Deno.removeSignalListener("SIGINT", onSigint);
+    await manager.close();
+    await store.close();
+  }
+  if (last?.type === "complete") {
+    bar.stop("done");
+    const article = `${String(last.data.article ?? "").trimEnd()}\n`;
+    if (options.out !== undefined) {
+      await Deno.writeTextFile(options.out, article);
+      stderr(`quillflow: article written to ${options.out}\n`);
+    } else {
+      await (options.stdout ?? writeStdout)(article);
+    }
+    return 0;
+  }
+  if (last?.type === "cancelled") {
+    bar.stop("cancelled");
+    stderr("quillflow: cancelled; no article was written\n");
+    return EXIT_INTERRUPTED;
+  }
+  const message = last?.type === "error" ? String(last.data.message) : "the job ended unexpectedly";
+  bar.stop("failed");
+  stderr(`quillflow: generation failed: ${message}\n`);
+  return 1;
+}

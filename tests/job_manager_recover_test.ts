@@ -1,0 +1,109 @@
+import assert from "node:assert/strict";
+import type { JobEvent, JobRecord } from "../src/job.ts";
+import { JobManager } from "../src/job_manager.ts";
+import { MemoryJobStore } from "../src/job_store.ts";
+import type { LlmCallOptions, LlmClient, LlmRequest } from "../src/llm.ts";
+import { OfflineWriter } from "../src/llm_offline.ts";
+
+/** The offline writer, counting calls by purpose. */
+class CountingWriter implements LlmClient {
+  readonly provider = "offline";
+  readonly model = null;
+  readonly calls: string[] = [];
+  readonly #inner = new OfflineWriter();
+  complete(request: LlmRequest, options?: LlmCallOptions): Promise<string> {
+    this.calls.push(request.purpose);
+    return this.#inner.complete(request, options);
+  }
+}
+
+function record(id: string, fields: Partial<JobRecord>): JobRecord {
+  return {
+    id,
+    topic: "tea",
+    status: "queued",
+    progress: 0,
+    step: null,
+    provider: "offline",
+    model: null,
+    createdAt: 1,
+    lastEventId: 0,
+    ...fields,
+  };
+}
+
+async function waitFinished(manager: JobManager, id: string): Promise<JobRecord> {
+  for (let i = 0; i < 500; i++) {
+    const job = await manager.get(id);
+    if (job && ["completed", "failed", "cancelled"].includes(job.status)) return job;
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  throw new Error(`job ${id} did not finish`);
+}
+
+Deno.test("JobManager.recover() takes up unfinished jobs without paying twice", async (t) => {
+  const store = new MemoryJobStore();
+  const sections = ["What tea is", "Why tea matters", "Getting started with tea"];
+  // Running, outline and the first section done, then the process died after event 4.
+  await store.put(record("running", {
+    status: "running",
+    progress: 44,
+    step: "content",
+    sections,
+    startedAt: 2,
+    lastEventId: 4,
+    checkpoint: { sections, contents: ["Tea is a drink.", null, null] },
+  }));
+  for (let id = 1; id <= 4; id++) {
+    await store.append("running", { id, type: id < 3 ? "status" : "progress", data: {} });
+  }
+  await store.put(record("queued", { createdAt: 3, lastEventId: 1 }));
+  await store.append("queued", { id: 1, type: "status", data: { status: "queued" } });
+  await store.put(record("looping", { status: "running", resumes: 3, lastEventId: 2 }));
+  for (const id of [1, 2]) await store.append("looping", { id, type: "status", data: {} });
+  await store.put(record("done", { status: "completed", progress: 100, finishedAt: 5 }));
+
+  const llm = new CountingWriter();
+  const manager = new JobManager({ store, llm, maxConcurrentJobs: 1 });
+  try {
+    const report = await manager.recover();
+    assert.deepEqual(report, { requeued: 1, resumed: 1, failed: 1, finished: 1 });
+
+    await t.step("a running job goes on from its checkpoint", async () => {
+      const done = await waitFinished(manager, "running");
+      assert.equal(done.status, "completed");
+      assert.match(done.article ?? "", /Tea is a drink\./);
+      assert.equal(done.resumes, 1);
+      const log: JobEvent[] = await store.events("running", 0, 1_000);
+      assert.deepEqual(log.map((e) => e.id), log.map((_, i) => i + 1), "ids go on without gaps");
+      const resumed = log[4];
+      assert.equal(resumed?.type, "status");
+      assert.equal(resumed?.data.resumed, true);
+      assert.equal(resumed?.data.progress, 44);
+      assert.equal(log.at(-1)?.type, "complete");
+    });
+    await t.step("a queued job starts again", async () => {
+      const done = await waitFinished(manager, "queued");
+      assert.equal(done.status, "completed");
+    });
+    await t.step("only the missing work was paid for", () => {
+      // running: 2 sections + style; queued: outline + 3 sections + style.
+      assert.equal(llm.calls.filter((c) => c === "outline").length, 1);
+      assert.equal(llm.calls.filter((c) => c === "section").length, 5);
+      assert.equal(llm.calls.filter((c) => c === "style").length, 2);
+    });
+    await t.step("a job the process kept dying under is failed with a reason", async () => {
+      const failed = await manager.get("looping");
+      assert.equal(failed?.status, "failed");
+      assert.match(failed?.error ?? "", /stopped 4 times/);
+      const log = await store.events("looping", 2, 10);
+      assert.deepEqual(log.map((e) => [e.id, e.type]), [[3, "error"]]);
+    });
+    await t.step("finished jobs count in the stats again", () => {
+      assert.equal(manager.stats().jobsByStatus.completed, 3);
+      assert.equal(manager.stats().jobsByStatus.failed, 1);
+    });
+  } finally {
+    await manager.close();
+  }
+});

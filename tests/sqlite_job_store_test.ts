@@ -1,0 +1,174 @@
+import assert from "node:assert/strict";
+import type { JobEvent, JobRecord } from "../src/job.ts";
+import { SqliteJobStore, StoreOpenError } from "../src/sqlite_job_store.ts";
+import { makeTestDir } from "./test_dir.ts";
+
+function record(id: string, createdAt: number, status: JobRecord["status"] = "queued"): JobRecord {
+  return {
+    id,
+    topic: `topic ${id}`,
+    status,
+    progress: 0,
+    step: null,
+    provider: "offline",
+    model: null,
+    createdAt,
+    lastEventId: 0,
+  };
+}
+
+function event(id: number, type: JobEvent["type"] = "progress"): JobEvent {
+  return { id, type, data: { progress: id } };
+}
+
+Deno.test("SqliteJobStore keeps records and logs across close and reopen", async () => {
+  await using dir = await makeTestDir("sqlite-store");
+  const path = `${dir.path}/quillflow.db`;
+  const first = SqliteJobStore.open(path);
+  const a = record("a", 1, "completed");
+  a.article = "# A";
+  a.lastEventId = 3;
+  await first.put(a);
+  await first.put(record("b", 2, "running"));
+  for (const id of [1, 2, 3]) await first.append("a", event(id, id === 3 ? "complete" : "status"));
+  await first.append("b", event(1));
+  await first.close();
+
+  const second = SqliteJobStore.open(path);
+  try {
+    assert.equal((await second.get("a"))?.article, "# A");
+    assert.deepEqual((await second.list(10)).map((r) => r.id), ["b", "a"]);
+    assert.deepEqual((await second.events("a", 0, 10)).map((e) => [e.id, e.type]), [
+      [1, "status"],
+      [2, "status"],
+      [3, "complete"],
+    ]);
+    assert.deepEqual(await second.events("a", 1, 1), [{
+      id: 2,
+      type: "status",
+      data: { progress: 2 },
+    }]);
+    const open = await second.unfinished();
+    assert.deepEqual(open.map((r) => r.id), ["b"]);
+    // The log is ahead of the record (deltas do not rewrite it): recovery goes on from the log.
+    assert.equal(open[0]?.lastEventId, 1);
+  } finally {
+    await second.close();
+  }
+});
+
+Deno.test("SqliteJobStore shows records at once and events once written", async (t) => {
+  const store = SqliteJobStore.open(":memory:", { flushMs: 60_000 });
+  const grown: string[][] = [];
+  store.onDurable((ids) => grown.push([...ids]));
+  try {
+    await t.step("events are readable after the flush that onDurable reports", async () => {
+      // Writes resolve once written, so they are not awaited before the flush.
+      const writes = [store.append("j", event(1)), store.append("j", event(2))];
+      assert.deepEqual(await store.events("j", 0, 10), []);
+      await store.flush();
+      await Promise.all(writes);
+      assert.deepEqual(grown, [["j"]]);
+      writes.push(store.append("j", event(3)), store.append("j", event(4)));
+      await store.flush();
+      await Promise.all(writes);
+      assert.deepEqual((await store.events("j", 0, 10)).map((e) => e.id), [1, 2, 3, 4]);
+      assert.deepEqual((await store.events("j", 1, 2)).map((e) => e.id), [2, 3]);
+      assert.deepEqual((await store.events("j", 3, 10)).map((e) => e.id), [4]);
+      assert.deepEqual(await store.events("j", 4, 10), []);
+    });
+    await t.step("a buffered record wins over the stored one, and deletes hide both", async () => {
+      const r = record("r", 5);
+      const writes = [store.put(r)];
+      await store.flush();
+      r.status = "completed";
+      writes.push(store.put(r));
+      assert.equal((await store.get("r"))?.status, "completed");
+      assert.equal((await store.list(10))[0]?.status, "completed");
+      writes.push(store.delete("r"), store.delete("j"));
+      assert.equal(await store.get("r"), undefined);
+      assert.deepEqual(await store.events("j", 0, 10), []);
+      await store.flush();
+      await Promise.all(writes);
+      assert.equal(await store.get("r"), undefined);
+      assert.deepEqual(await store.list(10), []);
+    });
+  } finally {
+    await store.close();
+  }
+});
+
+Deno.test("SqliteJobStore groups writes into few transactions and resolves them once written", async () => {
+  const store = SqliteJobStore.open(":memory:", { flushMs: 5 });
+  try {
+    const writes: Promise<void>[] = [];
+    for (let i = 1; i <= 500; i++) writes.push(store.append("j", event(i)));
+    assert.equal(store.flushes, 0);
+    await Promise.all(writes);
+    assert.equal(store.flushes, 1);
+    assert.equal((await store.events("j", 0, 1_000)).length, 500);
+  } finally {
+    await store.close();
+  }
+});
+
+Deno.test("SqliteJobStore.open() refuses unreadable files with a clear error", async (t) => {
+  await using dir = await makeTestDir("sqlite-bad");
+  await t.step("a file that is not a database", async () => {
+    const path = `${dir.path}/garbage.db`;
+    await Deno.writeTextFile(path, "this is not a database ".repeat(200));
+    assert.throws(() => SqliteJobStore.open(path), (error: unknown) => {
+      assert.ok(error instanceof StoreOpenError);
+      assert.match(error.message, /Cannot open the job store at .*garbage\.db: .*not a database/);
+      assert.match(error.message, /--store=memory/);
+      return true;
+    });
+  });
+  await t.step("a database with damaged pages", async () => {
+    const path = `${dir.path}/damaged.db`;
+    const store = SqliteJobStore.open(path);
+    for (let i = 0; i < 50; i++) {
+      await store.put({ ...record(`job-${i}`, i), topic: "x".repeat(2_000) });
+    }
+    await store.close();
+    const bytes = await Deno.readFile(path);
+    // Keep the header (so it still looks like SQLite) and scribble over the pages after it.
+    for (let i = 4_096 + 100; i < bytes.length; i += 7) bytes[i] = 0xff;
+    await Deno.writeFile(path, bytes);
+    for (const suffix of ["-wal", "-shm"]) await Deno.remove(path + suffix).catch(() => {});
+    assert.throws(() => SqliteJobStore.open(path), StoreOpenError);
+  });
+  await t.step("a path that is a folder", () => {
+    assert.throws(() => SqliteJobStore.open(dir.path), StoreOpenError);
+  });
+});
+
+Deno.test("SqliteJobStore.open() refuses a file another store holds", async () => {
+  await using dir = await makeTestDir("sqlite-lock");
+  const path = `${dir.path}/quillflow.db`;
+  const first = SqliteJobStore.open(path);
+  try {
+    assert.throws(() => SqliteJobStore.open(path), /database is locked/);
+  } finally {
+    await first.close();
+  }
+});
+
+Deno.test("SqliteJobStore serves live readers from memory and older events from the file", async () => {
+  const store = SqliteJobStore.open(":memory:", { flushMs: 1 });
+  try {
+    const writes: Promise<void>[] = [];
+    for (let i = 1; i <= 600; i++) {
+      writes.push(store.append("j", event(i)));
+      if (i % 100 === 0) await Promise.all(writes);
+    }
+    await Promise.all(writes);
+    const all = await store.events("j", 0, 1_000);
+    assert.deepEqual(all.map((e) => e.id), Array.from({ length: 600 }, (_, i) => i + 1));
+    assert.deepEqual((await store.events("j", 590, 5)).map((e) => e.id), [591, 592, 593, 594, 595]);
+    assert.deepEqual((await store.events("j", 100, 2)).map((e) => e.id), [101, 102]);
+    assert.deepEqual(await store.events("j", 600, 5), []);
+  } finally {
+    await store.close();
+  }
+});
