@@ -11,14 +11,21 @@ import { type SpawnedServer, spawnServer } from "./spawned_server.ts";
 const root = new URL("../", import.meta.url);
 const path = (file: string) => new URL(file, root).pathname;
 
-/** Starts Quillflow with `flags` after `--port 0 --log-level warn`. */
-export function spawnQuillflow(flags: string[], openFiles?: number): Promise<SpawnedServer> {
+/**
+ * Starts Quillflow with `flags` after `--port 0 --log-level warn`; `checkout` is another copy of
+ * the project to run instead (for before/after figures in one run).
+ */
+export function spawnQuillflow(
+  flags: string[],
+  openFiles?: number,
+  checkout?: string,
+): Promise<SpawnedServer> {
   return spawnServer({
     args: [
       "run",
       "--allow-net",
       "--allow-env",
-      path("main.ts"),
+      checkout === undefined ? path("main.ts") : `${checkout.replace(/\/$/, "")}/main.ts`,
       "--port",
       "0",
       "--log-level",

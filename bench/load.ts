@@ -18,8 +18,9 @@ import { parseArgs } from "node:util";
 import { spawnFloor, spawnLlmServer, spawnQuillflow } from "./bench_servers.ts";
 import { fixed, formatTable } from "./figures_table.ts";
 import { type JobTiming, runJob, type Target } from "./job_client.ts";
+import { runCriticalPath } from "./llm_critical_path.ts";
 import { percentile } from "./percentile.ts";
-import { readCpuSeconds, readMemory } from "./process_stats.ts";
+import { describeMachine, readCpuSeconds, readMemory } from "./process_stats.ts";
 import { runPool } from "./run_pool.ts";
 import type { SpawnedServer } from "./spawned_server.ts";
 
@@ -39,6 +40,8 @@ export interface LoadOptions {
   floor: boolean;
   /** Whether to start and measure Quillflow. */
   quillflow: boolean;
+  /** Other copies of the project to start and measure beside this one (before/after runs). */
+  compare: string[];
   /** Measured passes per instance, alternating between instances. */
   rounds: number;
 }
@@ -68,6 +71,8 @@ export interface LoadFigures {
 interface Instance {
   name: string;
   url: string;
+  /** `llm-path` instances run the workflow's calls straight at the LLM server. */
+  direct: boolean;
   pid: number | undefined;
   timings: JobTiming[];
   errors: Error[];
@@ -92,7 +97,10 @@ async function pass(
   const results = await runPool(
     count,
     options.concurrency,
-    (i) => runJob(instance.url, options.target, `benchmark topic ${i % 50}`),
+    (i) =>
+      instance.direct
+        ? runCriticalPath(instance.url, `benchmark topic ${i % 50}`)
+        : runJob(instance.url, options.target, `benchmark topic ${i % 50}`),
   );
   const wallMs = performance.now() - started;
   const [cpu1, self1, llm1] = await Promise.all([cpu(instance.pid), cpu(Deno.pid), cpu(llmPid)]);
@@ -133,10 +141,11 @@ export async function runLoad(options: LoadOptions): Promise<LoadFigures[]> {
   const started: SpawnedServer[] = [];
   try {
     const instances: Instance[] = [];
-    const add = (name: string, url: string, pid: number | undefined) =>
+    const add = (name: string, url: string, pid: number | undefined, direct = false) =>
       instances.push({
         name,
         url,
+        direct,
         pid,
         timings: [],
         errors: [],
@@ -178,7 +187,14 @@ export async function runLoad(options: LoadOptions): Promise<LoadFigures[]> {
       }
       const quillflow = await spawnQuillflow(flags);
       started.push(quillflow);
+      // The LLM scenario's floor: the same calls with no service in between.
+      if (llm) add("llm-path", llm.url, llm.pid, true);
       add("quillflow", quillflow.url, quillflow.pid);
+      for (const [i, checkout] of options.compare.entries()) {
+        const other = await spawnQuillflow(flags, undefined, checkout);
+        started.push(other);
+        add(`compare${i + 1}`, other.url, other.pid);
+      }
     }
     options.urls.forEach((url, i) => add(`url${i + 1}`, url, undefined));
     for (const instance of instances) {
@@ -225,6 +241,21 @@ export function loadTable(figures: LoadFigures[], options: LoadOptions): string 
         fixed(f.cpuMsPerJob / floor.cpuMsPerJob, 2),
         fixed(f.clientCpuMsPerJob / floor.clientCpuMsPerJob, 2),
         fixed(f.peakRssMiB / floor.peakRssMiB, 2),
+      ]);
+    }
+    const path = figures.find((x) => x.name === "llm-path");
+    if (path && f.name === "quillflow") {
+      rows.push([
+        "  ÷ llm-path",
+        "",
+        fixed(f.jobsPerSecond / path.jobsPerSecond, 2),
+        "",
+        "",
+        fixed(f.jobP50 / path.jobP50, 2),
+        fixed(f.jobP99 / path.jobP99, 2),
+        "",
+        "",
+        "",
       ]);
     }
     if (critical !== undefined && f.name !== "floor") {
@@ -285,6 +316,7 @@ export function parseLoadArgs(args: string[]): LoadOptions {
       "offline-delay-ms": { type: "string", default: "0" },
       "llm-delay-ms": { type: "string" },
       urls: { type: "string", default: "" },
+      compare: { type: "string", default: "" },
       "no-floor": { type: "boolean", default: false },
       "no-quillflow": { type: "boolean", default: false },
       rounds: { type: "string", default: "1" },
@@ -311,6 +343,7 @@ export function parseLoadArgs(args: string[]): LoadOptions {
       ? undefined
       : count("llm-delay-ms", values["llm-delay-ms"]),
     urls: values.urls.split(",").map((u) => u.trim().replace(/\/$/, "")).filter((u) => u !== ""),
+    compare: values.compare.split(",").map((u) => u.trim()).filter((u) => u !== ""),
     floor: !values["no-floor"],
     quillflow: !values["no-quillflow"],
     rounds: Math.max(1, count("rounds", values.rounds)),
@@ -328,5 +361,6 @@ if (import.meta.main) {
     }`,
   );
   console.log(loadTable(figures, options));
+  console.log(`machine: ${await describeMachine()}`);
   console.log(`FIGURES ${JSON.stringify({ kind: "load", options, figures })}`);
 }

@@ -63,3 +63,16 @@ export async function readMemory(pid: number | "self"): Promise<MemoryFigures> {
   };
   return { rssKiB: field("VmRSS"), hwmKiB: field("VmHWM") };
 }
+
+/** The machine: cores, memory, and the 1/5/15-minute load averages at the time of the call. */
+export async function describeMachine(): Promise<string> {
+  const [loadavg, meminfo] = await Promise.all([
+    readProcFile("self", "../loadavg"),
+    readProcFile("self", "../meminfo"),
+  ]);
+  const total = Number(/^MemTotal:\s+(\d+) kB/m.exec(meminfo)?.[1] ?? NaN) / 1024 / 1024;
+  const load = loadavg.split(" ").slice(0, 3).join(" ");
+  return `${navigator.hardwareConcurrency} cores, ${
+    total.toFixed(1)
+  } GiB RAM, load average ${load}`;
+}

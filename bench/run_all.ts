@@ -14,6 +14,7 @@ import { fixed, formatTable } from "./figures_table.ts";
 import type { FanoutFigures } from "./fanout.ts";
 import type { IdleFigures } from "./idle_streams.ts";
 import type { LoadFigures } from "./load.ts";
+import { describeMachine } from "./process_stats.ts";
 
 const here = (file: string) => new URL(file, import.meta.url).pathname;
 const PERMISSIONS = ["--allow-net=127.0.0.1", "--allow-run", "--allow-read"];
@@ -169,6 +170,7 @@ function goals(results: Map<string, Figures>): Goal[] {
 if (import.meta.main) {
   const quick = Deno.args.includes("--quick");
   const results = new Map<string, Figures>();
+  console.log(`machine at start: ${await describeMachine()}`);
   for (const scenario of scenarios(quick)) {
     const figures = await runScenario(scenario);
     if (figures) results.set(scenario.name, figures);
@@ -180,6 +182,7 @@ if (import.meta.main) {
     stderr: "inherit",
   }).output();
   if (!bench.success) console.log("deno bench failed");
+  console.log(`\nmachine at end: ${await describeMachine()}`);
   console.log("\n## goals");
   console.log(formatTable(
     ["goal", "measured", "held"],
