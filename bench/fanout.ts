@@ -6,8 +6,9 @@
  * over the job's live events, and of every (watcher, event) delay. All clients live in this one
  * process, so the spread includes this process reading M streams (see BENCHMARKS.md).
  *
- * The job waits in the queue while the watchers connect: Quillflow runs with one job slot, a
- * blocker job takes it, and cancelling the blocker starts the watched job. The floor holds its
+ * The job waits in the queue while the watchers connect: Quillflow runs with one job slot and
+ * enough blocker jobs ahead of it to outlast the connecting (`--blockers`); cancelling them
+ * starts the watched job, and the run fails if it had started before. The floor holds its
  * streams (`--hold`) until told to release the events, `--floor-gap-ms` apart.
  *
  * Run: `deno run --allow-net=127.0.0.1 --allow-run --allow-read bench/fanout.ts --watchers 5000`
@@ -109,11 +110,22 @@ async function measure(
   };
 }
 
+async function cancel(url: string, id: string): Promise<void> {
+  const response = await fetch(`${url}/api/jobs/${id}`, { method: "DELETE" });
+  await response.body?.cancel();
+}
+
+async function statusOf(url: string, id: string): Promise<string> {
+  const response = await fetch(`${url}/api/jobs/${id}`);
+  return ((await response.json()) as { status: string }).status;
+}
+
 /** Runs fan-out to `watchers` clients on the floor and on Quillflow (offline, `delayMs` per call). */
 export async function runFanout(
   watchers: number,
   delayMs: number,
   floorGapMs: number,
+  blockers: number,
 ): Promise<FanoutFigures[]> {
   const openFiles = watchers * 2 + 1_024;
   const results: FanoutFigures[] = [];
@@ -136,14 +148,21 @@ export async function runFanout(
     String(delayMs),
     "--max-concurrent-jobs",
     "1",
+    "--max-queued-jobs",
+    String(blockers + 10),
   ], openFiles);
   try {
-    const blocker = await submitNative(service.url, "blocker topic");
+    const ahead: string[] = [];
+    for (let i = 0; i < blockers; i++) ahead.push(await submitNative(service.url, `blocker ${i}`));
     const jobId = await submitNative(service.url, "fan-out topic");
     results.push(
-      await measure("quillflow", service, watchers, async () => {
-        const r = await fetch(`${service.url}/api/jobs/${blocker}`, { method: "DELETE" });
-        await r.body?.cancel();
+      await measure("quillflow", service, watchers, async (id) => {
+        const status = await statusOf(service.url, id);
+        if (status !== "queued") {
+          throw new Error(`The watched job was ${status} before release: raise --blockers`);
+        }
+        // The queued ones first, the running one last, so no blocker starts in between.
+        for (const blocker of ahead.toReversed()) await cancel(service.url, blocker);
       }, jobId),
     );
   } finally {
@@ -185,8 +204,9 @@ if (import.meta.main) {
     args: Deno.args,
     options: {
       watchers: { type: "string", default: "5000" },
-      "offline-delay-ms": { type: "string", default: "300" },
-      "floor-gap-ms": { type: "string", default: "20" },
+      "offline-delay-ms": { type: "string", default: "1000" },
+      "floor-gap-ms": { type: "string", default: "50" },
+      blockers: { type: "string", default: "60" },
     },
   });
   const watchers = Number(values.watchers);
@@ -194,6 +214,7 @@ if (import.meta.main) {
     watchers,
     Number(values["offline-delay-ms"]),
     Number(values["floor-gap-ms"]),
+    Number(values.blockers),
   );
   console.log(`fan-out: one job, ${watchers} watchers + 1 observer`);
   console.log(fanoutTable(figures));
