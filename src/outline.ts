@@ -7,6 +7,35 @@
 import { parse } from "yaml";
 
 const FENCED_YAML = /```(?:ya?ml)?[ \t]*\r?\n([\s\S]*?)```/i;
+const SIMPLE_HEAD = /^(?:[ \t]*\r?\n)*sections:[ \t]*\r?\n/;
+const SIMPLE_ITEM = /^( *)- +("(?:[^"\\\r\n]|\\.)*")[ \t]*$/;
+
+/**
+ * The common shape, `sections:` then `- "quoted title"` lines, read without the YAML parser,
+ * which costs more than the rest of a job's bookkeeping (and reads the environment on every
+ * call). Returns `undefined` for anything else, which the YAML parser then reads: JSON string
+ * syntax is a subset of YAML's double-quoted style with the same meaning, so both agree.
+ */
+function parseSimpleOutline(source: string): unknown[] | undefined {
+  const head = SIMPLE_HEAD.exec(source);
+  if (!head) return undefined;
+  const lines = source.slice(head[0].length).split(/\r?\n/);
+  while (lines.length > 0 && (lines.at(-1) as string).trim() === "") lines.pop();
+  if (lines.length === 0) return undefined;
+  let indent: string | undefined;
+  const titles: unknown[] = [];
+  for (const line of lines) {
+    const item = SIMPLE_ITEM.exec(line);
+    if (!item || (indent !== undefined && item[1] !== indent)) return undefined;
+    indent = item[1];
+    try {
+      titles.push(JSON.parse(item[2] as string));
+    } catch {
+      return undefined;
+    }
+  }
+  return titles;
+}
 
 /**
  * Parses and validates the outline in `reply`: a non-empty list of unique, non-empty strings,
@@ -26,9 +55,10 @@ const FENCED_YAML = /```(?:ya?ml)?[ \t]*\r?\n([\s\S]*?)```/i;
 export function parseOutline(reply: string, maxSections: number): string[] {
   const fenced = FENCED_YAML.exec(reply);
   const source = fenced?.[1] ?? reply;
-  let doc: unknown;
+  const simple = parseSimpleOutline(source);
+  let doc: unknown = simple === undefined ? undefined : { sections: simple };
   try {
-    doc = parse(source);
+    doc ??= parse(source);
   } catch (error) {
     throw new SyntaxError(`Outline is not valid YAML: ${(error as Error).message}`, {
       cause: error,

@@ -20,6 +20,8 @@ export type RouteMatch<C> =
 
 interface ParamRoute<C> {
   pattern: URLPattern;
+  /** The path up to its first parameter: a cheap test before the costlier `exec`. */
+  prefix: string;
   methods: Map<string, RouteHandler<C>>;
 }
 
@@ -47,7 +49,13 @@ export class Router<C> {
       let route = this.#dynamic.find((r) => r.pattern.pathname === path);
       if (!route) {
         this.#dynamic.push(
-          route = { pattern: new URLPattern({ pathname: path }), methods: new Map() },
+          route = {
+            pattern: new URLPattern({ pathname: path }),
+            prefix: /^[^*(){}?+\\]*$/.test(path.slice(0, path.indexOf(":")))
+              ? path.slice(0, path.indexOf(":"))
+              : "",
+            methods: new Map(),
+          },
         );
       }
       methods = route.methods;
@@ -66,6 +74,7 @@ export class Router<C> {
     let params: Record<string, string> = {};
     if (!methods) {
       for (const route of this.#dynamic) {
+        if (!pathname.startsWith(route.prefix)) continue;
         const result = route.pattern.exec({ pathname });
         if (result) {
           methods = route.methods;

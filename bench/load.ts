@@ -1,0 +1,366 @@
+/**
+ * The load script: drives N jobs at concurrency C end to end over real HTTP + SSE and prints
+ * jobs/s, time to first event p50/p99, job time p50/p99, CPU per job and peak RSS of each
+ * server, each as a ratio to the floor measured in the same run.
+ *
+ * By default it starts the floor and Quillflow (offline writer, `--offline-delay-ms`) itself.
+ * `--llm-delay-ms N` runs Quillflow on the `openai` provider against a loopback LLM server
+ * answering after N ms and compares job times to the workflow's critical path (3 × N).
+ * `--urls a,b` drives running instances too (no CPU or memory figures for those).
+ *
+ * Run: `deno run --allow-net=127.0.0.1 --allow-run --allow-read bench/load.ts --target compat
+ * --jobs 2000 --concurrency 100`
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { spawnFloor, spawnLlmServer, spawnQuillflow } from "./bench_servers.ts";
+import { fixed, formatTable } from "./figures_table.ts";
+import { type JobTiming, runJob, type Target } from "./job_client.ts";
+import { runCriticalPath } from "./llm_critical_path.ts";
+import { percentile } from "./percentile.ts";
+import { describeMachine, readCpuSeconds, readMemory } from "./process_stats.ts";
+import { runPool } from "./run_pool.ts";
+import type { SpawnedServer } from "./spawned_server.ts";
+
+/** Settings of one load run. */
+export interface LoadOptions {
+  target: Target;
+  jobs: number;
+  concurrency: number;
+  /** Unmeasured jobs run first on each instance, so its code is compiled. */
+  warmup: number;
+  offlineDelayMs: number;
+  /** When set, Quillflow uses the `openai` provider against a loopback server with this delay. */
+  llmDelayMs: number | undefined;
+  /** Running instances to drive as well. */
+  urls: string[];
+  /** Whether to start and measure the floor. */
+  floor: boolean;
+  /** Whether to start and measure Quillflow. */
+  quillflow: boolean;
+  /** Other copies of the project to start and measure beside this one (before/after runs). */
+  compare: string[];
+  /** Measured passes per instance, alternating between instances. */
+  rounds: number;
+}
+
+/** What one instance did. */
+export interface LoadFigures {
+  name: string;
+  jobs: number;
+  errors: number;
+  jobsPerSecond: number;
+  firstEventP50: number;
+  firstEventP99: number;
+  jobP50: number;
+  jobP99: number;
+  /** Server CPU per job in ms; NaN for external instances. */
+  cpuMsPerJob: number;
+  /** Load script CPU per job in ms. */
+  clientCpuMsPerJob: number;
+  /** LLM server CPU per job in ms (openai runs only). */
+  llmCpuMsPerJob: number;
+  /** Peak resident memory of the server in MiB. */
+  peakRssMiB: number;
+  /** First error message, if any. */
+  firstError?: string;
+}
+
+interface Instance {
+  name: string;
+  url: string;
+  /** `llm-path` instances run the workflow's calls straight at the LLM server. */
+  direct: boolean;
+  pid: number | undefined;
+  timings: JobTiming[];
+  errors: Error[];
+  wallMs: number;
+  cpuS: number;
+  clientCpuS: number;
+  llmCpuS: number;
+}
+
+const cpu = (pid: number | undefined) =>
+  pid === undefined ? Promise.resolve(NaN) : readCpuSeconds(pid);
+
+async function pass(
+  instance: Instance,
+  options: LoadOptions,
+  count: number,
+  llmPid: number | undefined,
+  measured: boolean,
+): Promise<void> {
+  const [cpu0, self0, llm0] = await Promise.all([cpu(instance.pid), cpu(Deno.pid), cpu(llmPid)]);
+  const started = performance.now();
+  const results = await runPool(
+    count,
+    options.concurrency,
+    (i) =>
+      instance.direct
+        ? runCriticalPath(instance.url, `benchmark topic ${i % 50}`)
+        : runJob(instance.url, options.target, `benchmark topic ${i % 50}`),
+  );
+  const wallMs = performance.now() - started;
+  const [cpu1, self1, llm1] = await Promise.all([cpu(instance.pid), cpu(Deno.pid), cpu(llmPid)]);
+  if (!measured) return;
+  instance.wallMs += wallMs;
+  instance.cpuS += cpu1 - cpu0;
+  instance.clientCpuS += self1 - self0;
+  instance.llmCpuS += llm1 - llm0;
+  for (const result of results) {
+    if (result instanceof Error) instance.errors.push(result);
+    else instance.timings.push(result);
+  }
+}
+
+async function figuresOf(instance: Instance): Promise<LoadFigures> {
+  const n = instance.timings.length;
+  const all = n + instance.errors.length;
+  const peak = instance.pid === undefined ? NaN : (await readMemory(instance.pid)).hwmKiB / 1024;
+  return {
+    name: instance.name,
+    jobs: n,
+    errors: instance.errors.length,
+    jobsPerSecond: n / (instance.wallMs / 1000),
+    firstEventP50: percentile(instance.timings.map((t) => t.firstEventMs), 50),
+    firstEventP99: percentile(instance.timings.map((t) => t.firstEventMs), 99),
+    jobP50: percentile(instance.timings.map((t) => t.jobMs), 50),
+    jobP99: percentile(instance.timings.map((t) => t.jobMs), 99),
+    cpuMsPerJob: instance.cpuS * 1000 / all,
+    clientCpuMsPerJob: instance.clientCpuS * 1000 / all,
+    llmCpuMsPerJob: instance.llmCpuS * 1000 / all,
+    peakRssMiB: peak,
+    ...(instance.errors[0] ? { firstError: instance.errors[0].message } : {}),
+  };
+}
+
+/** Runs the load described by `options` and returns the figures of every instance, floor first. */
+export async function runLoad(options: LoadOptions): Promise<LoadFigures[]> {
+  const started: SpawnedServer[] = [];
+  try {
+    const instances: Instance[] = [];
+    const add = (name: string, url: string, pid: number | undefined, direct = false) =>
+      instances.push({
+        name,
+        url,
+        direct,
+        pid,
+        timings: [],
+        errors: [],
+        wallMs: 0,
+        cpuS: 0,
+        clientCpuS: 0,
+        llmCpuS: 0,
+      });
+    let llm: SpawnedServer | undefined;
+    if (options.floor) {
+      const floor = await spawnFloor();
+      started.push(floor);
+      add("floor", floor.url, floor.pid);
+    }
+    if (options.quillflow) {
+      const common = [
+        "--max-concurrent-jobs",
+        String(options.concurrency),
+        "--max-queued-jobs",
+        String(Math.max(100, options.concurrency * 2)),
+      ];
+      let flags: string[];
+      if (options.llmDelayMs === undefined) {
+        flags = [...common, "--offline-delay-ms", String(options.offlineDelayMs)];
+      } else {
+        llm = await spawnLlmServer(options.llmDelayMs);
+        started.push(llm);
+        flags = [
+          ...common,
+          "--llm-provider",
+          "openai",
+          "--openai-base-url",
+          llm.url,
+          "--openai-api-key",
+          "x",
+          "--llm-model",
+          "m",
+        ];
+      }
+      const quillflow = await spawnQuillflow(flags);
+      started.push(quillflow);
+      // The LLM scenario's floor: the same calls with no service in between.
+      if (llm) add("llm-path", llm.url, llm.pid, true);
+      add("quillflow", quillflow.url, quillflow.pid);
+      for (const [i, checkout] of options.compare.entries()) {
+        const other = await spawnQuillflow(flags, undefined, checkout);
+        started.push(other);
+        add(`compare${i + 1}`, other.url, other.pid);
+      }
+    }
+    options.urls.forEach((url, i) => add(`url${i + 1}`, url, undefined));
+    for (const instance of instances) {
+      if (options.warmup > 0) await pass(instance, options, options.warmup, llm?.pid, false);
+    }
+    for (let round = 0; round < options.rounds; round++) {
+      for (const instance of instances) {
+        await pass(instance, options, options.jobs, llm?.pid, true);
+      }
+    }
+    return await Promise.all(instances.map(figuresOf));
+  } finally {
+    await Promise.all(started.map((server) => server.stop()));
+  }
+}
+
+/** The figures as a table, with a ratio-to-floor row under each instance when a floor ran. */
+export function loadTable(figures: LoadFigures[], options: LoadOptions): string {
+  const floor = figures.find((f) => f.name === "floor");
+  const critical = options.llmDelayMs === undefined ? undefined : 3 * options.llmDelayMs;
+  const rows: string[][] = [];
+  for (const f of figures) {
+    rows.push([
+      f.name,
+      `${f.jobs}/${f.jobs + f.errors}`,
+      fixed(f.jobsPerSecond, 0),
+      fixed(f.firstEventP50),
+      fixed(f.firstEventP99),
+      fixed(f.jobP50),
+      fixed(f.jobP99),
+      fixed(f.cpuMsPerJob, 3),
+      fixed(f.clientCpuMsPerJob, 3),
+      fixed(f.peakRssMiB, 0),
+    ]);
+    if (floor && f !== floor) {
+      rows.push([
+        "  ÷ floor",
+        "",
+        fixed(f.jobsPerSecond / floor.jobsPerSecond, 2),
+        fixed(f.firstEventP50 / floor.firstEventP50, 2),
+        fixed(f.firstEventP99 / floor.firstEventP99, 2),
+        fixed(f.jobP50 / floor.jobP50, 2),
+        fixed(f.jobP99 / floor.jobP99, 2),
+        fixed(f.cpuMsPerJob / floor.cpuMsPerJob, 2),
+        fixed(f.clientCpuMsPerJob / floor.clientCpuMsPerJob, 2),
+        fixed(f.peakRssMiB / floor.peakRssMiB, 2),
+      ]);
+    }
+    const path = figures.find((x) => x.name === "llm-path");
+    if (path && f.name === "quillflow") {
+      rows.push([
+        "  ÷ llm-path",
+        "",
+        fixed(f.jobsPerSecond / path.jobsPerSecond, 2),
+        "",
+        "",
+        fixed(f.jobP50 / path.jobP50, 2),
+        fixed(f.jobP99 / path.jobP99, 2),
+        "",
+        "",
+        "",
+      ]);
+    }
+    if (critical !== undefined && f.name !== "floor") {
+      rows.push([
+        `  ÷ ${critical} ms path`,
+        "",
+        "",
+        "",
+        "",
+        fixed(f.jobP50 / critical, 2),
+        fixed(f.jobP99 / critical, 2),
+        "",
+        "",
+        "",
+      ]);
+    }
+  }
+  const header = [
+    "instance",
+    "ok/jobs",
+    "jobs/s",
+    "1st ev p50 ms",
+    "1st ev p99 ms",
+    "job p50 ms",
+    "job p99 ms",
+    "server CPU ms/job",
+    "load CPU ms/job",
+    "peak RSS MiB",
+  ];
+  let out = formatTable(header, rows);
+  for (const f of figures) {
+    if (f.firstError) out += `\n${f.name}: ${f.errors} errors, first: ${f.firstError}`;
+  }
+  if (critical !== undefined) {
+    for (const f of figures.filter((f) => f.name === "quillflow")) {
+      const total = f.cpuMsPerJob + f.llmCpuMsPerJob + f.clientCpuMsPerJob;
+      out += `\nCPU per job: service ${fixed(f.cpuMsPerJob, 2)} ms (${
+        fixed(100 * f.cpuMsPerJob / total, 0)
+      }%), LLM server ${fixed(f.llmCpuMsPerJob, 2)} ms (${
+        fixed(100 * f.llmCpuMsPerJob / total, 0)
+      }%), load script ${fixed(f.clientCpuMsPerJob, 2)} ms (${
+        fixed(100 * f.clientCpuMsPerJob / total, 0)
+      }%)`;
+    }
+  }
+  return out;
+}
+
+/** Reads load options from command-line `args`. */
+export function parseLoadArgs(args: string[]): LoadOptions {
+  const { values } = parseArgs({
+    args,
+    options: {
+      target: { type: "string", default: "compat" },
+      jobs: { type: "string", default: "2000" },
+      concurrency: { type: "string", default: "100" },
+      warmup: { type: "string", default: "300" },
+      "offline-delay-ms": { type: "string", default: "0" },
+      "llm-delay-ms": { type: "string" },
+      urls: { type: "string", default: "" },
+      compare: { type: "string", default: "" },
+      "no-floor": { type: "boolean", default: false },
+      "no-quillflow": { type: "boolean", default: false },
+      rounds: { type: "string", default: "1" },
+    },
+  });
+  const target = values.target;
+  if (target !== "native" && target !== "compat") {
+    throw new TypeError(`--target must be native or compat: current value is ${target}`);
+  }
+  const count = (name: string, raw: string) => {
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < 0) {
+      throw new TypeError(`--${name} must be a non-negative integer: current value is ${raw}`);
+    }
+    return n;
+  };
+  return {
+    target,
+    jobs: count("jobs", values.jobs),
+    concurrency: Math.max(1, count("concurrency", values.concurrency)),
+    warmup: count("warmup", values.warmup),
+    offlineDelayMs: count("offline-delay-ms", values["offline-delay-ms"]),
+    llmDelayMs: values["llm-delay-ms"] === undefined
+      ? undefined
+      : count("llm-delay-ms", values["llm-delay-ms"]),
+    urls: values.urls.split(",").map((u) => u.trim().replace(/\/$/, "")).filter((u) => u !== ""),
+    compare: values.compare.split(",").map((u) => u.trim()).filter((u) => u !== ""),
+    floor: !values["no-floor"],
+    quillflow: !values["no-quillflow"],
+    rounds: Math.max(1, count("rounds", values.rounds)),
+  };
+}
+
+if (import.meta.main) {
+  const options = parseLoadArgs(Deno.args);
+  const figures = await runLoad(options);
+  console.log(
+    `load: target ${options.target}, ${options.jobs} jobs × ${options.rounds} at concurrency ${options.concurrency}, ${
+      options.llmDelayMs === undefined
+        ? `offline delay ${options.offlineDelayMs} ms`
+        : `openai provider, LLM delay ${options.llmDelayMs} ms`
+    }`,
+  );
+  console.log(loadTable(figures, options));
+  console.log(`machine: ${await describeMachine()}`);
+  console.log(`FIGURES ${JSON.stringify({ kind: "load", options, figures })}`);
+}
