@@ -48,7 +48,14 @@ if (import.meta.main) {
     console.error(`quillflow: ${(error as Error).message}`);
     Deno.exit(2);
   }
-  const server = await startServer(config);
+  let server;
+  try {
+    server = await startServer(config);
+  } catch (error) {
+    // Such as Redis unreachable at start: say so plainly rather than with a stack trace.
+    console.error(`quillflow: cannot start: ${(error as Error).message}`);
+    Deno.exit(1);
+  }
   console.log(`Quillflow is running at ${server.url} (provider: ${config.llmProvider})`);
   const stop = async () => {
     await server.shutdown();

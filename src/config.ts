@@ -31,6 +31,13 @@ export interface Config {
   shutdownGraceMs: number;
   sseStallMs: number;
   sseClientBuffer: number;
+  /** `memory` (one process) or `redis` (several instances sharing jobs). */
+  store: "memory" | "redis";
+  redisUrl: string | undefined;
+  /** Jobs running at once across every instance sharing the Redis queue; 0 means no such cap. */
+  globalConcurrentJobs: number;
+  /** How long a running job's lock lasts without renewal before another instance takes it. */
+  jobLockMs: number;
 }
 
 type Parser = (raw: string, name: string) => unknown;
@@ -80,6 +87,21 @@ const url: Parser = (raw, name) => {
     }
   } catch {
     throw new TypeError(`${name} must be an http(s) URL: current value is ${JSON.stringify(raw)}`);
+  }
+  return raw;
+};
+
+const redisUrl: Parser = (raw, name) => {
+  let protocol = "";
+  try {
+    protocol = new URL(raw).protocol;
+  } catch {
+    // reported below
+  }
+  if (protocol !== "redis:" && protocol !== "rediss:") {
+    throw new TypeError(
+      `${name} must be a redis:// or rediss:// URL: current value is ${JSON.stringify(raw)}`,
+    );
   }
   return raw;
 };
@@ -194,6 +216,34 @@ export const SETTINGS = [
     64,
     "Events buffered per stream before waiting on the client.",
   ],
+  [
+    "STORE",
+    "store",
+    oneOf(["memory", "redis"]),
+    "memory",
+    "`memory` (one instance) or `redis` (several instances share jobs through REDIS_URL).",
+  ],
+  [
+    "REDIS_URL",
+    "redisUrl",
+    redisUrl,
+    undefined,
+    "Redis for STORE=redis, e.g. redis://127.0.0.1:6379/0 (rediss:// for TLS).",
+  ],
+  [
+    "GLOBAL_CONCURRENT_JOBS",
+    "globalConcurrentJobs",
+    int(0, 1_000_000),
+    0,
+    "STORE=redis: jobs running at once across all instances; 0 = only MAX_CONCURRENT_JOBS each.",
+  ],
+  [
+    "JOB_LOCK_MS",
+    "jobLockMs",
+    duration("ms", 500),
+    30_000,
+    "STORE=redis: a job whose instance stops renewing its lock this long is resumed elsewhere.",
+  ],
 ] as const;
 
 /** Environment variable names the service reads. */
@@ -249,6 +299,9 @@ export function loadConfig(
     throw new TypeError(
       "LLM_PROVIDER=openai needs OPENAI_API_KEY (for OpenAI) or OPENAI_BASE_URL (for a local server)",
     );
+  }
+  if (config.store === "redis" && !config.redisUrl) {
+    throw new TypeError("STORE=redis needs REDIS_URL, e.g. redis://127.0.0.1:6379");
   }
   return { config, rest };
 }

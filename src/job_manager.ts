@@ -61,6 +61,23 @@ export class ShuttingDownError extends Error {
   }
 }
 
+/**
+ * Hands jobs to whichever instance of the service runs them, for stores shared by several
+ * instances. Without one, the manager runs every job itself, first come first served.
+ */
+export interface JobDispatcher {
+  /** Throws {@linkcode QueueFullError} when the shared waiting line is full. */
+  admit(): Promise<void>;
+  /** Puts job `record`, already stored with its `queued` event, in the shared waiting line. */
+  enqueue(record: JobRecord): Promise<void>;
+  /**
+   * Cancels job `id`, which does not run here. Resolves with its record (`lastEventId` current)
+   * if it was still waiting and never will run, so the caller writes its end; or with `null`
+   * once the instance running it has been asked to stop.
+   */
+  cancel(id: string, reason: string): Promise<JobRecord | null>;
+}
+
 /** Settings of a {@linkcode JobManager}. */
 export interface JobManagerOptions {
   /** Records and event logs. */
@@ -87,6 +104,14 @@ export interface JobManagerOptions {
   deltaFlushMs?: number;
   /** Settings of the article workflow. */
   flow?: ArticleFlowOptions;
+  /** Runs jobs on any instance sharing the store; by default they run here, FIFO. */
+  dispatcher?: JobDispatcher;
+}
+
+/** Options of {@linkcode JobManager.execute}. */
+export interface ExecuteOptions {
+  /** Text streams the interrupted run left unfinished; each gets a `reset` delta first. */
+  voidStreams?: readonly { step: StepName; index?: number }[];
 }
 
 interface DeltaBuffer {
@@ -103,6 +128,8 @@ class ActiveJob {
   readonly streamed = new Set<string>();
   flushTimer: ReturnType<typeof setTimeout> | undefined;
   done: Promise<void> = Promise.resolve();
+  /** The newest store write; writes are applied in order, so it settles after all the others. */
+  lastWrite: Promise<void> = Promise.resolve();
 
   constructor(record: JobRecord) {
     this.record = record;
@@ -124,6 +151,7 @@ export class JobManager {
   readonly #deltaFlushMs: number;
   readonly #flowOptions: ArticleFlowOptions;
   readonly #feed: JobFeed;
+  readonly #dispatcher: JobDispatcher | undefined;
   readonly #active = new Map<string, ActiveJob>();
   readonly #queue: ActiveJob[] = [];
   /** Finished jobs in the order they finished, for eviction. */
@@ -147,6 +175,7 @@ export class JobManager {
     this.#maxRetained = options.maxRetainedJobs ?? 10_000;
     this.#deltaFlushMs = options.deltaFlushMs ?? 50;
     this.#flowOptions = options.flow ?? {};
+    this.#dispatcher = options.dispatcher;
     this.#feed = new JobFeed({
       store: this.#store,
       heartbeatMs: options.heartbeatMs ?? 15_000,
@@ -182,7 +211,8 @@ export class JobManager {
   /** Accepts a job for `topic` (already validated) and returns its record. */
   async submit(topic: string): Promise<JobRecord> {
     if (this.#closing) throw new ShuttingDownError();
-    if (this.#running >= this.#maxConcurrent && this.#queue.length >= this.#maxQueued) {
+    if (this.#dispatcher) await this.#dispatcher.admit();
+    else if (this.#running >= this.#maxConcurrent && this.#queue.length >= this.#maxQueued) {
       throw new QueueFullError(this.#maxQueued, 5);
     }
     const record: JobRecord = {
@@ -203,9 +233,42 @@ export class JobManager {
     await this.#store.put(record);
     this.#emit(job, "status", { status: "queued", progress: 0 });
     this.#logger.log("info", "job queued", { job: record.id });
+    if (this.#dispatcher) {
+      // Whoever runs it continues the log: the `queued` event must be stored first.
+      this.#active.delete(record.id);
+      this.#count("queued", undefined);
+      await job.lastWrite;
+      try {
+        await this.#dispatcher.enqueue(record);
+      } catch (error) {
+        await this.#store.delete(record.id).catch(() => {});
+        throw error;
+      }
+      return record;
+    }
     this.#queue.push(job);
     this.#dispatch();
     return record;
+  }
+
+  /**
+   * Runs job `record`, admitted by the dispatcher, here; resolves once it has ended and its
+   * events are stored. A record already `running` was interrupted elsewhere: it resumes from
+   * its checkpoint, its log continuing from `record.lastEventId`.
+   */
+  async execute(record: JobRecord, options: ExecuteOptions = {}): Promise<void> {
+    const job = new ActiveJob(record);
+    this.#active.set(record.id, job);
+    this.#count(undefined, record.status);
+    this.#running++;
+    try {
+      job.done = this.#run(job, options);
+      await job.done;
+      await job.lastWrite;
+    } finally {
+      this.#running--;
+      this.#active.delete(record.id);
+    }
   }
 
   /** The record of job `id`, if kept. */
@@ -226,6 +289,9 @@ export class JobManager {
     const job = this.#active.get(id);
     if (!job) {
       const record = await this.#store.get(id);
+      if (record && this.#dispatcher && !FINISHED_STATUSES.has(record.status)) {
+        return await this.#cancelElsewhere(id, reason);
+      }
       if (record) throw new JobFinishedError(id, record.status);
       return undefined;
     }
@@ -285,6 +351,23 @@ export class JobManager {
     this.#evictTimer = undefined;
   }
 
+  async #cancelElsewhere(id: string, reason: string): Promise<JobRecord | undefined> {
+    const waiting = await (this.#dispatcher as JobDispatcher).cancel(id, reason);
+    if (waiting) {
+      const job = new ActiveJob(waiting);
+      this.#finish(job, "cancelled", { reason });
+      await job.lastWrite;
+      return job.record;
+    }
+    // Running elsewhere: report the end it writes, if it comes soon.
+    for (let waited = 0; waited < 5_000; waited += 50) {
+      const record = await this.#store.get(id);
+      if (!record || FINISHED_STATUSES.has(record.status)) return record;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    return await this.#store.get(id);
+  }
+
   /** Shuts down at once; for tests and embedding. */
   close(): Promise<void> {
     return this.shutdown(0);
@@ -302,13 +385,26 @@ export class JobManager {
     }
   }
 
-  async #run(job: ActiveJob): Promise<void> {
+  async #run(job: ActiveJob, options: ExecuteOptions = {}): Promise<void> {
     const { record, controller } = job;
-    record.startedAt = this.#clock.now();
-    record.step = "outline";
-    this.#setStatus(record, "running");
-    this.#emit(job, "status", { status: "running", progress: 0 });
-    this.#logger.log("info", "job started", { job: record.id });
+    if (record.status === "running") {
+      // Resumed after its instance died: clients saw it start; only void what it left half-said.
+      this.#logger.log("info", "job resumed", { job: record.id });
+      for (const { step, index } of options.voidStreams ?? []) {
+        this.#emit(job, "delta", {
+          step,
+          ...(index === undefined ? {} : { index }),
+          text: "",
+          reset: true,
+        });
+      }
+    } else {
+      record.startedAt = this.#clock.now();
+      record.step = "outline";
+      this.#setStatus(record, "running");
+      this.#emit(job, "status", { status: "running", progress: 0 });
+      this.#logger.log("info", "job started", { job: record.id });
+    }
     const state: ArticleState = { topic: record.topic };
     if (record.checkpoint?.sections) state.sections = [...record.checkpoint.sections];
     if (record.checkpoint?.contents) state.contents = [...record.checkpoint.contents];
@@ -446,11 +542,11 @@ export class JobManager {
       record.article = data.article as string;
       record.sections = data.sections as string[];
     }
-    this.#store.append(record.id, event).catch((error) =>
+    job.lastWrite = this.#store.append(record.id, event).catch((error) =>
       this.#logger.log("error", "event not stored", { job: record.id, error: describeError(error) })
     );
     if (type !== "delta") {
-      this.#store.put(record).catch((error) =>
+      job.lastWrite = this.#store.put(record).catch((error) =>
         this.#logger.log("error", "job not stored", { job: record.id, error: describeError(error) })
       );
     }

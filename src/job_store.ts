@@ -23,6 +23,12 @@ export interface JobStore {
   events(jobId: string, afterId: number, limit: number): Promise<JobEvent[]>;
   /** Releases what the store holds open. */
   close(): Promise<void>;
+  /**
+   * Calls `onAppend` whenever `jobId`'s log grows, whoever appended; returns the way to stop.
+   * Only stores shared by several processes need it: in one process the manager that appends
+   * also tells the feed.
+   */
+  watch?(jobId: string, onAppend: () => void): () => void;
 }
 
 /**

@@ -7,13 +7,15 @@
 
 import { createHandler } from "./app.ts";
 import type { Config } from "./config.ts";
-import { JobManager } from "./job_manager.ts";
+import { BullmqDispatcher } from "./bullmq_dispatcher.ts";
+import { type JobDispatcher, JobManager } from "./job_manager.ts";
 import { type JobStore, MemoryJobStore } from "./job_store.ts";
 import type { LlmClient } from "./llm.ts";
 import { OfflineWriter } from "./llm_offline.ts";
 import { OpenAiClient } from "./llm_openai.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { instrumentLlm, Metrics } from "./metrics.ts";
+import { RedisJobStore } from "./redis_job_store.ts";
 
 /** The LLM client `config` asks for. */
 export function createLlm(config: Config): LlmClient {
@@ -35,8 +37,10 @@ export function createManager(
   llm: LlmClient,
   store: JobStore,
   logger: Logger,
+  dispatcher?: JobDispatcher,
 ): JobManager {
   return new JobManager({
+    ...(dispatcher ? { dispatcher } : {}),
     store,
     llm,
     logger,
@@ -71,14 +75,50 @@ export interface StartOptions {
   store?: JobStore;
 }
 
+/**
+ * The shared store and dispatcher of `STORE=redis`; throws a {@linkcode StoreUnavailableError}
+ * naming the address when Redis does not answer.
+ */
+export async function connectRedis(
+  config: Config,
+  logger: Logger,
+): Promise<{ store: RedisJobStore; dispatcher: BullmqDispatcher }> {
+  const url = config.redisUrl as string;
+  const store = await RedisJobStore.connect(url, { ttlMs: config.jobTtlMs });
+  try {
+    const dispatcher = await BullmqDispatcher.create({
+      url,
+      store,
+      concurrency: config.maxConcurrentJobs,
+      globalConcurrency: config.globalConcurrentJobs,
+      maxQueued: config.maxQueuedJobs,
+      lockMs: config.jobLockMs,
+      logger,
+    });
+    return { store, dispatcher };
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+}
+
 /** Builds every part from `config` and starts serving. */
-export function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
+export async function startServer(
+  config: Config,
+  options: StartOptions = {},
+): Promise<RunningServer> {
   const logger = options.logger ?? createLogger(config.logLevel);
   const metrics = new Metrics();
   const llm = instrumentLlm(options.llm ?? createLlm(config), metrics);
-  const store = options.store ?? new MemoryJobStore();
-  const manager = createManager(config, llm, store, logger);
+  // STORE=redis shares jobs between instances; anything else keeps this process's own store.
+  const shared = !options.store && config.store === "redis"
+    ? await connectRedis(config, logger)
+    : undefined;
+  const store = options.store ?? shared?.store ?? new MemoryJobStore();
+  const manager = createManager(config, llm, store, logger, shared?.dispatcher);
+  shared?.dispatcher.start(manager);
   const handler = createHandler({
+    ...(shared ? { health: sharedHealth(shared.store) } : {}),
     manager,
     metrics,
     logger,
@@ -121,7 +161,11 @@ export function startServer(config: Config, options: StartOptions = {}): Promise
       shutdown(graceMs = config.shutdownGraceMs) {
         stopping ??= (async () => {
           const closed = server.shutdown();
+          // Take no more jobs from the shared queue while the running ones get their grace.
+          const stopped = shared?.dispatcher.stopTaking();
           await manager.shutdown(graceMs);
+          await stopped;
+          await shared?.dispatcher.close();
           await closed;
           await store.close();
           logger.log("info", "stopped", {});
@@ -130,4 +174,11 @@ export function startServer(config: Config, options: StartOptions = {}): Promise
       },
     };
   });
+}
+
+function sharedHealth(store: RedisJobStore): () => Promise<Record<string, string> | null> {
+  return async () => {
+    const redis = await store.health();
+    return redis ? { redis } : null;
+  };
 }
