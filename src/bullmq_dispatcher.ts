@@ -176,13 +176,16 @@ export class BullmqDispatcher implements JobDispatcher {
     await withTimeout(this.#commands.set(this.#flagKey(id), reason, "PX", CANCEL_FLAG_MS));
     const job = await withTimeout(this.#queue.getJob(id));
     if (job) {
+      let removed = false;
       try {
-        // Refused while a worker holds the job's lock, that is, while it runs.
         await withTimeout(job.remove());
-        return (await this.#options.store.get(id)) ?? null;
+        removed = true;
       } catch (error) {
-        if (error instanceof StoreUnavailableError) throw error;
+        // Refused while a worker holds the job's lock, that is, while it runs.
+        const cause = error instanceof StoreUnavailableError ? error.cause : error;
+        if (!/lock/i.test(String((cause as Error)?.message))) throw error;
       }
+      if (removed) return (await this.#options.store.get(id)) ?? null;
     }
     await withTimeout(this.#commands.publish(this.#channel(), JSON.stringify({ id, reason })));
     return null;
