@@ -11,7 +11,7 @@
  * @module
  */
 
-import { Queue, Worker } from "bullmq";
+import { type Job, Queue, WaitingError, Worker } from "bullmq";
 import { Redis } from "ioredis";
 import { FINISHED_STATUSES, type JobRecord } from "./job.ts";
 import { type JobDispatcher, type JobManager, QueueFullError } from "./job_manager.ts";
@@ -135,7 +135,7 @@ export class BullmqDispatcher implements JobDispatcher {
     // Workers block on Redis; BullMQ requires such connections to retry forever.
     this.#workerClient = new Redis(this.#options.url, { maxRetriesPerRequest: null });
     this.#workerClient.on("error", () => {});
-    const worker = new Worker<QueuedJob>(QUEUE, (job) => this.#process(job.data.id), {
+    const worker = new Worker<QueuedJob>(QUEUE, (job, token) => this.#process(job, token), {
       connection: this.#workerClient,
       prefix: this.#prefix,
       concurrency: this.#options.concurrency,
@@ -207,7 +207,8 @@ export class BullmqDispatcher implements JobDispatcher {
     }
   }
 
-  async #process(id: string): Promise<void> {
+  async #process(job: Job<QueuedJob>, token: string | undefined): Promise<void> {
+    const id = job.data.id;
     const manager = this.#manager as JobManager;
     const store = this.#options.store;
     const record = await store.get(id);
@@ -220,8 +221,13 @@ export class BullmqDispatcher implements JobDispatcher {
     try {
       const reason = await this.#commands.get(this.#flagKey(id)).catch(() => null);
       if (reason !== null) await manager.cancel(id, reason).catch(() => {});
-      await done;
+      if (await done === "released") {
+        // Shutting down: back to the waiting line now, not after the lock expires.
+        await job.moveToWait(token);
+        throw new WaitingError();
+      }
     } catch (error) {
+      if (error instanceof WaitingError) throw error;
       this.#logger.log("error", "job run failed", { job: id, error: describeError(error) });
     } finally {
       this.#running.delete(id);

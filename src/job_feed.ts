@@ -153,12 +153,19 @@ export class JobFeed {
     sub.dirty = true;
     if (sub.pumping || sub.closingSince !== null) return;
     sub.pumping = true;
-    this.#drain(sub).catch((error) => this.#abort(sub, error)).finally(() => {
-      sub.pumping = false;
-    });
+    this.#drain(sub).catch((error) => this.#abort(sub, error));
   }
 
   async #drain(sub: Subscription): Promise<void> {
+    try {
+      await this.#drainLoop(sub);
+    } finally {
+      // Cleared in the same turn as the last `dirty` check, so no notification slips between.
+      sub.pumping = false;
+    }
+  }
+
+  async #drainLoop(sub: Subscription): Promise<void> {
     while (sub.dirty && sub.closingSince === null) {
       const room = sub.writer.desiredSize;
       if (room === null) return; // errored: `closed` rejects and removes it

@@ -130,6 +130,8 @@ class ActiveJob {
   done: Promise<void> = Promise.resolve();
   /** The newest store write; writes are applied in order, so it settles after all the others. */
   lastWrite: Promise<void> = Promise.resolve();
+  /** Stopped here, unfinished, for another instance to resume: it writes nothing more. */
+  released = false;
 
   constructor(record: JobRecord) {
     this.record = record;
@@ -254,9 +256,10 @@ export class JobManager {
   /**
    * Runs job `record`, admitted by the dispatcher, here; resolves once it has ended and its
    * events are stored. A record already `running` was interrupted elsewhere: it resumes from
-   * its checkpoint, its log continuing from `record.lastEventId`.
+   * its checkpoint, its log continuing from `record.lastEventId`. Resolves `released` when
+   * shutdown stopped it unfinished, for the dispatcher to hand to another instance.
    */
-  async execute(record: JobRecord, options: ExecuteOptions = {}): Promise<void> {
+  async execute(record: JobRecord, options: ExecuteOptions = {}): Promise<"ended" | "released"> {
     const job = new ActiveJob(record);
     this.#active.set(record.id, job);
     this.#count(undefined, record.status);
@@ -265,6 +268,7 @@ export class JobManager {
       job.done = this.#run(job, options);
       await job.done;
       await job.lastWrite;
+      return job.released ? "released" : "ended";
     } finally {
       this.#running--;
       this.#active.delete(record.id);
@@ -339,7 +343,13 @@ export class JobManager {
       clearTimeout(timer);
     }
     for (const job of [...this.#active.values()]) {
-      if (!FINISHED_STATUSES.has(job.record.status)) {
+      if (this.#dispatcher && !FINISHED_STATUSES.has(job.record.status)) {
+        // Another instance can finish it: stop without an end, rather than cancel it.
+        this.#flushDeltas(job);
+        job.released = true;
+        job.controller.abort(new DOMException("Handed to another instance", "AbortError"));
+        this.#logger.log("info", "job released", { job: job.record.id });
+      } else if (!FINISHED_STATUSES.has(job.record.status)) {
         await this.cancel(job.record.id, "The service shut down before the job finished").catch(
           () => {},
         );
@@ -411,12 +421,12 @@ export class JobManager {
     try {
       await createArticleFlow(this.#llm, this.#reporter(job, state), this.#flowOptions)
         .run(state, { signal: controller.signal });
-      if (FINISHED_STATUSES.has(record.status)) return; // cancelled as it finished
+      if (FINISHED_STATUSES.has(record.status) || job.released) return; // cancelled as it finished
       this.#finish(job, "completed", {});
       const article = state.article ?? "";
       this.#emit(job, "complete", { progress: 100, article, sections: state.sections ?? [] });
     } catch (error) {
-      if (FINISHED_STATUSES.has(record.status)) return; // cancelled: already reported
+      if (FINISHED_STATUSES.has(record.status) || job.released) return; // cancelled: reported
       const step = record.step;
       const message = `${step ? `The ${step} step failed: ` : ""}${describeError(error)}`;
       this.#finish(job, "failed", { message, ...(step ? { step } : {}) });
@@ -534,6 +544,8 @@ export class JobManager {
     const record = job.record;
     // Text still arriving from a call that was cancelled is of no use to anyone.
     if (FINISHED_STATUSES.has(record.status) && !TERMINAL_EVENTS.has(type)) return;
+    if (job.released) return; // the instance resuming it continues the log
+
     const event: JobEvent = { id: record.lastEventId + 1, type, data };
     record.lastEventId = event.id;
     if (type === "progress") record.progress = data.progress as number;

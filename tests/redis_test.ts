@@ -352,3 +352,45 @@ Deno.test({
     assert.match(stderr, /ECONNREFUSED/);
   },
 });
+
+Deno.test({
+  name: "redis: SIGTERM hands unfinished jobs to another instance at once",
+  ignore: !haveRedis,
+  async fn() {
+    let redis: RedisServer | undefined;
+    let instances: Instance[] = [];
+    try {
+      redis = await RedisServer.start();
+      // A long lock: the hand-over must not wait for it to expire.
+      instances = await startInstances(redis, 2, {
+        "--offline-delay-ms": "500",
+        "--section-concurrency": "1",
+        "--job-lock-ms": "30s",
+        "--shutdown-grace-ms": "0",
+      });
+      const id = await submit(instances[0] as Instance, "harbours");
+      const runner = await whoLogged(instances, "job started", id);
+      const survivor = instances.find((i) => i !== runner) as Instance;
+      const url = `${survivor.url}/api/jobs/${id}/events`;
+      const before = await readUntil(url, (e) => e.event === "progress" && /"index"/.test(e.data));
+      const stoppedAt = Date.now();
+      await runner.kill("SIGTERM");
+      assert.ok(runner.logged("job released", id), "the stopping instance released it");
+      const after = await collectEvents(url, { headers: { "last-event-id": before.at(-1)!.id } });
+      assert.ok(Date.now() - stoppedAt < 10_000, "resumed well before the lock expired");
+      const seen = [...before, ...after];
+      assertWholeLog(seen);
+      assert.ok(survivor.logged("job resumed", id));
+      const progress = seen.filter((e) => e.event === "progress").map((e) => JSON.parse(e.data));
+      assert.equal(progress.filter((p) => p.step === "outline").length, 1);
+      assert.deepEqual(progress.filter((p) => p.step === "content").map((p) => p.index).sort(), [
+        0,
+        1,
+        2,
+      ]);
+      assert.equal(seen.filter((e) => e.event === "cancelled").length, 0);
+    } finally {
+      await stopAll(instances, redis);
+    }
+  },
+});
