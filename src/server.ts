@@ -7,7 +7,7 @@
 
 import { createHandler } from "./app.ts";
 import type { Config } from "./config.ts";
-import { BullmqDispatcher } from "./bullmq_dispatcher.ts";
+import type { BullmqDispatcher } from "./bullmq_dispatcher.ts";
 import { type JobDispatcher, JobManager } from "./job_manager.ts";
 import { type JobStore, MemoryJobStore } from "./job_store.ts";
 import type { LlmClient } from "./llm.ts";
@@ -15,7 +15,7 @@ import { OfflineWriter } from "./llm_offline.ts";
 import { OpenAiClient } from "./llm_openai.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { instrumentLlm, Metrics } from "./metrics.ts";
-import { RedisJobStore } from "./redis_job_store.ts";
+import type { RedisJobStore } from "./redis_job_store.ts";
 
 /** The LLM client `config` asks for. */
 export function createLlm(config: Config): LlmClient {
@@ -83,6 +83,19 @@ export async function connectRedis(
   config: Config,
   logger: Logger,
 ): Promise<{ store: RedisJobStore; dispatcher: BullmqDispatcher }> {
+  // Loaded only for STORE=redis: the single-process default needs neither ioredis nor BullMQ.
+  let modules;
+  try {
+    modules = await Promise.all([import("./redis_job_store.ts"), import("./bullmq_dispatcher.ts")]);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotCapable)) throw error;
+    throw new TypeError(
+      "STORE=redis needs the whole environment readable (--allow-env without a list): its " +
+        "Redis client libraries read it when loaded; `deno task start:redis` grants that",
+      { cause: error },
+    );
+  }
+  const [{ RedisJobStore }, { BullmqDispatcher }] = modules;
   const url = config.redisUrl as string;
   const store = await RedisJobStore.connect(url, { ttlMs: config.jobTtlMs });
   try {
