@@ -394,3 +394,41 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "redis: the shared waiting line is bounded by MAX_QUEUED_JOBS",
+  ignore: !haveRedis,
+  async fn() {
+    let redis: RedisServer | undefined;
+    let instances: Instance[] = [];
+    try {
+      redis = await RedisServer.start();
+      instances = await startInstances(redis, 2, {
+        "--max-queued-jobs": "1",
+        "--global-concurrent-jobs": "1",
+        "--offline-delay-ms": "300",
+      });
+      const ids: string[] = [];
+      let refused: Response | undefined;
+      for (let i = 0; i < 6 && !refused; i++) {
+        const response = await fetch(`${instances[i % 2]?.url}/api/jobs`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ topic: `queue bound ${i}` }),
+        });
+        if (response.status === 202) ids.push((await response.json()).id);
+        else refused = response;
+      }
+      assert.ok(refused, "a submit was refused");
+      assert.equal(refused.status, 429);
+      assert.equal(refused.headers.get("retry-after"), "5");
+      assert.equal((await refused.json()).error.code, "queue_full");
+      assert.ok(ids.length >= 2 && ids.length <= 3, `accepted ${ids.length}`);
+      for (const id of ids) {
+        assertWholeLog(await collectEvents(`${instances[1]?.url}/api/jobs/${id}/events`));
+      }
+    } finally {
+      await stopAll(instances, redis);
+    }
+  },
+});
