@@ -68,6 +68,14 @@ async function withTimeout<T>(call: Promise<T>, ms = CALL_TIMEOUT_MS): Promise<T
   }
 }
 
+/** A run whose events were not all stored: BullMQ tries the job again. */
+class RetryableRunError extends Error {
+  constructor(id: string) {
+    super(`Job ${id} could not store all its events; it will run again`);
+    this.name = "RetryableRunError";
+  }
+}
+
 /** A {@linkcode JobDispatcher} on a BullMQ queue; call `start` to take jobs. */
 export class BullmqDispatcher implements JobDispatcher {
   readonly #options: BullmqDispatcherOptions;
@@ -151,11 +159,13 @@ export class BullmqDispatcher implements JobDispatcher {
       (error) => this.#logger.log("warn", "worker error", { error: error.message }),
     );
     worker.on("stalled", (id) => this.#logger.log("warn", "job stalled, resuming", { job: id }));
-    worker.on("failed", (job, error) =>
-      this.#logger.log("error", "job dropped by the queue", {
+    worker.on("failed", (job, error) => {
+      const last = !job || job.attemptsMade >= (job.opts.attempts ?? 1);
+      this.#logger.log(last ? "error" : "warn", last ? "job dropped by the queue" : "job retried", {
         job: job?.data.id,
         error: error.message,
-      }));
+      });
+    });
     this.#worker = worker;
   }
 
@@ -168,7 +178,12 @@ export class BullmqDispatcher implements JobDispatcher {
   }
 
   async enqueue(record: JobRecord): Promise<void> {
-    await withTimeout(this.#queue.add("article", { id: record.id }, { jobId: record.id }));
+    await withTimeout(this.#queue.add("article", { id: record.id }, {
+      jobId: record.id,
+      // Retries are for Redis failing under a run; the job's own failures end in its record.
+      attempts: 10,
+      backoff: { type: "exponential", delay: 500 },
+    }));
   }
 
   async cancel(id: string, reason: string): Promise<JobRecord | null> {
@@ -221,13 +236,18 @@ export class BullmqDispatcher implements JobDispatcher {
     try {
       const reason = await this.#commands.get(this.#flagKey(id)).catch(() => null);
       if (reason !== null) await manager.cancel(id, reason).catch(() => {});
-      if (await done === "released") {
+      const outcome = await done;
+      if (outcome === "released") {
         // Shutting down: back to the waiting line now, not after the lock expires.
         await job.moveToWait(token);
         throw new WaitingError();
       }
+      if (outcome === "unsaved") {
+        // Redis went away mid-run: run it again (from its checkpoint) to complete the log.
+        throw new RetryableRunError(id);
+      }
     } catch (error) {
-      if (error instanceof WaitingError) throw error;
+      if (error instanceof WaitingError || error instanceof RetryableRunError) throw error;
       this.#logger.log("error", "job run failed", { job: id, error: describeError(error) });
     } finally {
       this.#running.delete(id);

@@ -132,6 +132,8 @@ class ActiveJob {
   lastWrite: Promise<void> = Promise.resolve();
   /** Stopped here, unfinished, for another instance to resume: it writes nothing more. */
   released = false;
+  /** A write to the store failed: the stored log is incomplete. */
+  unsaved = false;
 
   constructor(record: JobRecord) {
     this.record = record;
@@ -257,9 +259,13 @@ export class JobManager {
    * Runs job `record`, admitted by the dispatcher, here; resolves once it has ended and its
    * events are stored. A record already `running` was interrupted elsewhere: it resumes from
    * its checkpoint, its log continuing from `record.lastEventId`. Resolves `released` when
-   * shutdown stopped it unfinished, for the dispatcher to hand to another instance.
+   * shutdown stopped it unfinished, for the dispatcher to hand to another instance, and
+   * `unsaved` when some of its events could not be stored, for the dispatcher to run it again.
    */
-  async execute(record: JobRecord, options: ExecuteOptions = {}): Promise<"ended" | "released"> {
+  async execute(
+    record: JobRecord,
+    options: ExecuteOptions = {},
+  ): Promise<"ended" | "released" | "unsaved"> {
     const job = new ActiveJob(record);
     this.#active.set(record.id, job);
     this.#count(undefined, record.status);
@@ -268,7 +274,7 @@ export class JobManager {
       job.done = this.#run(job, options);
       await job.done;
       await job.lastWrite;
-      return job.released ? "released" : "ended";
+      return job.released ? "released" : job.unsaved ? "unsaved" : "ended";
     } finally {
       this.#running--;
       this.#active.delete(record.id);
@@ -545,6 +551,7 @@ export class JobManager {
     // Text still arriving from a call that was cancelled is of no use to anyone.
     if (FINISHED_STATUSES.has(record.status) && !TERMINAL_EVENTS.has(type)) return;
     if (job.released) return; // the instance resuming it continues the log
+    if (job.unsaved && this.#dispatcher) return; // no gaps: the run that follows continues it
 
     const event: JobEvent = { id: record.lastEventId + 1, type, data };
     record.lastEventId = event.id;
@@ -554,13 +561,21 @@ export class JobManager {
       record.article = data.article as string;
       record.sections = data.sections as string[];
     }
-    job.lastWrite = this.#store.append(record.id, event).catch((error) =>
-      this.#logger.log("error", "event not stored", { job: record.id, error: describeError(error) })
-    );
+    job.lastWrite = this.#store.append(record.id, event).catch((error) => {
+      job.unsaved = true;
+      this.#logger.log("error", "event not stored", {
+        job: record.id,
+        error: describeError(error),
+      });
+    });
     if (type !== "delta") {
-      job.lastWrite = this.#store.put(record).catch((error) =>
-        this.#logger.log("error", "job not stored", { job: record.id, error: describeError(error) })
-      );
+      job.lastWrite = this.#store.put(record).catch((error) => {
+        job.unsaved = true;
+        this.#logger.log("error", "job not stored", {
+          job: record.id,
+          error: describeError(error),
+        });
+      });
     }
     this.#feed.notify(record.id);
   }

@@ -432,3 +432,42 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "redis: a job running while Redis restarts still ends with a whole log",
+  ignore: !haveRedis,
+  async fn() {
+    let redis: RedisServer | undefined;
+    let instances: Instance[] = [];
+    try {
+      redis = await RedisServer.start();
+      instances = await startInstances(redis, 2, {
+        "--offline-delay-ms": "400",
+        "--section-concurrency": "1",
+        "--job-lock-ms": "2000",
+      });
+      const id = await submit(instances[0] as Instance, "storms");
+      await whoLogged(instances, "job started", id);
+      await new Promise((resolve) => setTimeout(resolve, 600));
+      await redis.stop();
+      await new Promise((resolve) => setTimeout(resolve, 800));
+      await redis.restart();
+      const events = await waitFor("the job to end", async () => {
+        const response = await fetch(`${instances[1]?.url}/api/jobs/${id}`);
+        const body = await response.json();
+        return body.status === "completed"
+          ? await collectEvents(`${instances[1]?.url}/api/jobs/${id}/events`)
+          : undefined;
+      }, 30_000);
+      const ids = events.map((e) => Number(e.id));
+      assert.deepEqual(ids, [...ids].sort((x, y) => x - y), "ids increase");
+      assert.equal(new Set(ids).size, ids.length, "no id twice");
+      assert.equal(events.at(-1)?.event, "complete");
+      const resumed = instances.some((i) => i.logged("job resumed", id));
+      const unsaved = instances.some((i) => i.logged("event not stored", id));
+      assert.ok(!unsaved || resumed, "a run that lost events was run again");
+    } finally {
+      await stopAll(instances, redis);
+    }
+  },
+});
