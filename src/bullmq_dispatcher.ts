@@ -17,7 +17,7 @@ import { FINISHED_STATUSES, type JobRecord } from "./job.ts";
 import { type JobDispatcher, type JobManager, QueueFullError } from "./job_manager.ts";
 import { interruptedStreams } from "./interrupted_streams.ts";
 import { type Logger, silentLogger } from "./logger.ts";
-import { failFastOptions, type RedisJobStore } from "./redis_job_store.ts";
+import { closeClient, failFastOptions, type RedisJobStore } from "./redis_job_store.ts";
 import { describeError } from "./retry.ts";
 import { StoreUnavailableError } from "./store_unavailable_error.ts";
 
@@ -216,9 +216,7 @@ export class BullmqDispatcher implements JobDispatcher {
     await this.#worker?.close().catch(() => {});
     await this.#queue.close().catch(() => {});
     for (const client of [this.#commands, this.#cancels, this.#queueClient, this.#workerClient]) {
-      if (!client) continue;
-      await client.quit().catch(() => {});
-      client.disconnect();
+      if (client) await closeClient(client);
     }
   }
 

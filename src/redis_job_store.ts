@@ -56,6 +56,18 @@ function eventIdOf(entryId: string): number {
   return Number(entryId.slice(entryId.indexOf("-") + 1));
 }
 
+/** Says goodbye to Redis and waits until the socket is gone, so nothing outlives the call. */
+export async function closeClient(client: Redis): Promise<void> {
+  const status: string = client.status;
+  if (status === "end") return;
+  const ended = new Promise<void>((resolve) => client.once("end", () => resolve()));
+  if (status === "ready") await client.quit().catch(() => {});
+  client.disconnect(); // also stops any reconnecting
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([ended, new Promise((resolve) => timer = setTimeout(resolve, 1_000))]);
+  clearTimeout(timer);
+}
+
 /** A {@linkcode JobStore} on Redis; create it with {@linkcode RedisJobStore.connect}. */
 export class RedisJobStore implements JobStore {
   readonly #client: Redis;
@@ -268,9 +280,7 @@ export class RedisJobStore implements JobStore {
 
   async close(): Promise<void> {
     this.#watchers.clear();
-    await Promise.allSettled([this.#client.quit(), this.#subscriber.quit()]);
-    this.#client.disconnect();
-    this.#subscriber.disconnect();
+    await Promise.all([closeClient(this.#client), closeClient(this.#subscriber)]);
   }
 
   /** The record with `lastEventId` raised to the log's: events of text do not rewrite it. */
