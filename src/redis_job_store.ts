@@ -75,6 +75,8 @@ export class RedisJobStore implements JobStore {
   readonly #prefix: string;
   readonly #ttlMs: number;
   readonly #watchers = new Map<string, Set<() => void>>();
+  /** Tags this store's announcements: the manager appending here tells its own feed directly. */
+  readonly #origin = crypto.randomUUID();
   #lastError: Error | undefined;
 
   private constructor(client: Redis, subscriber: Redis, options: RedisJobStoreOptions) {
@@ -85,7 +87,8 @@ export class RedisJobStore implements JobStore {
     const remember = (error: Error) => this.#lastError = error;
     client.on("error", remember);
     subscriber.on("error", remember);
-    subscriber.on("message", (channel: string) => {
+    subscriber.on("message", (channel: string, message: string) => {
+      if (message.startsWith(this.#origin)) return;
       const id = channel.slice(`${this.#prefix}appended:`.length);
       for (const onAppend of this.#watchers.get(id) ?? []) onAppend();
     });
@@ -233,7 +236,7 @@ export class RedisJobStore implements JobStore {
           "data",
           JSON.stringify(event.data),
         )
-        .publish(this.key(`appended:${jobId}`), String(event.id))
+        .publish(this.key(`appended:${jobId}`), `${this.#origin} ${event.id}`)
         .exec() as [[Error | null, unknown]];
       // An id at or below the last one is a second write of an event already in the log.
       if (added && !/equal or smaller/.test(added.message)) throw added;
