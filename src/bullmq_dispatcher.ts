@@ -160,11 +160,20 @@ export class BullmqDispatcher implements JobDispatcher {
     );
     worker.on("stalled", (id) => this.#logger.log("warn", "job stalled, resuming", { job: id }));
     worker.on("failed", (job, error) => {
-      const last = !job || job.attemptsMade >= (job.opts.attempts ?? 1);
+      const last = !job || job.attemptsMade >= (job.opts.attempts ?? 1) ||
+        /stalled more than/.test(error.message);
       this.#logger.log(last ? "error" : "warn", last ? "job dropped by the queue" : "job retried", {
         job: job?.data.id,
         error: error.message,
       });
+      if (last && job) {
+        this.#endDropped(job.data.id, error.message).catch((cause) =>
+          this.#logger.log("error", "dropped job not ended", {
+            job: job.data.id,
+            error: describeError(cause),
+          })
+        );
+      }
     });
     this.#worker = worker;
   }
@@ -250,6 +259,23 @@ export class BullmqDispatcher implements JobDispatcher {
     } finally {
       this.#running.delete(id);
     }
+  }
+
+  /** Ends the log of a job the queue gave up on, so its clients are not left waiting. */
+  async #endDropped(id: string, reason: string): Promise<void> {
+    const store = this.#options.store;
+    const record = await store.get(id);
+    if (!record || FINISHED_STATUSES.has(record.status)) return;
+    const message = `The job could not be run to its end: ${reason}`;
+    const event = { id: record.lastEventId + 1, type: "error" as const, data: { message } };
+    Object.assign(record, {
+      status: "failed",
+      error: message,
+      finishedAt: Date.now(),
+      lastEventId: event.id,
+    });
+    await store.append(id, event);
+    await store.put(record);
   }
 
   #channel(): string {

@@ -235,8 +235,12 @@ Deno.test({
       const runner = await whoLogged(instances, "job started", id);
       const survivor = instances.find((i) => i !== runner) as Instance;
       const url = `${survivor.url}/api/jobs/${id}/events`;
-      // Watch until the outline and the first section are paid for, then kill the runner.
-      const before = await readUntil(url, (e) => e.event === "progress" && /"index"/.test(e.data));
+      // Watch until the outline and the first section are paid for and the second is being
+      // written, then kill the runner.
+      const before = await readUntil(
+        url,
+        (e) => e.event === "delta" && JSON.parse(e.data).index === 1,
+      );
       await runner.kill("SIGKILL");
       const after = await collectEvents(url, { headers: { "last-event-id": before.at(-1)!.id } });
       const seen = [...before, ...after];
@@ -248,6 +252,18 @@ Deno.test({
       const indexes = progress.filter((p) => p.step === "content").map((p) => p.index);
       assert.deepEqual([...indexes].sort(), [0, 1, 2]);
       assert.equal(seen.filter((e) => e.event === "status").length, 2); // queued, running
+      // Text the dead instance left half-written was voided (`reset`) before being written
+      // again: each section, rebuilt from its deltas, is whole in the final article.
+      const article = JSON.parse(seen.at(-1)!.data).article as string;
+      for (const index of [0, 1, 2]) {
+        let text = "";
+        for (const e of seen.filter((e) => e.event === "delta")) {
+          const d = JSON.parse(e.data);
+          if (d.step !== "content" || d.index !== index) continue;
+          text = d.reset ? "" : text + d.text;
+        }
+        assert.ok(text.trim() !== "" && article.includes(text.trim()), `section ${index} is whole`);
+      }
       // A late reader sees the same log.
       assert.deepEqual(await collectEvents(url), seen);
       const complete = JSON.parse(seen.at(-1)!.data);
