@@ -250,12 +250,9 @@ export class BullmqDispatcher implements JobDispatcher {
         throw new WaitingError();
       }
       if (outcome === "unsaved") {
-        // Redis went away mid-run: run it again (from its checkpoint) to complete the log.
+        // Redis went away mid-run: BullMQ runs it again (from its checkpoint) after a backoff.
         throw new RetryableRunError(id);
       }
-    } catch (error) {
-      if (error instanceof WaitingError || error instanceof RetryableRunError) throw error;
-      this.#logger.log("error", "job run failed", { job: id, error: describeError(error) });
     } finally {
       this.#running.delete(id);
     }

@@ -427,12 +427,14 @@ export class JobManager {
     try {
       await createArticleFlow(this.#llm, this.#reporter(job, state), this.#flowOptions)
         .run(state, { signal: controller.signal });
-      if (FINISHED_STATUSES.has(record.status) || job.released) return; // cancelled as it finished
+      // Cancelled as it finished, or another run continues it.
+      if (FINISHED_STATUSES.has(record.status) || this.#handedOn(job)) return;
       this.#finish(job, "completed", {});
       const article = state.article ?? "";
       this.#emit(job, "complete", { progress: 100, article, sections: state.sections ?? [] });
     } catch (error) {
-      if (FINISHED_STATUSES.has(record.status) || job.released) return; // cancelled: reported
+      // Cancelled (already reported), or another run continues it.
+      if (FINISHED_STATUSES.has(record.status) || this.#handedOn(job)) return;
       const step = record.step;
       const message = `${step ? `The ${step} step failed: ` : ""}${describeError(error)}`;
       this.#finish(job, "failed", { message, ...(step ? { step } : {}) });
@@ -550,8 +552,7 @@ export class JobManager {
     const record = job.record;
     // Text still arriving from a call that was cancelled is of no use to anyone.
     if (FINISHED_STATUSES.has(record.status) && !TERMINAL_EVENTS.has(type)) return;
-    if (job.released) return; // the instance resuming it continues the log
-    if (job.unsaved && this.#dispatcher) return; // no gaps: the run that follows continues it
+    if (this.#handedOn(job)) return; // no gaps: the run that follows continues the log
 
     const event: JobEvent = { id: record.lastEventId + 1, type, data };
     record.lastEventId = event.id;
@@ -561,23 +562,28 @@ export class JobManager {
       record.article = data.article as string;
       record.sections = data.sections as string[];
     }
-    job.lastWrite = this.#store.append(record.id, event).catch((error) => {
-      job.unsaved = true;
-      this.#logger.log("error", "event not stored", {
-        job: record.id,
-        error: describeError(error),
-      });
-    });
+    job.lastWrite = this.#store.append(record.id, event).catch((error) =>
+      this.#unsaved(job, "event not stored", error)
+    );
     if (type !== "delta") {
-      job.lastWrite = this.#store.put(record).catch((error) => {
-        job.unsaved = true;
-        this.#logger.log("error", "job not stored", {
-          job: record.id,
-          error: describeError(error),
-        });
-      });
+      job.lastWrite = this.#store.put(record).catch((error) =>
+        this.#unsaved(job, "job not stored", error)
+      );
     }
     this.#feed.notify(record.id);
+  }
+
+  #unsaved(job: ActiveJob, msg: string, error: unknown): void {
+    this.#logger.log("error", msg, { job: job.record.id, error: describeError(error) });
+    if (job.unsaved) return;
+    job.unsaved = true;
+    // Its log cannot grow: stop paying for the run; the dispatcher runs it again later.
+    if (this.#dispatcher) job.controller.abort(new DOMException(msg, "AbortError"));
+  }
+
+  /** Whether the run stopped for another run to continue it, rather than ended. */
+  #handedOn(job: ActiveJob): boolean {
+    return job.released || (job.unsaved && this.#dispatcher !== undefined);
   }
 
   #setStatus(record: JobRecord, status: JobStatus): void {
