@@ -152,6 +152,10 @@ Deno.test({
             )
           ),
         );
+        await waitFor(
+          "every run's log lines",
+          () => ids.every((id) => instances.some((i) => i.logged("job completed", id))),
+        );
         const runs = instances.map((instance) =>
           instance.logs().filter((l) => l.msg === "job started" && ids.includes(l.job ?? ""))
             .length
