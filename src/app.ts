@@ -22,6 +22,7 @@ import { encodeSse, SSE_HEADERS } from "./sse.ts";
 import { readTopic } from "./topic_input.ts";
 import { AccessControl } from "./access_control.ts";
 import { assetEtag, STATIC_ASSETS } from "./static_assets.ts";
+import { StoreUnavailableError } from "./store_unavailable_error.ts";
 import page from "../static/index.html" with { type: "text" };
 
 // Scripts and styles are files served by this service: no inline code, no other origin.
@@ -44,6 +45,11 @@ export interface HandlerDeps {
   apiToken?: string | undefined;
   /** Origins allowed by CORS; none by default. */
   corsOrigins?: readonly string[];
+  /**
+   * What `/healthz` reports besides the process: `null` when all is well, else the troubled
+   * parts, such as `{ redis: "unreachable" }` (answered with `503`).
+   */
+  health?: () => Promise<Record<string, string> | null>;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -71,6 +77,11 @@ export function errorResponse(error: unknown, logger: Logger = silentLogger): Re
   }
   if (error instanceof ShuttingDownError) {
     return json({ error: { code: "shutting_down", message: error.message } }, 503, {
+      "retry-after": "5",
+    });
+  }
+  if (error instanceof StoreUnavailableError) {
+    return json({ error: { code: "store_unavailable", message: error.message } }, 503, {
       "retry-after": "5",
     });
   }
@@ -153,7 +164,10 @@ export function createHandler(deps: HandlerDeps): (request: Request) => Promise<
       }
       return new Response(asset.body, { headers });
     })
-    .add("GET", "/healthz", () => json({ status: "ok" }))
+    .add("GET", "/healthz", async () => {
+      const trouble = await deps.health?.();
+      return trouble ? json({ status: "degraded", ...trouble }, 503) : json({ status: "ok" });
+    })
     .add("GET", "/metrics", () => {
       const stats = manager.stats();
       const body = metrics.render({

@@ -144,7 +144,8 @@ async function serve(config: Config, env: (name: string) => string | undefined):
   try {
     server = await startServer(config);
   } catch (error) {
-    console.error(`quillflow: ${(error as Error).message}`);
+    // Such as an unreadable data file or Redis unreachable: say so plainly, no stack trace.
+    console.error(`quillflow: cannot start: ${(error as Error).message}`);
     return 1;
   }
   const where = config.store === "sqlite"

@@ -32,12 +32,18 @@ export interface Config {
   sseStallMs: number;
   sseClientBuffer: number;
   /**
-   * `sqlite` keeps jobs in `dataDir`; `memory` loses them on exit. Unset means the embedder's
-   * choice: the `quillflow` command picks `sqlite`, `startServer` alone picks `memory`.
+   * `sqlite` keeps jobs in `dataDir`; `memory` loses them on exit; `redis` shares them between
+   * instances. Unset means the embedder's choice: the `quillflow` command picks `sqlite`,
+   * `startServer` alone picks `memory`.
    */
-  store?: "sqlite" | "memory" | undefined;
+  store?: "sqlite" | "memory" | "redis" | undefined;
   /** The data directory; unset means the platform's per-user data folder. */
   dataDir?: string | undefined;
+  redisUrl?: string | undefined;
+  /** Jobs running at once across every instance sharing the Redis queue; 0 means no such cap. */
+  globalConcurrentJobs?: number;
+  /** How long a running job's lock lasts without renewal before another instance takes it. */
+  jobLockMs?: number;
 }
 
 type Parser = (raw: string, name: string) => unknown;
@@ -87,6 +93,21 @@ const url: Parser = (raw, name) => {
     }
   } catch {
     throw new TypeError(`${name} must be an http(s) URL: current value is ${JSON.stringify(raw)}`);
+  }
+  return raw;
+};
+
+const redisUrl: Parser = (raw, name) => {
+  let protocol = "";
+  try {
+    protocol = new URL(raw).protocol;
+  } catch {
+    // reported below
+  }
+  if (protocol !== "redis:" && protocol !== "rediss:") {
+    throw new TypeError(
+      `${name} must be a redis:// or rediss:// URL: current value is ${JSON.stringify(raw)}`,
+    );
   }
   return raw;
 };
@@ -204,9 +225,9 @@ export const SETTINGS = [
   [
     "STORE",
     "store",
-    oneOf(["sqlite", "memory"]),
+    oneOf(["sqlite", "memory", "redis"]),
     undefined,
-    "`sqlite` keeps jobs in DATA_DIR across restarts (the default); `memory` forgets them on exit.",
+    "`sqlite` keeps jobs in DATA_DIR across restarts (the default); `memory` forgets them on exit; `redis` shares them between instances through REDIS_URL.",
   ],
   [
     "DATA_DIR",
@@ -214,6 +235,27 @@ export const SETTINGS = [
     text,
     undefined,
     "Where the sqlite store lives; default $XDG_DATA_HOME/quillflow or ~/.local/share/quillflow (Linux), ~/Library/Application Support/quillflow (macOS), %LOCALAPPDATA%\\quillflow (Windows).",
+  ],
+  [
+    "REDIS_URL",
+    "redisUrl",
+    redisUrl,
+    undefined,
+    "Redis for STORE=redis, e.g. redis://127.0.0.1:6379/0 (rediss:// for TLS).",
+  ],
+  [
+    "GLOBAL_CONCURRENT_JOBS",
+    "globalConcurrentJobs",
+    int(0, 1_000_000),
+    0,
+    "STORE=redis: jobs running at once across all instances; 0 = only MAX_CONCURRENT_JOBS each.",
+  ],
+  [
+    "JOB_LOCK_MS",
+    "jobLockMs",
+    duration("ms", 500),
+    30_000,
+    "STORE=redis: a job whose instance stops renewing its lock this long is resumed elsewhere.",
   ],
 ] as const;
 
@@ -270,6 +312,9 @@ export function loadConfig(
     throw new TypeError(
       "LLM_PROVIDER=openai needs OPENAI_API_KEY (for OpenAI) or OPENAI_BASE_URL (for a local server)",
     );
+  }
+  if (config.store === "redis" && !config.redisUrl) {
+    throw new TypeError("STORE=redis needs REDIS_URL, e.g. redis://127.0.0.1:6379");
   }
   return { config, rest };
 }

@@ -82,6 +82,8 @@ export class JobFeed {
   readonly #heartbeatMs: number;
   readonly #stallMs: number;
   readonly #byJob = new Map<string, Set<Subscription>>();
+  /** How to stop watching each job's log in a shared store, while it has subscribers. */
+  readonly #unwatch = new Map<string, () => void>();
   #count = 0;
   #sweepTimer: ReturnType<typeof setInterval> | undefined;
   /** Items handed to writers, signals included. */
@@ -111,7 +113,12 @@ export class JobFeed {
     const sub = new Subscription(jobId, afterId, sink, this.#clock.now());
     const writer = sink.writer;
     let subs = this.#byJob.get(jobId);
-    if (!subs) this.#byJob.set(jobId, subs = new Set());
+    if (!subs) {
+      this.#byJob.set(jobId, subs = new Set());
+      // Another process may be the one appending: learn of its appends from the store.
+      const unwatch = this.#store.watch?.(jobId, () => this.notify(jobId));
+      if (unwatch) this.#unwatch.set(jobId, unwatch);
+    }
     subs.add(sub);
     this.#count++;
     const remove = () => this.#remove(sub);
@@ -208,7 +215,11 @@ export class JobFeed {
     const subs = this.#byJob.get(sub.jobId);
     if (!subs?.delete(sub)) return;
     this.#count--;
-    if (subs.size === 0) this.#byJob.delete(sub.jobId);
+    if (subs.size === 0) {
+      this.#byJob.delete(sub.jobId);
+      this.#unwatch.get(sub.jobId)?.();
+      this.#unwatch.delete(sub.jobId);
+    }
     if (this.#count === 0 && this.#sweepTimer !== undefined) {
       clearInterval(this.#sweepTimer);
       this.#sweepTimer = undefined;

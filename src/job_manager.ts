@@ -61,6 +61,23 @@ export class ShuttingDownError extends Error {
   }
 }
 
+/**
+ * Hands jobs to whichever instance of the service runs them, for stores shared by several
+ * instances. Without one, the manager runs every job itself, first come first served.
+ */
+export interface JobDispatcher {
+  /** Throws {@linkcode QueueFullError} when the shared waiting line is full. */
+  admit(): Promise<void>;
+  /** Puts job `record`, already stored with its `queued` event, in the shared waiting line. */
+  enqueue(record: JobRecord): Promise<void>;
+  /**
+   * Cancels job `id`, which does not run here. Resolves with its record (`lastEventId` current)
+   * if it was still waiting and never will run, so the caller writes its end; or with `null`
+   * once the instance running it has been asked to stop.
+   */
+  cancel(id: string, reason: string): Promise<JobRecord | null>;
+}
+
 /** Settings of a {@linkcode JobManager}. */
 export interface JobManagerOptions {
   /** Records and event logs. */
@@ -92,6 +109,14 @@ export interface JobManagerOptions {
    * run again: it may be what stops the process. Default 3.
    */
   maxResumes?: number;
+  /** Runs jobs on any instance sharing the store; by default they run here, FIFO. */
+  dispatcher?: JobDispatcher;
+}
+
+/** Options of {@linkcode JobManager.execute}. */
+export interface ExecuteOptions {
+  /** Text streams the interrupted run left unfinished; each gets a `reset` delta first. */
+  voidStreams?: readonly { step: StepName; index?: number }[];
 }
 
 /** What {@linkcode JobManager.recover} found in the store. */
@@ -122,6 +147,12 @@ class ActiveJob {
   done: Promise<void> = Promise.resolve();
   /** Stopped by shutdown and left unfinished in a durable store, for the next start to resume. */
   suspended = false;
+  /** The newest store write; writes are applied in order, so it settles after all the others. */
+  lastWrite: Promise<void> = Promise.resolve();
+  /** Stopped here, unfinished, for another instance to resume: it writes nothing more. */
+  released = false;
+  /** A write to the store failed: the stored log is incomplete. */
+  unsaved = false;
 
   constructor(record: JobRecord) {
     this.record = record;
@@ -144,6 +175,7 @@ export class JobManager {
   readonly #flowOptions: ArticleFlowOptions;
   readonly #maxResumes: number;
   readonly #feed: JobFeed;
+  readonly #dispatcher: JobDispatcher | undefined;
   readonly #active = new Map<string, ActiveJob>();
   readonly #queue: ActiveJob[] = [];
   /** Finished jobs in the order they finished, for eviction. */
@@ -168,6 +200,7 @@ export class JobManager {
     this.#deltaFlushMs = options.deltaFlushMs ?? 50;
     this.#flowOptions = options.flow ?? {};
     this.#maxResumes = options.maxResumes ?? 3;
+    this.#dispatcher = options.dispatcher;
     this.#feed = new JobFeed({
       store: this.#store,
       heartbeatMs: options.heartbeatMs ?? 15_000,
@@ -207,7 +240,8 @@ export class JobManager {
   /** Accepts a job for `topic` (already validated) and returns its record. */
   async submit(topic: string): Promise<JobRecord> {
     if (this.#closing) throw new ShuttingDownError();
-    if (this.#running >= this.#maxConcurrent && this.#queue.length >= this.#maxQueued) {
+    if (this.#dispatcher) await this.#dispatcher.admit();
+    else if (this.#running >= this.#maxConcurrent && this.#queue.length >= this.#maxQueued) {
       throw new QueueFullError(this.#maxQueued, 5);
     }
     const record: JobRecord = {
@@ -228,6 +262,19 @@ export class JobManager {
     await this.#store.put(record);
     this.#emit(job, "status", { status: "queued", progress: 0 });
     this.#logger.log("info", "job queued", { job: record.id });
+    if (this.#dispatcher) {
+      // Whoever runs it continues the log: the `queued` event must be stored first.
+      this.#active.delete(record.id);
+      this.#count("queued", undefined);
+      await job.lastWrite;
+      try {
+        await this.#dispatcher.enqueue(record);
+      } catch (error) {
+        await this.#store.delete(record.id).catch(() => {});
+        throw error;
+      }
+      return record;
+    }
     this.#queue.push(job);
     this.#dispatch();
     return record;
@@ -308,6 +355,32 @@ export class JobManager {
     return undefined;
   }
 
+  /**
+   * Runs job `record`, admitted by the dispatcher, here; resolves once it has ended and its
+   * events are stored. A record already `running` was interrupted elsewhere: it resumes from
+   * its checkpoint, its log continuing from `record.lastEventId`. Resolves `released` when
+   * shutdown stopped it unfinished, for the dispatcher to hand to another instance, and
+   * `unsaved` when some of its events could not be stored, for the dispatcher to run it again.
+   */
+  async execute(
+    record: JobRecord,
+    options: ExecuteOptions = {},
+  ): Promise<"ended" | "released" | "unsaved"> {
+    const job = new ActiveJob(record);
+    this.#active.set(record.id, job);
+    this.#count(undefined, record.status);
+    this.#running++;
+    try {
+      job.done = this.#run(job, options);
+      await job.done;
+      await job.lastWrite;
+      return job.released ? "released" : job.unsaved ? "unsaved" : "ended";
+    } finally {
+      this.#running--;
+      this.#active.delete(record.id);
+    }
+  }
+
   /** The record of job `id`, if kept. */
   async get(id: string): Promise<JobRecord | undefined> {
     return this.#active.get(id)?.record ?? await this.#store.get(id);
@@ -326,6 +399,9 @@ export class JobManager {
     const job = this.#active.get(id);
     if (!job) {
       const record = await this.#store.get(id);
+      if (record && this.#dispatcher && !FINISHED_STATUSES.has(record.status)) {
+        return await this.#cancelElsewhere(id, reason);
+      }
       if (record) throw new JobFinishedError(id, record.status);
       return undefined;
     }
@@ -374,7 +450,13 @@ export class JobManager {
       clearTimeout(timer);
     }
     for (const job of [...this.#active.values()]) {
-      if (keep && !FINISHED_STATUSES.has(job.record.status)) {
+      if (this.#dispatcher && !FINISHED_STATUSES.has(job.record.status)) {
+        // Another instance can finish it: stop without an end, rather than cancel it.
+        this.#flushDeltas(job);
+        job.released = true;
+        job.controller.abort(new DOMException("Handed to another instance", "AbortError"));
+        this.#logger.log("info", "job released", { job: job.record.id });
+      } else if (keep && !FINISHED_STATUSES.has(job.record.status)) {
         this.#suspend(job);
       } else if (!FINISHED_STATUSES.has(job.record.status)) {
         await this.cancel(job.record.id, "The service shut down before the job finished").catch(
@@ -386,6 +468,23 @@ export class JobManager {
     await this.#feed.closeAll();
     if (this.#evictTimer !== undefined) clearInterval(this.#evictTimer);
     this.#evictTimer = undefined;
+  }
+
+  async #cancelElsewhere(id: string, reason: string): Promise<JobRecord | undefined> {
+    const waiting = await (this.#dispatcher as JobDispatcher).cancel(id, reason);
+    if (waiting) {
+      const job = new ActiveJob(waiting);
+      this.#finish(job, "cancelled", { reason });
+      await job.lastWrite;
+      return job.record;
+    }
+    // Running elsewhere: report the end it writes, if it comes soon.
+    for (let waited = 0; waited < 5_000; waited += 50) {
+      const record = await this.#store.get(id);
+      if (!record || FINISHED_STATUSES.has(record.status)) return record;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    return await this.#store.get(id);
   }
 
   /** Shuts down at once; for tests and embedding. */
@@ -419,27 +518,41 @@ export class JobManager {
     }
   }
 
-  async #run(job: ActiveJob): Promise<void> {
+  async #run(job: ActiveJob, options: ExecuteOptions = {}): Promise<void> {
     const { record, controller } = job;
-    record.startedAt ??= this.#clock.now();
-    // A resumed job with a saved outline goes straight on to its sections.
-    record.step = record.checkpoint?.sections ? "content" : "outline";
-    this.#setStatus(record, "running");
-    this.#emit(job, "status", { status: "running", progress: record.progress });
-    this.#logger.log("info", "job started", { job: record.id });
+    if (record.status === "running") {
+      // Resumed after its instance died: clients saw it start; only void what it left half-said.
+      this.#logger.log("info", "job resumed", { job: record.id });
+      for (const { step, index } of options.voidStreams ?? []) {
+        this.#emit(job, "delta", {
+          step,
+          ...(index === undefined ? {} : { index }),
+          text: "",
+          reset: true,
+        });
+      }
+    } else {
+      record.startedAt ??= this.#clock.now();
+      // A resumed job with a saved outline goes straight on to its sections.
+      record.step = record.checkpoint?.sections ? "content" : "outline";
+      this.#setStatus(record, "running");
+      this.#emit(job, "status", { status: "running", progress: record.progress });
+      this.#logger.log("info", "job started", { job: record.id });
+    }
     const state: ArticleState = { topic: record.topic };
     if (record.checkpoint?.sections) state.sections = [...record.checkpoint.sections];
     if (record.checkpoint?.contents) state.contents = [...record.checkpoint.contents];
     try {
       await createArticleFlow(this.#llm, this.#reporter(job, state), this.#flowOptions)
         .run(state, { signal: controller.signal });
-      if (FINISHED_STATUSES.has(record.status)) return; // cancelled as it finished
+      // Cancelled as it finished, or another run continues it.
+      if (FINISHED_STATUSES.has(record.status) || this.#handedOn(job)) return;
       this.#finish(job, "completed", {});
       const article = state.article ?? "";
       this.#emit(job, "complete", { progress: 100, article, sections: state.sections ?? [] });
     } catch (error) {
-      if (FINISHED_STATUSES.has(record.status)) return; // cancelled: already reported
-      if (job.suspended) return; // left for the next start
+      // Cancelled (already reported), left for the next start, or another run continues it.
+      if (FINISHED_STATUSES.has(record.status) || job.suspended || this.#handedOn(job)) return;
       const step = record.step;
       const message = `${step ? `The ${step} step failed: ` : ""}${describeError(error)}`;
       this.#finish(job, "failed", { message, ...(step ? { step } : {}) });
@@ -557,6 +670,8 @@ export class JobManager {
     const record = job.record;
     // Text still arriving from a call that was cancelled is of no use to anyone.
     if (FINISHED_STATUSES.has(record.status) && !TERMINAL_EVENTS.has(type)) return;
+    if (this.#handedOn(job)) return; // no gaps: the run that follows continues the log
+
     const event: JobEvent = { id: record.lastEventId + 1, type, data };
     record.lastEventId = event.id;
     if (type === "progress") record.progress = data.progress as number;
@@ -565,16 +680,29 @@ export class JobManager {
       record.article = data.article as string;
       record.sections = data.sections as string[];
     }
-    this.#store.append(record.id, event).catch((error) =>
-      this.#logger.log("error", "event not stored", { job: record.id, error: describeError(error) })
+    job.lastWrite = this.#store.append(record.id, event).catch((error) =>
+      this.#unsaved(job, "event not stored", error)
     );
     if (type !== "delta") {
-      this.#store.put(record).catch((error) =>
-        this.#logger.log("error", "job not stored", { job: record.id, error: describeError(error) })
+      job.lastWrite = this.#store.put(record).catch((error) =>
+        this.#unsaved(job, "job not stored", error)
       );
     }
     // A durable store's readers hear of the event once it is written (see the constructor).
     if (!this.#store.onDurable) this.#feed.notify(record.id);
+  }
+
+  #unsaved(job: ActiveJob, msg: string, error: unknown): void {
+    this.#logger.log("error", msg, { job: job.record.id, error: describeError(error) });
+    if (job.unsaved) return;
+    job.unsaved = true;
+    // Its log cannot grow: stop paying for the run; the dispatcher runs it again later.
+    if (this.#dispatcher) job.controller.abort(new DOMException(msg, "AbortError"));
+  }
+
+  /** Whether the run stopped for another run to continue it, rather than ended. */
+  #handedOn(job: ActiveJob): boolean {
+    return job.released || (job.unsaved && this.#dispatcher !== undefined);
   }
 
   #setStatus(record: JobRecord, status: JobStatus): void {

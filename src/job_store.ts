@@ -35,6 +35,12 @@ export interface JobStore {
    * `listener` with the jobs whose logs became readable. Stores without it show events at once.
    */
   onDurable?(listener: (jobIds: Iterable<string>) => void): void;
+  /**
+   * Calls `onAppend` whenever `jobId`'s log grows, whoever appended; returns the way to stop.
+   * Only stores shared by several processes need it: in one process the manager that appends
+   * also tells the feed.
+   */
+  watch?(jobId: string, onAppend: () => void): () => void;
 }
 
 /**

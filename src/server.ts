@@ -7,13 +7,15 @@
 
 import { createHandler } from "./app.ts";
 import type { Config } from "./config.ts";
-import { JobManager } from "./job_manager.ts";
+import type { BullmqDispatcher } from "./bullmq_dispatcher.ts";
+import { type JobDispatcher, JobManager } from "./job_manager.ts";
 import type { JobStore } from "./job_store.ts";
 import type { LlmClient } from "./llm.ts";
 import { OfflineWriter } from "./llm_offline.ts";
 import { OpenAiClient } from "./llm_openai.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { instrumentLlm, Metrics } from "./metrics.ts";
+import type { RedisJobStore } from "./redis_job_store.ts";
 import { describeError } from "./retry.ts";
 import { openStore } from "./store_factory.ts";
 
@@ -37,8 +39,10 @@ export function createManager(
   llm: LlmClient,
   store: JobStore,
   logger: Logger,
+  dispatcher?: JobDispatcher,
 ): JobManager {
   return new JobManager({
+    ...(dispatcher ? { dispatcher } : {}),
     store,
     llm,
     logger,
@@ -77,8 +81,49 @@ export interface StartOptions {
 }
 
 /**
+ * The shared store and dispatcher of `STORE=redis`; throws a {@linkcode StoreUnavailableError}
+ * naming the address when Redis does not answer.
+ */
+export async function connectRedis(
+  config: Config,
+  logger: Logger,
+): Promise<{ store: RedisJobStore; dispatcher: BullmqDispatcher }> {
+  // Loaded only for STORE=redis: the single-process default needs neither ioredis nor BullMQ.
+  let modules;
+  try {
+    modules = await Promise.all([import("./redis_job_store.ts"), import("./bullmq_dispatcher.ts")]);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotCapable)) throw error;
+    throw new TypeError(
+      "STORE=redis needs the whole environment readable (--allow-env without a list): its " +
+        "Redis client libraries read it when loaded; `deno task start:redis` grants that",
+      { cause: error },
+    );
+  }
+  const [{ RedisJobStore }, { BullmqDispatcher }] = modules;
+  const url = config.redisUrl as string;
+  const store = await RedisJobStore.connect(url, { ttlMs: config.jobTtlMs });
+  try {
+    const dispatcher = await BullmqDispatcher.create({
+      url,
+      store,
+      concurrency: config.maxConcurrentJobs,
+      globalConcurrency: config.globalConcurrentJobs ?? 0,
+      maxQueued: config.maxQueuedJobs,
+      lockMs: config.jobLockMs ?? 30_000,
+      logger,
+    });
+    return { store, dispatcher };
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+}
+
+/**
  * Builds every part from `config`, takes up the jobs a previous process left in the store, and
- * starts serving. Rejects with a `StoreOpenError` when the store cannot be opened or read.
+ * starts serving. Rejects with a `StoreOpenError` when the store cannot be opened or read, and
+ * with a `StoreUnavailableError` when `STORE=redis` and Redis does not answer.
  */
 export async function startServer(
   config: Config,
@@ -87,18 +132,27 @@ export async function startServer(
   const logger = options.logger ?? createLogger(config.logLevel);
   const metrics = new Metrics();
   const llm = instrumentLlm(options.llm ?? createLlm(config), metrics);
-  const store = options.store ?? openStore(config, logger);
-  const manager = createManager(config, llm, store, logger);
-  try {
-    await manager.recover();
-  } catch (error) {
-    await manager.close();
-    await store.close().catch(() => {});
-    throw new Error(`Cannot take up the jobs kept in the store: ${describeError(error)}`, {
-      cause: error,
-    });
+  // STORE=redis shares jobs between instances; otherwise this process keeps its own store.
+  const shared = !options.store && config.store === "redis"
+    ? await connectRedis(config, logger)
+    : undefined;
+  const store = options.store ?? shared?.store ?? openStore(config, logger);
+  const manager = createManager(config, llm, store, logger, shared?.dispatcher);
+  if (shared) {
+    shared.dispatcher.start(manager);
+  } else {
+    try {
+      await manager.recover();
+    } catch (error) {
+      await manager.close();
+      await store.close().catch(() => {});
+      throw new Error(`Cannot take up the jobs kept in the store: ${describeError(error)}`, {
+        cause: error,
+      });
+    }
   }
   const handler = createHandler({
+    ...(shared ? { health: sharedHealth(shared.store) } : {}),
     manager,
     metrics,
     logger,
@@ -149,7 +203,11 @@ export async function startServer(
       shutdown(graceMs = config.shutdownGraceMs) {
         stopping ??= (async () => {
           const closed = server.shutdown();
+          // Take no more jobs from the shared queue while the running ones get their grace.
+          const stopped = shared?.dispatcher.stopTaking();
           await manager.shutdown(graceMs);
+          await stopped;
+          await shared?.dispatcher.close();
           await closed;
           await store.close();
           logger.log("info", "stopped", {});
@@ -158,4 +216,11 @@ export async function startServer(
       },
     };
   });
+}
+
+function sharedHealth(store: RedisJobStore): () => Promise<Record<string, string> | null> {
+  return async () => {
+    const redis = await store.health();
+    return redis ? { redis } : null;
+  };
 }

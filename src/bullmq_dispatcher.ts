@@ -1,0 +1,285 @@
+/**
+ * Spreads jobs over every instance sharing one Redis, with BullMQ: one queue; each instance runs
+ * a worker taking up to `MAX_CONCURRENT_JOBS` jobs, under BullMQ's global concurrency cap. A
+ * worker holds a lock on each job it runs and renews it; when an instance dies, the lock
+ * expires, BullMQ's stalled-job check puts the job back, and another instance resumes it from
+ * the record's checkpoint (at-least-once, with finished steps never paid for twice).
+ *
+ * Cancelling a job that runs on another instance sets a flag key (read when a job starts or
+ * resumes) and publishes on a channel every instance listens to; the one running it aborts it.
+ *
+ * @module
+ */
+
+import { type Job, Queue, WaitingError, Worker } from "bullmq";
+import { Redis } from "ioredis";
+import { FINISHED_STATUSES, type JobRecord } from "./job.ts";
+import { type JobDispatcher, type JobManager, QueueFullError } from "./job_manager.ts";
+import { interruptedStreams } from "./interrupted_streams.ts";
+import { type Logger, silentLogger } from "./logger.ts";
+import { closeClient, failFastOptions, type RedisJobStore } from "./redis_job_store.ts";
+import { describeError } from "./retry.ts";
+import { StoreUnavailableError } from "./store_unavailable_error.ts";
+
+/** Settings of a {@linkcode BullmqDispatcher}. */
+export interface BullmqDispatcherOptions {
+  /** The Redis the store uses. */
+  url: string;
+  /** Records and logs, for the jobs this instance runs or cancels. */
+  store: RedisJobStore;
+  /** Jobs this instance runs at once. */
+  concurrency: number;
+  /** Jobs running at once across all instances; 0 leaves only each instance's `concurrency`. */
+  globalConcurrency: number;
+  /** Jobs waiting across all instances beyond which submits are refused. */
+  maxQueued: number;
+  /** How long a job's lock lasts unrenewed before another instance may take the job, in ms. */
+  lockMs: number;
+  /** Structured logs. */
+  logger?: Logger;
+  /** BullMQ key prefix. Default `qf:bull`. */
+  prefix?: string;
+}
+
+interface QueuedJob {
+  id: string;
+}
+
+const QUEUE = "articles";
+/** How long a Redis call may take before a request gives up on it, in ms. */
+const CALL_TIMEOUT_MS = 2_000;
+/** How long a cancel flag outlives the request, in ms: longer than any hand-over. */
+const CANCEL_FLAG_MS = 86_400_000;
+
+async function withTimeout<T>(call: Promise<T>, ms = CALL_TIMEOUT_MS): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      call,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${ms}ms`)), ms);
+      }),
+    ]);
+  } catch (error) {
+    if (error instanceof Error && error.name === "ReplyError") throw error;
+    throw new StoreUnavailableError("Redis", { cause: error });
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** A run whose events were not all stored: BullMQ tries the job again. */
+class RetryableRunError extends Error {
+  constructor(id: string) {
+    super(`Job ${id} could not store all its events; it will run again`);
+    this.name = "RetryableRunError";
+  }
+}
+
+/** A {@linkcode JobDispatcher} on a BullMQ queue; call `start` to take jobs. */
+export class BullmqDispatcher implements JobDispatcher {
+  readonly #options: BullmqDispatcherOptions;
+  readonly #logger: Logger;
+  readonly #queue: Queue<QueuedJob>;
+  readonly #queueClient: Redis;
+  readonly #commands: Redis;
+  readonly #cancels: Redis;
+  readonly #prefix: string;
+  /** Jobs this instance's worker is running, which a cancel message may be about. */
+  readonly #running = new Set<string>();
+  #worker: Worker<QueuedJob> | undefined;
+  #workerClient: Redis | undefined;
+  #manager: JobManager | undefined;
+
+  private constructor(options: BullmqDispatcherOptions) {
+    this.#options = options;
+    this.#logger = options.logger ?? silentLogger;
+    this.#prefix = options.prefix ?? "qf:bull";
+    const log = (what: string) => (error: Error) =>
+      this.#logger.log("debug", `${what} connection error`, { error: error.message });
+    this.#queueClient = new Redis(options.url, { ...failFastOptions(), lazyConnect: false });
+    this.#queueClient.on("error", log("queue"));
+    this.#commands = new Redis(options.url, failFastOptions());
+    this.#commands.on("error", log("command"));
+    this.#cancels = new Redis(options.url, failFastOptions(true));
+    this.#cancels.on("error", log("cancel"));
+    this.#queue = new Queue<QueuedJob>(QUEUE, {
+      connection: this.#queueClient,
+      prefix: this.#prefix,
+    });
+    this.#queue.on("error", log("queue"));
+  }
+
+  /** Connects and applies the global concurrency cap. */
+  static async create(options: BullmqDispatcherOptions): Promise<BullmqDispatcher> {
+    const dispatcher = new BullmqDispatcher(options);
+    try {
+      await withTimeout(dispatcher.#commands.connect(), 5_000);
+      await withTimeout(dispatcher.#cancels.connect(), 5_000);
+      await withTimeout(dispatcher.#cancels.subscribe(dispatcher.#channel()), 5_000);
+      await withTimeout(
+        options.globalConcurrency > 0
+          ? dispatcher.#queue.setGlobalConcurrency(options.globalConcurrency)
+          : dispatcher.#queue.removeGlobalConcurrency(),
+        5_000,
+      );
+    } catch (error) {
+      await dispatcher.close();
+      throw error;
+    }
+    dispatcher.#cancels.on("message", (_channel: string, message: string) => {
+      const { id, reason } = JSON.parse(message) as { id: string; reason: string };
+      // Only the instance running it acts; the others would bounce the request around.
+      if (!dispatcher.#running.has(id)) return;
+      dispatcher.#manager?.cancel(id, reason).catch(() => {});
+    });
+    return dispatcher;
+  }
+
+  /** Starts this instance's worker, which runs jobs through `manager`. */
+  start(manager: JobManager): void {
+    this.#manager = manager;
+    const { lockMs } = this.#options;
+    // Workers block on Redis; BullMQ requires such connections to retry forever.
+    this.#workerClient = new Redis(this.#options.url, { maxRetriesPerRequest: null });
+    this.#workerClient.on("error", () => {});
+    const worker = new Worker<QueuedJob>(QUEUE, (job, token) => this.#process(job, token), {
+      connection: this.#workerClient,
+      prefix: this.#prefix,
+      concurrency: this.#options.concurrency,
+      lockDuration: lockMs,
+      stalledInterval: Math.max(250, Math.floor(lockMs / 2)),
+      // A job interrupted more often than this is failed by BullMQ; ours resume cheaply.
+      maxStalledCount: 5,
+      removeOnComplete: { count: 0 },
+      removeOnFail: { count: 1_000 },
+    });
+    worker.on(
+      "error",
+      (error) => this.#logger.log("warn", "worker error", { error: error.message }),
+    );
+    worker.on("stalled", (id) => this.#logger.log("warn", "job stalled, resuming", { job: id }));
+    worker.on("failed", (job, error) => {
+      const last = !job || job.attemptsMade >= (job.opts.attempts ?? 1) ||
+        /stalled more than/.test(error.message);
+      this.#logger.log(last ? "error" : "warn", last ? "job dropped by the queue" : "job retried", {
+        job: job?.data.id,
+        error: error.message,
+      });
+      if (last && job) {
+        this.#endDropped(job.data.id, error.message).catch((cause) =>
+          this.#logger.log("error", "dropped job not ended", {
+            job: job.data.id,
+            error: describeError(cause),
+          })
+        );
+      }
+    });
+    this.#worker = worker;
+  }
+
+  async admit(): Promise<void> {
+    const waiting = await withTimeout(this.#queue.getWaitingCount());
+    if (waiting >= this.#options.maxQueued && this.#options.maxQueued >= 0) {
+      const running = await withTimeout(this.#queue.getActiveCount());
+      if (waiting > 0 || running > 0) throw new QueueFullError(this.#options.maxQueued, 5);
+    }
+  }
+
+  async enqueue(record: JobRecord): Promise<void> {
+    await withTimeout(this.#queue.add("article", { id: record.id }, {
+      jobId: record.id,
+      // Retries are for Redis failing under a run; the job's own failures end in its record.
+      attempts: 10,
+      backoff: { type: "exponential", delay: 500 },
+    }));
+  }
+
+  async cancel(id: string, reason: string): Promise<JobRecord | null> {
+    // The flag covers a job that resumes after a hand-over, when no one heard the message.
+    await withTimeout(this.#commands.set(this.#flagKey(id), reason, "PX", CANCEL_FLAG_MS));
+    const job = await withTimeout(this.#queue.getJob(id));
+    if (job) {
+      let removed = false;
+      try {
+        await withTimeout(job.remove());
+        removed = true;
+      } catch (error) {
+        // Refused while a worker holds the job's lock, that is, while it runs.
+        const cause = error instanceof StoreUnavailableError ? error.cause : error;
+        if (!/lock/i.test(String((cause as Error)?.message))) throw error;
+      }
+      if (removed) return (await this.#options.store.get(id)) ?? null;
+    }
+    await withTimeout(this.#commands.publish(this.#channel(), JSON.stringify({ id, reason })));
+    return null;
+  }
+
+  /** Stops taking jobs; resolves once the jobs this instance runs have ended. */
+  async stopTaking(): Promise<void> {
+    await this.#worker?.close();
+  }
+
+  /** Stops the worker and releases the connections. */
+  async close(): Promise<void> {
+    await this.#worker?.close().catch(() => {});
+    await this.#queue.close().catch(() => {});
+    for (const client of [this.#commands, this.#cancels, this.#queueClient, this.#workerClient]) {
+      if (client) await closeClient(client);
+    }
+  }
+
+  async #process(job: Job<QueuedJob>, token: string | undefined): Promise<void> {
+    const id = job.data.id;
+    const manager = this.#manager as JobManager;
+    const store = this.#options.store;
+    const record = await store.get(id);
+    if (!record || FINISHED_STATUSES.has(record.status)) return; // ended before a hand-over
+    const voidStreams = record.status === "running"
+      ? interruptedStreams(await store.events(id, 0, 1_000_000))
+      : [];
+    const done = manager.execute(record, { voidStreams });
+    this.#running.add(id);
+    try {
+      const reason = await this.#commands.get(this.#flagKey(id)).catch(() => null);
+      if (reason !== null) await manager.cancel(id, reason).catch(() => {});
+      const outcome = await done;
+      if (outcome === "released") {
+        // Shutting down: back to the waiting line now, not after the lock expires.
+        await job.moveToWait(token);
+        throw new WaitingError();
+      }
+      if (outcome === "unsaved") {
+        // Redis went away mid-run: BullMQ runs it again (from its checkpoint) after a backoff.
+        throw new RetryableRunError(id);
+      }
+    } finally {
+      this.#running.delete(id);
+    }
+  }
+
+  /** Ends the log of a job the queue gave up on, so its clients are not left waiting. */
+  async #endDropped(id: string, reason: string): Promise<void> {
+    const store = this.#options.store;
+    const record = await store.get(id);
+    if (!record || FINISHED_STATUSES.has(record.status)) return;
+    const message = `The job could not be run to its end: ${reason}`;
+    const event = { id: record.lastEventId + 1, type: "error" as const, data: { message } };
+    Object.assign(record, {
+      status: "failed",
+      error: message,
+      finishedAt: Date.now(),
+      lastEventId: event.id,
+    });
+    await store.append(id, event);
+    await store.put(record);
+  }
+
+  #channel(): string {
+    return `${this.#prefix}:cancel`;
+  }
+
+  #flagKey(id: string): string {
+    return `${this.#prefix}:cancel:${id}`;
+  }
+}

@@ -1,0 +1,312 @@
+/**
+ * Job records and event logs in Redis, shared by every instance of the service.
+ *
+ * Layout (all keys under a prefix, `qf:` by default):
+ * - `job:<id>`: the record as JSON; `jobs`: a sorted set of ids by `createdAt`, for listing.
+ * - `events:<id>`: a Redis Stream, one entry per event, with the explicit entry id
+ *   `0-<event id>`. Entry ids are the SSE ids, `XRANGE` with an exclusive start is "events after
+ *   `Last-Event-ID`", and `XADD` refuses an id that is not above the last one, which makes a
+ *   second write of the same event (a job resumed on another instance) a harmless no-op.
+ * - `appended:<id>`: a pub/sub channel told of each append, so instances whose clients watch
+ *   the job learn of events written by the instance running it.
+ *
+ * Finished jobs' keys get `PEXPIRE`: eviction happens in Redis, for every instance at once.
+ * Commands fail fast (no offline queue) with {@linkcode StoreUnavailableError} while Redis is
+ * unreachable, so requests answer `503` instead of hanging.
+ *
+ * @module
+ */
+
+import { Redis } from "ioredis";
+import { FINISHED_STATUSES, type JobEvent, type JobEventType, type JobRecord } from "./job.ts";
+import type { JobStore } from "./job_store.ts";
+import { StoreUnavailableError } from "./store_unavailable_error.ts";
+
+/** Settings of a {@linkcode RedisJobStore}. */
+export interface RedisJobStoreOptions {
+  /** Prefix of every key and channel. Default `qf:`. */
+  prefix?: string;
+  /** How long a finished job's keys live, in ms. Default one hour. */
+  ttlMs?: number;
+  /** How long `connect` waits for Redis, in ms. Default 5 000. */
+  connectTimeoutMs?: number;
+}
+
+type StreamEntry = [id: string, fields: string[]];
+
+/** Connection settings that make commands fail at once while Redis is away, then reconnect. */
+export function failFastOptions(enableOfflineQueue = false) {
+  return {
+    lazyConnect: true,
+    enableOfflineQueue,
+    maxRetriesPerRequest: 1,
+    connectTimeout: 2_000,
+    // Keep trying in the background: Redis restarting must not need a restart of ours.
+    retryStrategy: (attempt: number) => Math.min(attempt * 200, 2_000),
+  };
+}
+
+/** Whether `error` is Redis answering (a bad command), rather than Redis being unreachable. */
+function isReply(error: unknown): boolean {
+  return error instanceof Error && error.name === "ReplyError";
+}
+
+/** The event id of a stream entry id `0-<n>`. */
+function eventIdOf(entryId: string): number {
+  return Number(entryId.slice(entryId.indexOf("-") + 1));
+}
+
+/** Says goodbye to Redis and waits until the socket is gone, so nothing outlives the call. */
+export async function closeClient(client: Redis): Promise<void> {
+  const status: string = client.status;
+  if (status === "end") return;
+  const ended = new Promise<void>((resolve) => client.once("end", () => resolve()));
+  if (status === "ready") await client.quit().catch(() => {});
+  client.disconnect(); // also stops any reconnecting
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([ended, new Promise((resolve) => timer = setTimeout(resolve, 1_000))]);
+  clearTimeout(timer);
+}
+
+/** A {@linkcode JobStore} on Redis; create it with {@linkcode RedisJobStore.connect}. */
+export class RedisJobStore implements JobStore {
+  readonly #client: Redis;
+  readonly #subscriber: Redis;
+  readonly #prefix: string;
+  readonly #ttlMs: number;
+  readonly #watchers = new Map<string, Set<() => void>>();
+  /** Tags this store's announcements: the manager appending here tells its own feed directly. */
+  readonly #origin = crypto.randomUUID();
+  #lastError: Error | undefined;
+
+  private constructor(client: Redis, subscriber: Redis, options: RedisJobStoreOptions) {
+    this.#client = client;
+    this.#subscriber = subscriber;
+    this.#prefix = options.prefix ?? "qf:";
+    this.#ttlMs = options.ttlMs ?? 3_600_000;
+    const remember = (error: Error) => this.#lastError = error;
+    client.on("error", remember);
+    subscriber.on("error", remember);
+    subscriber.on("message", (channel: string, message: string) => {
+      if (message.startsWith(this.#origin)) return;
+      const id = channel.slice(`${this.#prefix}appended:`.length);
+      for (const onAppend of this.#watchers.get(id) ?? []) onAppend();
+    });
+    // Messages published while the subscriber was away are lost: let every watcher re-read.
+    let first = true;
+    subscriber.on("ready", () => {
+      if (first) first = false;
+      else for (const set of this.#watchers.values()) for (const onAppend of set) onAppend();
+    });
+  }
+
+  /**
+   * Connects to `url`. Throws {@linkcode StoreUnavailableError} naming the address if Redis
+   * does not answer within `connectTimeoutMs`.
+   */
+  static async connect(url: string, options: RedisJobStoreOptions = {}): Promise<RedisJobStore> {
+    const client = new Redis(url, failFastOptions());
+    const subscriber = new Redis(url, failFastOptions(true));
+    const store = new RedisJobStore(client, subscriber, options);
+    const where = new URL(url);
+    where.password = "";
+    where.username = "";
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      await Promise.race([
+        Promise.all([client.connect(), subscriber.connect()]).then(() => client.ping()),
+        new Promise((_, reject) => {
+          timer = setTimeout(
+            () => reject(new Error("no answer")),
+            options.connectTimeoutMs ?? 5_000,
+          );
+        }),
+      ]);
+    } catch (error) {
+      client.disconnect();
+      subscriber.disconnect();
+      const cause = store.#lastError ?? error;
+      throw new StoreUnavailableError(`Redis at ${where.href}`, { cause });
+    } finally {
+      clearTimeout(timer);
+    }
+    return store;
+  }
+
+  /** The key of `name`, prefixed. */
+  key(name: string): string {
+    return this.#prefix + name;
+  }
+
+  /** `null` when Redis answers a ping within `timeoutMs`, else why not. */
+  async health(timeoutMs = 1_000): Promise<string | null> {
+    if (this.#client.status !== "ready") return "unreachable";
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      await Promise.race([
+        this.#client.ping(),
+        new Promise((_, reject) =>
+          timer = setTimeout(() => reject(new Error("timeout")), timeoutMs)
+        ),
+      ]);
+      return null;
+    } catch {
+      return "unreachable";
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async put(job: JobRecord): Promise<void> {
+    await this.#run(async () => {
+      const tx = this.#client.multi();
+      if (FINISHED_STATUSES.has(job.status)) {
+        tx.set(this.key(`job:${job.id}`), JSON.stringify(job), "PX", this.#ttlMs);
+        tx.pexpire(this.key(`events:${job.id}`), this.#ttlMs);
+      } else {
+        tx.set(this.key(`job:${job.id}`), JSON.stringify(job));
+      }
+      tx.zadd(this.key("jobs"), job.createdAt, job.id);
+      await tx.exec();
+    });
+  }
+
+  async get(id: string): Promise<JobRecord | undefined> {
+    return await this.#run(async () => {
+      const [[, raw], [, last]] = await this.#client.pipeline()
+        .get(this.key(`job:${id}`))
+        .xrevrange(this.key(`events:${id}`), "+", "-", "COUNT", 1)
+        .exec() as [[null, string | null], [null, StreamEntry[]]];
+      if (raw === null) return undefined;
+      return this.#withLastEvent(JSON.parse(raw) as JobRecord, last);
+    });
+  }
+
+  /**
+   * Always empty: with Redis, unfinished jobs are taken up by BullMQ's stalled-job check on
+   * whichever instance is alive, not by a start-up recovery pass of one process.
+   */
+  unfinished(): Promise<JobRecord[]> {
+    return Promise.resolve([]);
+  }
+
+  async list(limit: number): Promise<JobRecord[]> {
+    return await this.#run(async () => {
+      const found: JobRecord[] = [];
+      let from = 0;
+      // Ids of evicted jobs linger in the index until a listing meets them.
+      for (let round = 0; round < 5 && found.length < limit; round++) {
+        const ids = await this.#client.zrevrange(this.key("jobs"), from, from + limit - 1);
+        if (ids.length === 0) break;
+        const pipe = this.#client.pipeline();
+        for (const id of ids) {
+          pipe.get(this.key(`job:${id}`));
+          pipe.xrevrange(this.key(`events:${id}`), "+", "-", "COUNT", 1);
+        }
+        const replies = (await pipe.exec() ?? []).map(([, value]) => value);
+        const gone: string[] = [];
+        ids.forEach((id, i) => {
+          const raw = replies[2 * i] as string | null;
+          if (raw === null) gone.push(id);
+          else if (found.length < limit) {
+            found.push(
+              this.#withLastEvent(
+                JSON.parse(raw) as JobRecord,
+                replies[2 * i + 1] as StreamEntry[],
+              ),
+            );
+          }
+        });
+        if (gone.length > 0) await this.#client.zrem(this.key("jobs"), ...gone);
+        from += ids.length - gone.length;
+      }
+      return found;
+    });
+  }
+
+  async delete(id: string): Promise<void> {
+    await this.#run(async () => {
+      await this.#client.multi()
+        .del(this.key(`job:${id}`), this.key(`events:${id}`))
+        .zrem(this.key("jobs"), id)
+        .exec();
+    });
+  }
+
+  async append(jobId: string, event: JobEvent): Promise<void> {
+    await this.#run(async () => {
+      const [[added]] = await this.#client.pipeline()
+        .xadd(
+          this.key(`events:${jobId}`),
+          `0-${event.id}`,
+          "type",
+          event.type,
+          "data",
+          JSON.stringify(event.data),
+        )
+        .publish(this.key(`appended:${jobId}`), `${this.#origin} ${event.id}`)
+        .exec() as [[Error | null, unknown]];
+      // An id at or below the last one is a second write of an event already in the log.
+      if (added && !/equal or smaller/.test(added.message)) throw added;
+    });
+  }
+
+  async events(jobId: string, afterId: number, limit: number): Promise<JobEvent[]> {
+    return await this.#run(async () => {
+      const entries = await this.#client.xrange(
+        this.key(`events:${jobId}`),
+        `(0-${afterId}`,
+        "+",
+        "COUNT",
+        limit,
+      ) as StreamEntry[];
+      return entries.map(([entryId, fields]) => {
+        const value = (name: string) => fields[fields.indexOf(name) + 1] as string;
+        return {
+          id: eventIdOf(entryId),
+          type: value("type") as JobEventType,
+          data: JSON.parse(value("data")) as Record<string, unknown>,
+        };
+      });
+    });
+  }
+
+  watch(jobId: string, onAppend: () => void): () => void {
+    let set = this.#watchers.get(jobId);
+    const channel = this.key(`appended:${jobId}`);
+    if (!set) {
+      this.#watchers.set(jobId, set = new Set());
+      // Appends made before the subscription took effect are read on this first call.
+      this.#subscriber.subscribe(channel).then(onAppend, onAppend);
+    } else {
+      queueMicrotask(onAppend);
+    }
+    set.add(onAppend);
+    return () => {
+      if (!set.delete(onAppend) || set.size > 0) return;
+      this.#watchers.delete(jobId);
+      this.#subscriber.unsubscribe(channel).catch(() => {});
+    };
+  }
+
+  async close(): Promise<void> {
+    this.#watchers.clear();
+    await Promise.all([closeClient(this.#client), closeClient(this.#subscriber)]);
+  }
+
+  /** The record with `lastEventId` raised to the log's: events of text do not rewrite it. */
+  #withLastEvent(record: JobRecord, last: StreamEntry[] | undefined): JobRecord {
+    const top = last?.[0];
+    if (top) record.lastEventId = Math.max(record.lastEventId, eventIdOf(top[0]));
+    return record;
+  }
+
+  async #run<T>(command: () => Promise<T>): Promise<T> {
+    try {
+      return await command();
+    } catch (error) {
+      if (isReply(error)) throw error;
+      throw new StoreUnavailableError("Redis", { cause: error });
+    }
+  }
+}

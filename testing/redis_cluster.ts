@@ -1,0 +1,265 @@
+/**
+ * Test and benchmark support for the shared store: a throw-away `redis-server` on a free
+ * loopback port, and service instances run as subprocesses of `main.ts`, as operators run them.
+ * Everything started here must be stopped and awaited (`stop`, `kill`) by the caller.
+ *
+ * @module
+ */
+
+const ROOT = new URL("../", import.meta.url);
+const MAIN = new URL("main.ts", ROOT).pathname;
+
+/** Whether Debian's `redis-server` can be run here. */
+export async function hasRedisServer(): Promise<boolean> {
+  try {
+    const { success } = await new Deno.Command("redis-server", {
+      args: ["--version"],
+      stdout: "null",
+      stderr: "null",
+    }).output();
+    return success;
+  } catch {
+    return false;
+  }
+}
+
+/** A loopback port nothing listens on, as far as can be told. */
+export function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr;
+  listener.close();
+  return port;
+}
+
+/** Collects a child's output as text while it runs. */
+class OutputTail {
+  text = "";
+  readonly done: Promise<void>;
+
+  constructor(stream: ReadableStream<Uint8Array>, onText?: (text: string) => void) {
+    this.done = (async () => {
+      for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+        this.text += chunk;
+        onText?.(this.text);
+      }
+    })().catch(() => {});
+  }
+}
+
+/** A `redis-server` with AOF persistence in a directory of its own. */
+export class RedisServer {
+  /** Its port on 127.0.0.1. */
+  readonly port: number;
+  /** Where it keeps its files. */
+  readonly dir: string;
+  #child: Deno.ChildProcess | undefined;
+  #output: OutputTail | undefined;
+
+  private constructor(port: number, dir: string) {
+    this.port = port;
+    this.dir = dir;
+  }
+
+  /** `redis://127.0.0.1:<port>`. */
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  /** Starts a server in a new directory under `parent` and waits until it answers. */
+  static async start(parent = ".test-output"): Promise<RedisServer> {
+    await Deno.mkdir(parent, { recursive: true });
+    const server = new RedisServer(freePort(), await Deno.makeTempDir({ dir: parent }));
+    await server.#spawn();
+    return server;
+  }
+
+  /** Stops the server (`SIGTERM` saves the AOF; `SIGKILL` does not) and waits for its exit. */
+  async stop(signal: Deno.Signal = "SIGTERM"): Promise<void> {
+    const child = this.#child;
+    if (!child) return;
+    this.#child = undefined;
+    try {
+      child.kill(signal);
+    } catch {
+      // already gone
+    }
+    await child.status;
+    await this.#output?.done;
+  }
+
+  /** Starts it again on the same port and directory, as after a Redis restart. */
+  async restart(): Promise<void> {
+    await this.stop();
+    await this.#spawn();
+  }
+
+  /** Stops it and removes its directory. */
+  async destroy(): Promise<void> {
+    await this.stop();
+    await Deno.remove(this.dir, { recursive: true }).catch(() => {});
+  }
+
+  async #spawn(): Promise<void> {
+    this.#child = new Deno.Command("redis-server", {
+      args: [
+        "--port",
+        String(this.port),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        this.dir,
+        "--save",
+        "",
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "everysec",
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    this.#output = new OutputTail(this.#child.stdout);
+    this.#child.stderr.cancel().catch(() => {});
+    for (let i = 0; i < 100; i++) {
+      if (await this.#ping()) return;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    throw new Error(`redis-server did not start on port ${this.port}: ${this.#output.text}`);
+  }
+
+  async #ping(): Promise<boolean> {
+    let conn: Deno.TcpConn | undefined;
+    try {
+      conn = await Deno.connect({ hostname: "127.0.0.1", port: this.port });
+      await conn.write(new TextEncoder().encode("PING\r\n"));
+      const buffer = new Uint8Array(64);
+      const n = await conn.read(buffer);
+      return new TextDecoder().decode(buffer.subarray(0, n ?? 0)).startsWith("+PONG");
+    } catch {
+      return false;
+    } finally {
+      conn?.close();
+    }
+  }
+}
+
+/** One structured log line of an instance. */
+export interface LogLine {
+  time: string;
+  level: string;
+  msg: string;
+  job?: string;
+  [field: string]: unknown;
+}
+
+/** A service instance: `deno run main.ts --port 0 <args>`. */
+export class Instance {
+  /** Where it serves, such as `http://127.0.0.1:41234`. */
+  readonly url: string;
+  /** A name for messages. */
+  readonly name: string;
+  readonly #child: Deno.ChildProcess;
+  readonly #stdout: OutputTail;
+  readonly #stderr: OutputTail;
+  #exited = false;
+
+  private constructor(
+    name: string,
+    url: string,
+    child: Deno.ChildProcess,
+    stdout: OutputTail,
+    stderr: OutputTail,
+  ) {
+    this.name = name;
+    this.url = url;
+    this.#child = child;
+    this.#stdout = stdout;
+    this.#stderr = stderr;
+  }
+
+  /** Runs `main.ts` with `args` and waits for its "running at" line. */
+  static async start(name: string, args: readonly string[]): Promise<Instance> {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--allow-net",
+        "--allow-env",
+        "--allow-read",
+        "--allow-write",
+        MAIN,
+        "--port",
+        "0",
+        ...args,
+      ],
+      cwd: ROOT.pathname,
+      stdout: "piped",
+      stderr: "piped",
+      env: { NO_COLOR: "1" },
+    }).spawn();
+    const { promise: listening, resolve } = Promise.withResolvers<string | null>();
+    const stdout = new OutputTail(child.stdout, (text) => {
+      const match = /running at (http:\/\/\S+)/.exec(text);
+      if (match) resolve(match[1] as string);
+    });
+    const stderr = new OutputTail(child.stderr);
+    child.status.then(() => resolve(null));
+    const url = await listening;
+    if (url === null) {
+      await Promise.all([child.status, stdout.done, stderr.done]);
+      throw new Error(`${name} did not start: ${stderr.text}`);
+    }
+    return new Instance(name, url, child, stdout, stderr);
+  }
+
+  /** Runs `main.ts` with `args` to its end, for start-up failures. */
+  static async runToExit(args: readonly string[]): Promise<{ code: number; stderr: string }> {
+    const { code, stderr } = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-net", "--allow-env", "--allow-read", MAIN, "--port", "0", ...args],
+      cwd: ROOT.pathname,
+      stdout: "null",
+      stderr: "piped",
+      env: { NO_COLOR: "1" },
+    }).output();
+    return { code, stderr: new TextDecoder().decode(stderr) };
+  }
+
+  /** Its JSON log lines so far. */
+  logs(): LogLine[] {
+    return this.#stderr.text.split("\n").flatMap((line) => {
+      if (!line.startsWith("{")) return [];
+      try {
+        return [JSON.parse(line) as LogLine];
+      } catch {
+        return [];
+      }
+    });
+  }
+
+  /** Whether it logged `msg` for `job`. */
+  logged(msg: string, job: string): boolean {
+    return this.logs().some((line) => line.msg === msg && line.job === job);
+  }
+
+  /** Sends `signal` and waits for the process to end. */
+  async kill(signal: Deno.Signal = "SIGTERM"): Promise<void> {
+    if (!this.#exited) {
+      this.#exited = true;
+      try {
+        this.#child.kill(signal);
+      } catch {
+        // already gone
+      }
+    }
+    await this.#child.status;
+    await Promise.all([this.#stdout.done, this.#stderr.done]);
+  }
+}
+
+/** Stops every instance and the server, whatever happened; for `finally` blocks. */
+export async function stopAll(
+  instances: readonly (Instance | undefined)[],
+  redis?: RedisServer,
+): Promise<void> {
+  await Promise.allSettled(instances.map((instance) => instance?.kill("SIGKILL")));
+  await redis?.destroy();
+}

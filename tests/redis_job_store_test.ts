@@ -1,0 +1,89 @@
+/** RedisJobStore against a throw-away redis-server: the log semantics the feed relies on. */
+
+import assert from "node:assert/strict";
+import type { JobRecord } from "../src/job.ts";
+import { RedisJobStore } from "../src/redis_job_store.ts";
+import { hasRedisServer, RedisServer } from "../testing/redis_cluster.ts";
+
+const haveRedis = await hasRedisServer();
+
+function record(id: string, status: JobRecord["status"], createdAt: number): JobRecord {
+  return {
+    id,
+    topic: "t",
+    status,
+    progress: 0,
+    step: null,
+    provider: "offline",
+    model: null,
+    createdAt,
+    lastEventId: 1,
+  };
+}
+
+Deno.test({
+  name: "RedisJobStore keeps ordered, idempotent logs and expires finished jobs",
+  ignore: !haveRedis,
+  async fn(t) {
+    const redis = await RedisServer.start();
+    const stores: RedisJobStore[] = [];
+    try {
+      const a = await RedisJobStore.connect(redis.url, { ttlMs: 300 });
+      stores.push(a);
+      const b = await RedisJobStore.connect(redis.url, { ttlMs: 300 });
+      stores.push(b);
+
+      await t.step("events() returns ids above afterId, in order, up to limit", async () => {
+        await a.put(record("j1", "running", 1));
+        for (let id = 1; id <= 5; id++) {
+          await a.append("j1", { id, type: "delta", data: { step: "outline", text: `${id}` } });
+        }
+        assert.deepEqual((await b.events("j1", 2, 2)).map((e) => e.id), [3, 4]);
+        assert.deepEqual(await b.events("j1", 5, 10), []);
+        assert.deepEqual((await b.events("j1", 0, 1))[0], {
+          id: 1,
+          type: "delta",
+          data: { step: "outline", text: "1" },
+        });
+      });
+
+      await t.step("a second write of an event id is a no-op", async () => {
+        await a.append("j1", { id: 5, type: "cancelled", data: {} });
+        await a.append("j1", { id: 3, type: "cancelled", data: {} });
+        const log = await b.events("j1", 0, 10);
+        assert.deepEqual(log.map((e) => e.type), ["delta", "delta", "delta", "delta", "delta"]);
+      });
+
+      await t.step("get() reports the log's last id even when the record lags", async () => {
+        assert.equal((await b.get("j1"))?.lastEventId, 5);
+        assert.equal(await b.get("missing"), undefined);
+      });
+
+      await t.step("watch() hears appends made through another connection", async () => {
+        const { promise, resolve } = Promise.withResolvers<void>();
+        let calls = 0;
+        const stop = b.watch("j1", () => {
+          calls++;
+          if (calls === 2) resolve(); // once on subscribing, once for the append
+        });
+        await new Promise((r) => setTimeout(r, 50));
+        await a.append("j1", { id: 6, type: "complete", data: {} });
+        await promise;
+        stop();
+      });
+
+      await t.step("list() is newest first; finished jobs expire with their log", async () => {
+        await a.put(record("j2", "queued", 2));
+        assert.deepEqual((await b.list(10)).map((r) => r.id), ["j2", "j1"]);
+        await a.put({ ...record("j1", "completed", 1), lastEventId: 6 });
+        await new Promise((r) => setTimeout(r, 400));
+        assert.equal(await b.get("j1"), undefined);
+        assert.deepEqual(await b.events("j1", 0, 10), []);
+        assert.deepEqual((await b.list(10)).map((r) => r.id), ["j2"]);
+      });
+    } finally {
+      for (const store of stores) await store.close();
+      await redis.destroy();
+    }
+  },
+});

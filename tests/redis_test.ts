@@ -1,0 +1,494 @@
+/**
+ * Several instances sharing jobs on Redis (`STORE=redis`): each test starts its own
+ * `redis-server` on a free loopback port with a throw-away directory, and runs instances of
+ * `main.ts` as subprocesses.
+ */
+
+import assert from "node:assert/strict";
+import { collectEvents, readSse, type SseEvent } from "../testing/sse_client.ts";
+import {
+  freePort,
+  hasRedisServer,
+  Instance,
+  RedisServer,
+  stopAll,
+} from "../testing/redis_cluster.ts";
+
+const haveRedis = await hasRedisServer();
+if (!haveRedis) {
+  console.warn(
+    "\n!!! SKIPPING the Redis tests: redis-server is not installed (apt-get install redis-server)\n",
+  );
+}
+
+function instanceArgs(redis: RedisServer, extra: Record<string, string> = {}): string[] {
+  const settings: Record<string, string> = {
+    "--store": "redis",
+    "--redis-url": redis.url,
+    "--log-level": "info",
+    "--offline-delay-ms": "100",
+    "--job-lock-ms": "1000",
+    ...extra,
+  };
+  return Object.entries(settings).flat();
+}
+
+async function startInstances(
+  redis: RedisServer,
+  count: number,
+  extra: Record<string, string> = {},
+): Promise<Instance[]> {
+  const names = ["A", "B", "C"];
+  return await Promise.all(
+    names.slice(0, count).map((name) => Instance.start(name, instanceArgs(redis, extra))),
+  );
+}
+
+async function submit(instance: Instance, topic: string): Promise<string> {
+  const response = await fetch(`${instance.url}/api/jobs`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ topic }),
+  });
+  const body = await response.json();
+  assert.equal(response.status, 202, JSON.stringify(body));
+  return body.id as string;
+}
+
+async function getJob(
+  instance: Instance,
+  id: string,
+): Promise<{ status: number; body: Record<string, unknown> }> {
+  const response = await fetch(`${instance.url}/api/jobs/${id}`);
+  return { status: response.status, body: await response.json() };
+}
+
+async function waitFor<T>(what: string, check: () => Promise<T> | T, timeoutMs = 15_000) {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > until) throw new Error(`Timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** The instance that logged `msg` for `job`, once one has. */
+function whoLogged(instances: Instance[], msg: string, job: string): Promise<Instance> {
+  return waitFor(`"${msg}" for ${job}`, () => instances.find((i) => i.logged(msg, job)));
+}
+
+/** Ids are 1, 2, 3, … with none missing or repeated, and the last event ends the job. */
+function assertWholeLog(events: SseEvent[], last = "complete"): void {
+  assert.deepEqual(events.map((e) => Number(e.id)), events.map((_, i) => i + 1));
+  assert.equal(events.at(-1)?.event, last);
+}
+
+/** Reads `url`'s stream until `stop` says so, then hangs up; returns what was read. */
+async function readUntil(
+  url: string,
+  stop: (event: SseEvent) => boolean,
+  init: RequestInit = {},
+): Promise<SseEvent[]> {
+  const response = await fetch(url, init);
+  assert.equal(response.status, 200);
+  const events: SseEvent[] = [];
+  const reader = readSse(response.body as ReadableStream<Uint8Array>);
+  for await (const event of reader) {
+    if (event.comment !== undefined) continue;
+    events.push(event);
+    if (stop(event)) break;
+  }
+  await reader.return(undefined);
+  await response.body?.cancel().catch(() => {});
+  return events;
+}
+
+Deno.test({
+  name: "redis: instances share jobs, spread the work and cancel each other's jobs",
+  ignore: !haveRedis,
+  async fn(t) {
+    let redis: RedisServer | undefined;
+    let instances: Instance[] = [];
+    try {
+      redis = await RedisServer.start();
+      instances = await startInstances(redis, 3, {
+        "--max-concurrent-jobs": "2",
+        "--global-concurrent-jobs": "3",
+        "--offline-delay-ms": "300",
+      });
+      const [a, b, c] = instances as [Instance, Instance, Instance];
+
+      await t.step(
+        "a job submitted to A, watched from B and resumed on C streams each event once, in order",
+        async () => {
+          const id = await submit(a, "tea ceremonies");
+          const first = await readUntil(`${b.url}/api/jobs/${id}/events`, (e) => e.id === "6");
+          assert.equal(first.length, 6);
+          const rest = await collectEvents(`${c.url}/api/jobs/${id}/events`, {
+            headers: { "last-event-id": "6" },
+          });
+          const seen = [...first, ...rest];
+          assertWholeLog(seen);
+          assert.equal(seen[0]?.event, "status");
+          // A full replay from the instance it was submitted to is the same log.
+          const replay = await collectEvents(`${a.url}/api/jobs/${id}/events`);
+          assert.deepEqual(replay, seen);
+          const { body } = await getJob(c, id);
+          assert.equal(body.status, "completed");
+          assert.equal(body.lastEventId, seen.length);
+        },
+      );
+
+      await t.step("work is spread over instances and the global running cap holds", async () => {
+        const ids: string[] = [];
+        for (let i = 0; i < 12; i++) {
+          ids.push(await submit(instances[i % 3] as Instance, `spread topic ${i}`));
+        }
+        await Promise.all(
+          ids.map((id, i) =>
+            collectEvents(`${instances[(i + 1) % 3]?.url}/api/jobs/${id}/events`).then(
+              (events) => assertWholeLog(events),
+            )
+          ),
+        );
+        await waitFor(
+          "every run's log lines",
+          () => ids.every((id) => instances.some((i) => i.logged("job completed", id))),
+        );
+        const runs = instances.map((instance) =>
+          instance.logs().filter((l) => l.msg === "job started" && ids.includes(l.job ?? ""))
+            .length
+        );
+        assert.equal(runs.reduce((x, y) => x + y, 0), 12, `runs per instance: ${runs}`);
+        assert.ok(runs.filter((n) => n > 0).length >= 2, `runs per instance: ${runs}`);
+        // Intervals from every instance's logs: never more than 3 jobs running at once.
+        const marks = instances.flatMap((instance) =>
+          instance.logs().filter((l) => ids.includes(l.job ?? "")).flatMap((l) =>
+            l.msg === "job started"
+              ? [{ at: Date.parse(l.time), step: 1 }]
+              : l.msg === "job completed"
+              ? [{ at: Date.parse(l.time), step: -1 }]
+              : []
+          )
+        ).sort((x, y) => x.at - y.at || x.step - y.step);
+        let running = 0;
+        let most = 0;
+        for (const mark of marks) most = Math.max(most, running += mark.step);
+        assert.ok(most <= 3, `at most 3 jobs at once, saw ${most}`);
+        assert.ok(most >= 2, `jobs ran in parallel, saw ${most}`);
+      });
+
+      await t.step("cancelling on another instance stops the job where it runs", async () => {
+        const id = await submit(a, "a job to cancel while it runs");
+        const runner = await whoLogged(instances, "job started", id);
+        const other = instances.find((i) => i !== runner) as Instance;
+        const response = await fetch(`${other.url}/api/jobs/${id}`, { method: "DELETE" });
+        const body = await response.json();
+        assert.equal(response.status, 202);
+        assert.equal(body.status, "cancelled");
+        await whoLogged([runner], "job cancelled", id);
+        const events = await collectEvents(`${other.url}/api/jobs/${id}/events`);
+        assertWholeLog(events, "cancelled");
+        assert.equal(events.filter((e) => e.event === "cancelled").length, 1);
+      });
+
+      await t.step("a waiting job cancelled on another instance never runs", async () => {
+        const busy: string[] = [];
+        for (let i = 0; i < 3; i++) busy.push(await submit(a, `busy ${i}`));
+        await waitFor(
+          "3 jobs running",
+          () => busy.every((id) => instances.some((i) => i.logged("job started", id))),
+        );
+        const id = await submit(b, "a job that waits");
+        const response = await fetch(`${c.url}/api/jobs/${id}`, { method: "DELETE" });
+        const body = await response.json();
+        assert.equal(response.status, 202);
+        assert.equal(body.status, "cancelled");
+        const events = await collectEvents(`${a.url}/api/jobs/${id}/events`);
+        assert.deepEqual(events.map((e) => [e.id, e.event]), [["1", "status"], [
+          "2",
+          "cancelled",
+        ]]);
+        await Promise.all(busy.map((job) => collectEvents(`${b.url}/api/jobs/${job}/events`)));
+        assert.ok(!instances.some((i) => i.logged("job started", id)), "it never ran");
+        const again = await fetch(`${a.url}/api/jobs/${id}`, { method: "DELETE" });
+        assert.equal(again.status, 409);
+        await again.body?.cancel();
+      });
+    } finally {
+      await stopAll(instances, redis);
+    }
+  },
+});
+
+Deno.test({
+  name: "redis: killing the instance running a job hands it over without repeats",
+  ignore: !haveRedis,
+  async fn() {
+    let redis: RedisServer | undefined;
+    let instances: Instance[] = [];
+    try {
+      redis = await RedisServer.start();
+      instances = await startInstances(redis, 2, {
+        "--offline-delay-ms": "500",
+        "--section-concurrency": "1",
+        "--job-lock-ms": "1000",
+      });
+      const id = await submit(instances[0] as Instance, "lighthouses");
+      const runner = await whoLogged(instances, "job started", id);
+      const survivor = instances.find((i) => i !== runner) as Instance;
+      const url = `${survivor.url}/api/jobs/${id}/events`;
+      // Watch until the outline and the first section are paid for and the second is being
+      // written, then kill the runner.
+      const before = await readUntil(
+        url,
+        (e) => e.event === "delta" && JSON.parse(e.data).index === 1,
+      );
+      await runner.kill("SIGKILL");
+      const after = await collectEvents(url, { headers: { "last-event-id": before.at(-1)!.id } });
+      const seen = [...before, ...after];
+      assertWholeLog(seen);
+      await whoLogged([survivor], "job resumed", id); // the survivor resumed it
+      const progress = seen.filter((e) => e.event === "progress").map((e) => JSON.parse(e.data));
+      // Finished steps are not done (and paid for) again.
+      assert.equal(progress.filter((p) => p.step === "outline").length, 1);
+      const indexes = progress.filter((p) => p.step === "content").map((p) => p.index);
+      assert.deepEqual([...indexes].sort(), [0, 1, 2]);
+      assert.equal(seen.filter((e) => e.event === "status").length, 2); // queued, running
+      // Text the dead instance left half-written was voided (`reset`) before being written
+      // again: each section, rebuilt from its deltas, is whole in the final article.
+      const article = JSON.parse(seen.at(-1)!.data).article as string;
+      for (const index of [0, 1, 2]) {
+        let text = "";
+        for (const e of seen.filter((e) => e.event === "delta")) {
+          const d = JSON.parse(e.data);
+          if (d.step !== "content" || d.index !== index) continue;
+          text = d.reset ? "" : text + d.text;
+        }
+        assert.ok(text.trim() !== "" && article.includes(text.trim()), `section ${index} is whole`);
+      }
+      // A late reader sees the same log.
+      assert.deepEqual(await collectEvents(url), seen);
+      const complete = JSON.parse(seen.at(-1)!.data);
+      assert.equal(complete.sections.length, 3);
+    } finally {
+      await stopAll(instances, redis);
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "redis: a restart keeps finished jobs; while it is down /healthz says so and submits get 503",
+  ignore: !haveRedis,
+  async fn() {
+    let redis: RedisServer | undefined;
+    let instances: Instance[] = [];
+    try {
+      redis = await RedisServer.start();
+      instances = await startInstances(redis, 2);
+      const [a, b] = instances as [Instance, Instance];
+      const id = await submit(a, "tides");
+      const log = await collectEvents(`${b.url}/api/jobs/${id}/events`);
+      assertWholeLog(log);
+
+      await redis.stop();
+      const health = await waitFor("/healthz to report Redis", async () => {
+        const response = await fetch(`${a.url}/healthz`);
+        const body = await response.json();
+        return response.status === 503 ? body : undefined;
+      });
+      assert.deepEqual(health, { status: "degraded", redis: "unreachable" });
+      const started = Date.now();
+      const refused = await fetch(`${b.url}/api/jobs`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ topic: "while Redis is down" }),
+      });
+      const error = await refused.json();
+      assert.equal(refused.status, 503);
+      assert.equal(error.error.code, "store_unavailable");
+      assert.ok(Date.now() - started < 3_000, "answered without hanging");
+
+      await redis.restart();
+      await waitFor("healthy again", async () => {
+        const response = await fetch(`${b.url}/healthz`);
+        await response.body?.cancel();
+        return response.status === 200;
+      });
+      const { status, body } = await getJob(b, id);
+      assert.equal(status, 200);
+      assert.equal(body.status, "completed");
+      assert.deepEqual(await collectEvents(`${a.url}/api/jobs/${id}/events`), log);
+      // And new work runs again.
+      const next = await submit(b, "after the restart");
+      assertWholeLog(await collectEvents(`${a.url}/api/jobs/${next}/events`));
+    } finally {
+      await stopAll(instances, redis);
+    }
+  },
+});
+
+Deno.test({
+  name: "redis: finished jobs expire on every instance after JOB_TTL",
+  ignore: !haveRedis,
+  async fn() {
+    let redis: RedisServer | undefined;
+    let instances: Instance[] = [];
+    try {
+      redis = await RedisServer.start();
+      instances = await startInstances(redis, 2, { "--job-ttl": "2s" });
+      const [a, b] = instances as [Instance, Instance];
+      const id = await submit(a, "mayflies");
+      assertWholeLog(await collectEvents(`${b.url}/api/jobs/${id}/events`));
+      assert.equal((await getJob(b, id)).status, 200);
+      await waitFor("the job to expire", async () => (await getJob(b, id)).status === 404, 8_000);
+      assert.equal((await getJob(a, id)).status, 404);
+      const list = await (await fetch(`${a.url}/api/jobs`)).json();
+      assert.ok(!list.jobs.some((job: { id: string }) => job.id === id));
+    } finally {
+      await stopAll(instances, redis);
+    }
+  },
+});
+
+Deno.test({
+  name: "redis: an unreachable Redis at start is a clear error and a non-zero exit",
+  ignore: !haveRedis,
+  async fn() {
+    const port = freePort();
+    const { code, stderr } = await Instance.runToExit([
+      "--store",
+      "redis",
+      "--redis-url",
+      `redis://127.0.0.1:${port}`,
+    ]);
+    assert.equal(code, 1);
+    assert.match(
+      stderr,
+      new RegExp(`cannot start: Redis at redis://127.0.0.1:${port}/? is unreachable`),
+    );
+    assert.match(stderr, /ECONNREFUSED/);
+  },
+});
+
+Deno.test({
+  name: "redis: SIGTERM hands unfinished jobs to another instance at once",
+  ignore: !haveRedis,
+  async fn() {
+    let redis: RedisServer | undefined;
+    let instances: Instance[] = [];
+    try {
+      redis = await RedisServer.start();
+      // A long lock: the hand-over must not wait for it to expire.
+      instances = await startInstances(redis, 2, {
+        "--offline-delay-ms": "500",
+        "--section-concurrency": "1",
+        "--job-lock-ms": "30s",
+        "--shutdown-grace-ms": "0",
+      });
+      const id = await submit(instances[0] as Instance, "harbours");
+      const runner = await whoLogged(instances, "job started", id);
+      const survivor = instances.find((i) => i !== runner) as Instance;
+      const url = `${survivor.url}/api/jobs/${id}/events`;
+      const before = await readUntil(url, (e) => e.event === "progress" && /"index"/.test(e.data));
+      const stoppedAt = Date.now();
+      await runner.kill("SIGTERM");
+      assert.ok(runner.logged("job released", id), "the stopping instance released it");
+      const after = await collectEvents(url, { headers: { "last-event-id": before.at(-1)!.id } });
+      assert.ok(Date.now() - stoppedAt < 10_000, "resumed well before the lock expired");
+      const seen = [...before, ...after];
+      assertWholeLog(seen);
+      await whoLogged([survivor], "job resumed", id);
+      const progress = seen.filter((e) => e.event === "progress").map((e) => JSON.parse(e.data));
+      assert.equal(progress.filter((p) => p.step === "outline").length, 1);
+      assert.deepEqual(progress.filter((p) => p.step === "content").map((p) => p.index).sort(), [
+        0,
+        1,
+        2,
+      ]);
+      assert.equal(seen.filter((e) => e.event === "cancelled").length, 0);
+    } finally {
+      await stopAll(instances, redis);
+    }
+  },
+});
+
+Deno.test({
+  name: "redis: the shared waiting line is bounded by MAX_QUEUED_JOBS",
+  ignore: !haveRedis,
+  async fn() {
+    let redis: RedisServer | undefined;
+    let instances: Instance[] = [];
+    try {
+      redis = await RedisServer.start();
+      instances = await startInstances(redis, 2, {
+        "--max-queued-jobs": "1",
+        "--global-concurrent-jobs": "1",
+        "--offline-delay-ms": "300",
+      });
+      const ids: string[] = [];
+      let refused: Response | undefined;
+      for (let i = 0; i < 6 && !refused; i++) {
+        const response = await fetch(`${instances[i % 2]?.url}/api/jobs`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ topic: `queue bound ${i}` }),
+        });
+        if (response.status === 202) ids.push((await response.json()).id);
+        else refused = response;
+      }
+      assert.ok(refused, "a submit was refused");
+      assert.equal(refused.status, 429);
+      assert.equal(refused.headers.get("retry-after"), "5");
+      assert.equal((await refused.json()).error.code, "queue_full");
+      assert.ok(ids.length >= 2 && ids.length <= 3, `accepted ${ids.length}`);
+      for (const id of ids) {
+        assertWholeLog(await collectEvents(`${instances[1]?.url}/api/jobs/${id}/events`));
+      }
+    } finally {
+      await stopAll(instances, redis);
+    }
+  },
+});
+
+Deno.test({
+  name: "redis: a job running while Redis restarts still ends with a whole log",
+  ignore: !haveRedis,
+  async fn() {
+    let redis: RedisServer | undefined;
+    let instances: Instance[] = [];
+    try {
+      redis = await RedisServer.start();
+      instances = await startInstances(redis, 2, {
+        "--offline-delay-ms": "400",
+        "--section-concurrency": "1",
+        "--job-lock-ms": "2000",
+      });
+      const id = await submit(instances[0] as Instance, "storms");
+      await whoLogged(instances, "job started", id);
+      await new Promise((resolve) => setTimeout(resolve, 600));
+      await redis.stop();
+      await new Promise((resolve) => setTimeout(resolve, 800));
+      await redis.restart();
+      const events = await waitFor("the job to end", async () => {
+        const response = await fetch(`${instances[1]?.url}/api/jobs/${id}`);
+        const body = await response.json();
+        return body.status === "completed"
+          ? await collectEvents(`${instances[1]?.url}/api/jobs/${id}/events`)
+          : undefined;
+      }, 30_000);
+      const ids = events.map((e) => Number(e.id));
+      assert.deepEqual(ids, [...ids].sort((x, y) => x - y), "ids increase");
+      assert.equal(new Set(ids).size, ids.length, "no id twice");
+      assert.equal(events.at(-1)?.event, "complete");
+      // A run that lost events was run again. (Logs arrive through pipes: wait for them.)
+      if (instances.some((i) => i.logged("event not stored", id))) {
+        await whoLogged(instances, "job resumed", id);
+      }
+    } finally {
+      await stopAll(instances, redis);
+    }
+  },
+});
