@@ -1,0 +1,192 @@
+import assert from "node:assert/strict";
+import { createLogger } from "../src/logger.ts";
+import { collectEvents } from "../testing/sse_client.ts";
+import { startTestServer, submit } from "./_server.ts";
+
+const TOKEN = "s3cret-token-for-tests";
+
+Deno.test("API_TOKEN guards the API; stream tokens open one job's stream", async (t) => {
+  const server = await startTestServer(["--api-token", TOKEN]);
+  const auth = { authorization: `Bearer ${TOKEN}` };
+  try {
+    await t.step(
+      "no token, a wrong token or a wrong scheme is a 401 with WWW-Authenticate",
+      async () => {
+        for (
+          const headers of [
+            {},
+            { authorization: "Bearer wrong" },
+            { authorization: TOKEN },
+            { authorization: `Basic ${TOKEN}` },
+          ] as Record<string, string>[]
+        ) {
+          for (
+            const [path, method] of [
+              ["/api/jobs", "GET"],
+              ["/api/jobs", "POST"],
+              ["/start-job", "POST"],
+            ] as const
+          ) {
+            const res = await fetch(`${server.url}${path}`, { method, headers });
+            assert.equal(res.status, 401, `${method} ${path} ${JSON.stringify(headers)}`);
+            assert.match(res.headers.get("www-authenticate") ?? "", /^Bearer/);
+            assert.equal((await res.json()).error.code, "unauthorized");
+          }
+        }
+      },
+    );
+    await t.step("the page, its assets and health stay open", async () => {
+      for (const path of ["/", "/healthz", "/metrics"]) {
+        const res = await fetch(`${server.url}${path}`);
+        await res.body?.cancel();
+        assert.equal(res.status, 200, path);
+      }
+    });
+    const job = await submit(server.url, "Guarded", auth);
+    const other = await submit(server.url, "Other", auth);
+    await t.step(
+      "the bearer token works everywhere and the snapshot carries a stream token",
+      async () => {
+        assert.equal(typeof job.streamToken, "string");
+        assert.notEqual(job.streamToken, other.streamToken);
+        const read = await (await fetch(`${server.url}/api/jobs/${job.id}`, { headers: auth }))
+          .json();
+        assert.equal(read.streamToken, job.streamToken);
+        const events = await collectEvents(`${server.url}/api/jobs/${job.id}/events`, {
+          headers: auth,
+        });
+        assert.equal(events.at(-1)?.event, "complete");
+      },
+    );
+    await t.step("a stream token opens its own job's stream, as EventSource needs", async () => {
+      const events = await collectEvents(
+        `${server.url}/api/jobs/${job.id}/events?token=${job.streamToken}`,
+      );
+      assert.equal(events.at(-1)?.event, "complete");
+      const compat = await fetch(`${server.url}/progress/${job.id}?token=${job.streamToken}`);
+      assert.equal(compat.status, 200);
+      assert.match(await compat.text(), /"step":"complete"/);
+    });
+    await t.step("a stream token opens nothing else", async () => {
+      const wrongJob = await fetch(
+        `${server.url}/api/jobs/${other.id}/events?token=${job.streamToken}`,
+      );
+      assert.equal(wrongJob.status, 401);
+      await wrongJob.body?.cancel();
+      const notAStream = await fetch(`${server.url}/api/jobs/${job.id}?token=${job.streamToken}`);
+      assert.equal(notAStream.status, 401);
+      await notAStream.body?.cancel();
+      const asBearer = await fetch(`${server.url}/api/jobs`, {
+        headers: { authorization: `Bearer ${job.streamToken}` },
+      });
+      assert.equal(asBearer.status, 401);
+      await asBearer.body?.cancel();
+    });
+  } finally {
+    await server.shutdown();
+  }
+});
+
+Deno.test("CORS is off by default and follows CORS_ORIGINS when set", async (t) => {
+  await t.step("off: no CORS headers for any origin", async () => {
+    const server = await startTestServer();
+    try {
+      const res = await fetch(`${server.url}/api/jobs`, {
+        headers: { origin: "http://evil.example" },
+      });
+      await res.body?.cancel();
+      assert.equal(res.headers.get("access-control-allow-origin"), null);
+    } finally {
+      await server.shutdown();
+    }
+  });
+  await t.step("on: listed origins get headers and preflights; others do not", async () => {
+    const server = await startTestServer([
+      "--cors-origins",
+      "http://app.example, http://other.example",
+    ]);
+    try {
+      const ok = await fetch(`${server.url}/api/jobs`, {
+        headers: { origin: "http://app.example" },
+      });
+      await ok.body?.cancel();
+      assert.equal(ok.headers.get("access-control-allow-origin"), "http://app.example");
+      assert.match(ok.headers.get("vary") ?? "", /origin/i);
+      const no = await fetch(`${server.url}/api/jobs`, {
+        headers: { origin: "http://evil.example" },
+      });
+      await no.body?.cancel();
+      assert.equal(no.headers.get("access-control-allow-origin"), null);
+      const preflight = await fetch(`${server.url}/api/jobs`, {
+        method: "OPTIONS",
+        headers: { origin: "http://other.example", "access-control-request-method": "POST" },
+      });
+      await preflight.body?.cancel();
+      assert.equal(preflight.status, 204);
+      assert.match(preflight.headers.get("access-control-allow-methods") ?? "", /POST/);
+      assert.match(preflight.headers.get("access-control-allow-headers") ?? "", /last-event-id/);
+      const refused = await fetch(`${server.url}/api/jobs`, {
+        method: "OPTIONS",
+        headers: { origin: "http://evil.example", "access-control-request-method": "POST" },
+      });
+      assert.equal(refused.status, 403);
+      assert.equal((await refused.json()).error.code, "cors_origin_not_allowed");
+    } finally {
+      await server.shutdown();
+    }
+  });
+});
+
+Deno.test("GET /metrics reports jobs, streams, events and LLM calls in Prometheus text", async () => {
+  const server = await startTestServer();
+  try {
+    const job = await submit(server.url, "Measured");
+    const events = await collectEvents(`${server.url}/api/jobs/${job.id}/events`);
+    const res = await fetch(`${server.url}/metrics`);
+    assert.match(res.headers.get("content-type") ?? "", /^text\/plain; version=0\.0\.4/);
+    const text = await res.text();
+    const value = (name: string) =>
+      Number(new RegExp(`^${name.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")} (\\S+)$`, "m").exec(text)?.[1]);
+    assert.equal(value('quillflow_jobs{status="completed"}'), 1);
+    assert.equal(value("quillflow_jobs_running"), 0);
+    assert.equal(value("quillflow_jobs_queued"), 0);
+    assert.equal(value("quillflow_sse_streams_open"), 0);
+    assert.ok(value("quillflow_sse_items_sent") >= events.length);
+    assert.equal(value("quillflow_llm_calls_total"), 5);
+    assert.equal(value("quillflow_llm_errors_total"), 0);
+    assert.equal(value("quillflow_llm_latency_seconds_count"), 5);
+    assert.equal(value('quillflow_llm_latency_seconds_bucket{le="+Inf"}'), 5);
+    assert.match(text, /^# TYPE quillflow_llm_latency_seconds histogram$/m);
+  } finally {
+    await server.shutdown();
+  }
+});
+
+Deno.test("logs are one JSON line per job transition, and per request at debug level", async () => {
+  const lines: Record<string, unknown>[] = [];
+  const logger = createLogger("debug", (line) => lines.push(JSON.parse(line)));
+  const server = await startTestServer([], { logger });
+  try {
+    const job = await submit(server.url, "Logged");
+    await collectEvents(`${server.url}/api/jobs/${job.id}/events`);
+    const forJob = lines.filter((l) => l.job === job.id).map((l) => l.msg);
+    assert.deepEqual(forJob.filter((m) => String(m).startsWith("job ")), [
+      "job queued",
+      "job started",
+      "job completed",
+    ]);
+    const requests = lines.filter((l) => l.msg === "request");
+    assert.ok(
+      requests.some((l) => l.method === "POST" && l.path === "/api/jobs" && l.status === 202),
+    );
+    for (const line of lines) {
+      assert.equal(typeof line.time, "string");
+      assert.ok(["debug", "info", "warn", "error"].includes(String(line.level)));
+    }
+  } finally {
+    await server.shutdown();
+  }
+  const quiet: string[] = [];
+  createLogger("warn", (line) => quiet.push(line)).log("info", "hidden");
+  assert.deepEqual(quiet, []);
+});
