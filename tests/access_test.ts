@@ -146,7 +146,9 @@ Deno.test("GET /metrics reports jobs, streams, events and LLM calls in Prometheu
     assert.match(res.headers.get("content-type") ?? "", /^text\/plain; version=0\.0\.4/);
     const text = await res.text();
     const value = (name: string) =>
-      Number(new RegExp(`^${name.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")} (\\S+)$`, "m").exec(text)?.[1]);
+      Number(
+        new RegExp(`^${name.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")} (\\S+)$`, "m").exec(text)?.[1],
+      );
     assert.equal(value('quillflow_jobs{status="completed"}'), 1);
     assert.equal(value("quillflow_jobs_running"), 0);
     assert.equal(value("quillflow_jobs_queued"), 0);
