@@ -68,23 +68,13 @@ export interface JobRecord {
   suspended?: boolean;
 }
 
-/** The public JSON shape of a job. */
-export interface JobSnapshot {
-  id: string;
-  topic: string;
-  status: JobStatus;
-  progress: number;
-  step: StepName | null;
-  provider: string;
-  model: string | null;
-  sections?: string[];
-  article?: string;
-  error?: string;
-  createdAt: string;
-  startedAt?: string;
-  finishedAt?: string;
-  lastEventId: number;
-}
+/** The public JSON shape of a job: the record without its internals, times as ISO-8601. */
+export type JobSnapshot =
+  & Omit<
+    JobRecord,
+    "createdAt" | "startedAt" | "finishedAt" | "checkpoint" | "resumes" | "suspended"
+  >
+  & { createdAt: string; startedAt?: string; finishedAt?: string };
 
 /**
  * The public view of a record, times as ISO-8601.

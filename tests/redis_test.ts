@@ -44,6 +44,25 @@ async function startInstances(
   );
 }
 
+/**
+ * Starts Redis and `count` instances, runs `body` with them, and always stops them all
+ * (even when `body` killed some).
+ */
+async function withCluster(
+  count: number,
+  extra: Record<string, string>,
+  body: (redis: RedisServer, instances: Instance[]) => Promise<void>,
+): Promise<void> {
+  const redis = await RedisServer.start();
+  let instances: Instance[] = [];
+  try {
+    instances = await startInstances(redis, count, extra);
+    await body(redis, instances);
+  } finally {
+    await stopAll(instances, redis);
+  }
+}
+
 async function submit(instance: Instance, topic: string): Promise<string> {
   const response = await fetch(`${instance.url}/api/jobs`, {
     method: "POST",
@@ -108,15 +127,11 @@ Deno.test({
   name: "redis: instances share jobs, spread the work and cancel each other's jobs",
   ignore: !haveRedis,
   async fn(t) {
-    let redis: RedisServer | undefined;
-    let instances: Instance[] = [];
-    try {
-      redis = await RedisServer.start();
-      instances = await startInstances(redis, 3, {
-        "--max-concurrent-jobs": "2",
-        "--global-concurrent-jobs": "3",
-        "--offline-delay-ms": "300",
-      });
+    await withCluster(3, {
+      "--max-concurrent-jobs": "2",
+      "--global-concurrent-jobs": "3",
+      "--offline-delay-ms": "300",
+    }, async (_redis, instances) => {
       const [a, b, c] = instances as [Instance, Instance, Instance];
 
       await t.step(
@@ -216,9 +231,7 @@ Deno.test({
         assert.equal(again.status, 409);
         await again.body?.cancel();
       });
-    } finally {
-      await stopAll(instances, redis);
-    }
+    });
   },
 });
 
@@ -226,15 +239,11 @@ Deno.test({
   name: "redis: killing the instance running a job hands it over without repeats",
   ignore: !haveRedis,
   async fn() {
-    let redis: RedisServer | undefined;
-    let instances: Instance[] = [];
-    try {
-      redis = await RedisServer.start();
-      instances = await startInstances(redis, 2, {
-        "--offline-delay-ms": "500",
-        "--section-concurrency": "1",
-        "--job-lock-ms": "1000",
-      });
+    await withCluster(2, {
+      "--offline-delay-ms": "500",
+      "--section-concurrency": "1",
+      "--job-lock-ms": "1000",
+    }, async (_redis, instances) => {
       const id = await submit(instances[0] as Instance, "lighthouses");
       const runner = await whoLogged(instances, "job started", id);
       const survivor = instances.find((i) => i !== runner) as Instance;
@@ -272,9 +281,7 @@ Deno.test({
       assert.deepEqual(await collectEvents(url), seen);
       const complete = JSON.parse(seen.at(-1)!.data);
       assert.equal(complete.sections.length, 3);
-    } finally {
-      await stopAll(instances, redis);
-    }
+    });
   },
 });
 
@@ -283,11 +290,7 @@ Deno.test({
     "redis: a restart keeps finished jobs; while it is down /healthz says so and submits get 503",
   ignore: !haveRedis,
   async fn() {
-    let redis: RedisServer | undefined;
-    let instances: Instance[] = [];
-    try {
-      redis = await RedisServer.start();
-      instances = await startInstances(redis, 2);
+    await withCluster(2, {}, async (redis, instances) => {
       const [a, b] = instances as [Instance, Instance];
       const id = await submit(a, "tides");
       const log = await collectEvents(`${b.url}/api/jobs/${id}/events`);
@@ -324,9 +327,7 @@ Deno.test({
       // And new work runs again.
       const next = await submit(b, "after the restart");
       assertWholeLog(await collectEvents(`${a.url}/api/jobs/${next}/events`));
-    } finally {
-      await stopAll(instances, redis);
-    }
+    });
   },
 });
 
@@ -334,11 +335,7 @@ Deno.test({
   name: "redis: finished jobs expire on every instance after JOB_TTL",
   ignore: !haveRedis,
   async fn() {
-    let redis: RedisServer | undefined;
-    let instances: Instance[] = [];
-    try {
-      redis = await RedisServer.start();
-      instances = await startInstances(redis, 2, { "--job-ttl": "2s" });
+    await withCluster(2, { "--job-ttl": "2s" }, async (_redis, instances) => {
       const [a, b] = instances as [Instance, Instance];
       const id = await submit(a, "mayflies");
       assertWholeLog(await collectEvents(`${b.url}/api/jobs/${id}/events`));
@@ -347,9 +344,7 @@ Deno.test({
       assert.equal((await getJob(a, id)).status, 404);
       const list = await (await fetch(`${a.url}/api/jobs`)).json();
       assert.ok(!list.jobs.some((job: { id: string }) => job.id === id));
-    } finally {
-      await stopAll(instances, redis);
-    }
+    });
   },
 });
 
@@ -377,17 +372,13 @@ Deno.test({
   name: "redis: SIGTERM hands unfinished jobs to another instance at once",
   ignore: !haveRedis,
   async fn() {
-    let redis: RedisServer | undefined;
-    let instances: Instance[] = [];
-    try {
-      redis = await RedisServer.start();
-      // A long lock: the hand-over must not wait for it to expire.
-      instances = await startInstances(redis, 2, {
-        "--offline-delay-ms": "500",
-        "--section-concurrency": "1",
-        "--job-lock-ms": "30s",
-        "--shutdown-grace-ms": "0",
-      });
+    // A long lock: the hand-over must not wait for it to expire.
+    await withCluster(2, {
+      "--offline-delay-ms": "500",
+      "--section-concurrency": "1",
+      "--job-lock-ms": "30s",
+      "--shutdown-grace-ms": "0",
+    }, async (_redis, instances) => {
       const id = await submit(instances[0] as Instance, "harbours");
       const runner = await whoLogged(instances, "job started", id);
       const survivor = instances.find((i) => i !== runner) as Instance;
@@ -409,9 +400,7 @@ Deno.test({
         2,
       ]);
       assert.equal(seen.filter((e) => e.event === "cancelled").length, 0);
-    } finally {
-      await stopAll(instances, redis);
-    }
+    });
   },
 });
 
@@ -419,15 +408,11 @@ Deno.test({
   name: "redis: the shared waiting line is bounded by MAX_QUEUED_JOBS",
   ignore: !haveRedis,
   async fn() {
-    let redis: RedisServer | undefined;
-    let instances: Instance[] = [];
-    try {
-      redis = await RedisServer.start();
-      instances = await startInstances(redis, 2, {
-        "--max-queued-jobs": "1",
-        "--global-concurrent-jobs": "1",
-        "--offline-delay-ms": "300",
-      });
+    await withCluster(2, {
+      "--max-queued-jobs": "1",
+      "--global-concurrent-jobs": "1",
+      "--offline-delay-ms": "300",
+    }, async (_redis, instances) => {
       const ids: string[] = [];
       let refused: Response | undefined;
       for (let i = 0; i < 6 && !refused; i++) {
@@ -447,9 +432,7 @@ Deno.test({
       for (const id of ids) {
         assertWholeLog(await collectEvents(`${instances[1]?.url}/api/jobs/${id}/events`));
       }
-    } finally {
-      await stopAll(instances, redis);
-    }
+    });
   },
 });
 
@@ -457,15 +440,11 @@ Deno.test({
   name: "redis: a job running while Redis restarts still ends with a whole log",
   ignore: !haveRedis,
   async fn() {
-    let redis: RedisServer | undefined;
-    let instances: Instance[] = [];
-    try {
-      redis = await RedisServer.start();
-      instances = await startInstances(redis, 2, {
-        "--offline-delay-ms": "400",
-        "--section-concurrency": "1",
-        "--job-lock-ms": "2000",
-      });
+    await withCluster(2, {
+      "--offline-delay-ms": "400",
+      "--section-concurrency": "1",
+      "--job-lock-ms": "2000",
+    }, async (redis, instances) => {
       const id = await submit(instances[0] as Instance, "storms");
       await whoLogged(instances, "job started", id);
       await new Promise((resolve) => setTimeout(resolve, 600));
@@ -487,8 +466,6 @@ Deno.test({
       if (instances.some((i) => i.logged("event not stored", id))) {
         await whoLogged(instances, "job resumed", id);
       }
-    } finally {
-      await stopAll(instances, redis);
-    }
+    });
   },
 });
