@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { jobRecord } from "../testing/job_records.ts";
 import type { JobEvent, JobRecord } from "../src/job.ts";
 import { JobManager } from "../src/job_manager.ts";
 import { MemoryJobStore } from "../src/job_store.ts";
@@ -17,21 +18,6 @@ class CountingWriter implements LlmClient {
   }
 }
 
-function record(id: string, fields: Partial<JobRecord>): JobRecord {
-  return {
-    id,
-    topic: "tea",
-    status: "queued",
-    progress: 0,
-    step: null,
-    provider: "offline",
-    model: null,
-    createdAt: 1,
-    lastEventId: 0,
-    ...fields,
-  };
-}
-
 async function waitFinished(manager: JobManager, id: string): Promise<JobRecord> {
   for (let i = 0; i < 500; i++) {
     const job = await manager.get(id);
@@ -45,7 +31,7 @@ Deno.test("JobManager.recover() takes up unfinished jobs without paying twice", 
   const store = new MemoryJobStore();
   const sections = ["What tea is", "Why tea matters", "Getting started with tea"];
   // Running, outline and the first section done, then the process died after event 4.
-  await store.put(record("running", {
+  await store.put(jobRecord("running", {
     status: "running",
     progress: 44,
     step: "content",
@@ -57,11 +43,11 @@ Deno.test("JobManager.recover() takes up unfinished jobs without paying twice", 
   for (let id = 1; id <= 4; id++) {
     await store.append("running", { id, type: id < 3 ? "status" : "progress", data: {} });
   }
-  await store.put(record("queued", { createdAt: 3, lastEventId: 1 }));
+  await store.put(jobRecord("queued", { createdAt: 3, lastEventId: 1 }));
   await store.append("queued", { id: 1, type: "status", data: { status: "queued" } });
-  await store.put(record("looping", { status: "running", resumes: 3, lastEventId: 2 }));
+  await store.put(jobRecord("looping", { status: "running", resumes: 3, lastEventId: 2 }));
   for (const id of [1, 2]) await store.append("looping", { id, type: "status", data: {} });
-  await store.put(record("done", { status: "completed", progress: 100, finishedAt: 5 }));
+  await store.put(jobRecord("done", { status: "completed", progress: 100, finishedAt: 5 }));
 
   const llm = new CountingWriter();
   const manager = new JobManager({ store, llm, maxConcurrentJobs: 1 });

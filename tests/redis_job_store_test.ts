@@ -1,25 +1,11 @@
 /** RedisJobStore against a throw-away redis-server: the log semantics the feed relies on. */
 
 import assert from "node:assert/strict";
-import type { JobRecord } from "../src/job.ts";
 import { RedisJobStore } from "../src/redis_job_store.ts";
 import { hasRedisServer, RedisServer } from "../testing/redis_cluster.ts";
+import { jobRecord } from "../testing/job_records.ts";
 
 const haveRedis = await hasRedisServer();
-
-function record(id: string, status: JobRecord["status"], createdAt: number): JobRecord {
-  return {
-    id,
-    topic: "t",
-    status,
-    progress: 0,
-    step: null,
-    provider: "offline",
-    model: null,
-    createdAt,
-    lastEventId: 1,
-  };
-}
 
 Deno.test({
   name: "RedisJobStore keeps ordered, idempotent logs and expires finished jobs",
@@ -34,7 +20,7 @@ Deno.test({
       stores.push(b);
 
       await t.step("events() returns ids above afterId, in order, up to limit", async () => {
-        await a.put(record("j1", "running", 1));
+        await a.put(jobRecord("j1", { status: "running", createdAt: 1, lastEventId: 1 }));
         for (let id = 1; id <= 5; id++) {
           await a.append("j1", { id, type: "delta", data: { step: "outline", text: `${id}` } });
         }
@@ -73,9 +59,9 @@ Deno.test({
       });
 
       await t.step("list() is newest first; finished jobs expire with their log", async () => {
-        await a.put(record("j2", "queued", 2));
+        await a.put(jobRecord("j2", { createdAt: 2, lastEventId: 1 }));
         assert.deepEqual((await b.list(10)).map((r) => r.id), ["j2", "j1"]);
-        await a.put({ ...record("j1", "completed", 1), lastEventId: 6 });
+        await a.put(jobRecord("j1", { status: "completed", createdAt: 1, lastEventId: 6 }));
         await new Promise((r) => setTimeout(r, 400));
         assert.equal(await b.get("j1"), undefined);
         assert.deepEqual(await b.events("j1", 0, 10), []);

@@ -1,21 +1,8 @@
 import assert from "node:assert/strict";
-import type { JobEvent, JobRecord } from "../src/job.ts";
+import { jobRecord } from "../testing/job_records.ts";
+import type { JobEvent } from "../src/job.ts";
 import { SqliteJobStore, StoreOpenError } from "../src/sqlite_job_store.ts";
 import { makeTestDir } from "./test_dir.ts";
-
-function record(id: string, createdAt: number, status: JobRecord["status"] = "queued"): JobRecord {
-  return {
-    id,
-    topic: `topic ${id}`,
-    status,
-    progress: 0,
-    step: null,
-    provider: "offline",
-    model: null,
-    createdAt,
-    lastEventId: 0,
-  };
-}
 
 function event(id: number, type: JobEvent["type"] = "progress"): JobEvent {
   return { id, type, data: { progress: id } };
@@ -25,11 +12,11 @@ Deno.test("SqliteJobStore keeps records and logs across close and reopen", async
   await using dir = await makeTestDir("sqlite-store");
   const path = `${dir.path}/quillflow.db`;
   const first = SqliteJobStore.open(path);
-  const a = record("a", 1, "completed");
+  const a = jobRecord("a", { createdAt: 1, status: "completed" });
   a.article = "# A";
   a.lastEventId = 3;
   await first.put(a);
-  await first.put(record("b", 2, "running"));
+  await first.put(jobRecord("b", { createdAt: 2, status: "running" }));
   for (const id of [1, 2, 3]) await first.append("a", event(id, id === 3 ? "complete" : "status"));
   await first.append("b", event(1));
   await first.close();
@@ -78,7 +65,7 @@ Deno.test("SqliteJobStore shows records at once and events once written", async 
       assert.deepEqual(await store.events("j", 4, 10), []);
     });
     await t.step("a buffered record wins over the stored one, and deletes hide both", async () => {
-      const r = record("r", 5);
+      const r = jobRecord("r", { createdAt: 5 });
       const writes = [store.put(r)];
       await store.flush();
       r.status = "completed";
@@ -128,7 +115,7 @@ Deno.test("SqliteJobStore.open() refuses unreadable files with a clear error", a
     const path = `${dir.path}/damaged.db`;
     const store = SqliteJobStore.open(path);
     for (let i = 0; i < 50; i++) {
-      await store.put({ ...record(`job-${i}`, i), topic: "x".repeat(2_000) });
+      await store.put({ ...jobRecord(`job-${i}`, { createdAt: i }), topic: "x".repeat(2_000) });
     }
     await store.close();
     const bytes = await Deno.readFile(path);
