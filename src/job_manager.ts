@@ -614,7 +614,8 @@ export class JobManager {
     const buffer = job.deltas.get(key);
     if (buffer) buffer.text += text;
     else job.deltas.set(key, { step, index, text });
-    if (this.#deltaFlushMs <= 0 || (buffer && buffer.text.length >= MAX_DELTA_CHARS)) {
+    // A single large chunk counts too, so events stay about MAX_DELTA_CHARS whatever the chunking.
+    if (this.#deltaFlushMs <= 0 || (buffer ? buffer.text.length : text.length) >= MAX_DELTA_CHARS) {
       this.#flushDeltas(job);
     } else if (job.flushTimer === undefined) {
       job.flushTimer = setTimeout(() => this.#flushDeltas(job), this.#deltaFlushMs);
