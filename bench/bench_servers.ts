@@ -30,6 +30,10 @@ export function spawnQuillflow(
       "0",
       "--log-level",
       "warn",
+      // The command's default store is sqlite; these figures are the in-memory service's
+      // (`bench/durable_overhead.ts` measures the durable one). Later flags may override it.
+      "--store",
+      "memory",
       ...flags,
     ],
     ...(openFiles === undefined ? {} : { openFiles }),

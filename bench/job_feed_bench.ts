@@ -1,6 +1,6 @@
 /**
  * `deno bench` for the fan-out: one event appended and delivered, through `JobFeed` and each
- * subscriber's SSE stream, to 1, 100 and 1,000 subscribers whose readers keep up.
+ * subscriber's SSE stream, to 1, 100, 1,000 and 5,000 subscribers whose readers keep up.
  *
  * Run: `deno bench bench/job_feed_bench.ts`
  *
@@ -47,7 +47,7 @@ async function deliverOne(f: Fixture): Promise<void> {
   await Promise.all(f.readers.map((r) => r.read()));
 }
 
-for (const n of [1, 100, 1_000]) {
+for (const n of [1, 100, 1_000, 5_000]) {
   const f = await fixture(n);
   Deno.bench(`notify → ${n} subscriber(s) read the event`, {
     group: "fan-out",

@@ -75,6 +75,8 @@ class Subscription {
 
 const ignore = () => {};
 
+type EventsNow = NonNullable<JobStore["eventsNow"]>;
+
 /** Fans each job's log out to any number of subscribers, each at its own pace. */
 export class JobFeed {
   readonly #store: JobStore;
@@ -158,8 +160,37 @@ export class JobFeed {
   #pump(sub: Subscription): void {
     sub.dirty = true;
     if (sub.pumping || sub.closingSince !== null) return;
+    // With a writer that has room and a store that answers at once, the new events are written
+    // in this turn: no async loop and no promise per subscriber, which is what fan-out costs.
+    if (this.#store.eventsNow && this.#deliverNow(sub)) return;
     sub.pumping = true;
     this.#drain(sub).catch((error) => this.#abort(sub, error));
+  }
+
+  /**
+   * Writes what the store holds now while the writer has room. Returns `false` when the writer
+   * ran out of room with events possibly left, for the async drain to wait for it.
+   */
+  #deliverNow(sub: Subscription): boolean {
+    try {
+      while (sub.dirty && sub.closingSince === null) {
+        const room = sub.writer.desiredSize;
+        if (room === null) return true; // errored: `closed` rejects and removes it
+        if (room <= 0) return false;
+        sub.dirty = false;
+        const events = (this.#store.eventsNow as EventsNow).call(
+          this.#store,
+          sub.jobId,
+          sub.cursor,
+          room,
+        );
+        if (events.length === room) sub.dirty = true;
+        if (this.#writeEvents(sub, events)) return true;
+      }
+    } catch (error) {
+      this.#abort(sub, error);
+    }
+    return true;
   }
 
   async #drain(sub: Subscription): Promise<void> {
@@ -174,23 +205,31 @@ export class JobFeed {
           continue;
         }
         sub.dirty = false;
-        const events = await this.#store.events(sub.jobId, sub.cursor, room);
+        const events = this.#store.eventsNow
+          ? this.#store.eventsNow(sub.jobId, sub.cursor, room)
+          : await this.#store.events(sub.jobId, sub.cursor, room);
         if (events.length === room) sub.dirty = true;
-        for (const event of events) {
-          if (event.id <= sub.cursor) continue;
-          this.#write(sub, event);
-          sub.cursor = event.id;
-          if (TERMINAL_EVENTS.has(event.type)) {
-            this.#close(sub);
-            return;
-          }
-        }
+        if (this.#writeEvents(sub, events)) return;
       }
     } finally {
       // Cleared in the same turn as the last `dirty` check (no await between them), so a
       // notification can never land in a gap where it is neither seen nor pumped.
       sub.pumping = false;
     }
+  }
+
+  /** Writes `events` past the cursor; returns whether the terminal one closed the stream. */
+  #writeEvents(sub: Subscription, events: readonly JobEvent[]): boolean {
+    for (const event of events) {
+      if (event.id <= sub.cursor) continue;
+      this.#write(sub, event);
+      sub.cursor = event.id;
+      if (TERMINAL_EVENTS.has(event.type)) {
+        this.#close(sub);
+        return true;
+      }
+    }
+    return false;
   }
 
   #write(sub: Subscription, item: FeedItem): void {

@@ -143,7 +143,6 @@ class ActiveJob {
   readonly deltas = new Map<string, DeltaBuffer>();
   /** Keys of the streams that have sent text since they last started over. */
   readonly streamed = new Set<string>();
-  flushTimer: ReturnType<typeof setTimeout> | undefined;
   done: Promise<void> = Promise.resolve();
   /** Stopped by shutdown and left unfinished in a durable store, for the next start to resume. */
   suspended = false;
@@ -181,6 +180,9 @@ export class JobManager {
   /** Finished jobs in the order they finished, for eviction. */
   readonly #finished: { id: string; at: number }[] = [];
   readonly #statusCounts = new Map<JobStatus, number>();
+  /** Jobs holding deltas not yet appended, for the shared flush timer. */
+  readonly #pendingDeltas = new Set<ActiveJob>();
+  #deltaTimer: ReturnType<typeof setTimeout> | undefined;
   #running = 0;
   #closing = false;
   #evictTimer: ReturnType<typeof setInterval> | undefined;
@@ -465,6 +467,8 @@ export class JobManager {
       }
     }
     await Promise.allSettled(running);
+    clearTimeout(this.#deltaTimer);
+    this.#flushPendingDeltas();
     await this.#feed.closeAll();
     if (this.#evictTimer !== undefined) clearInterval(this.#evictTimer);
     this.#evictTimer = undefined;
@@ -614,18 +618,26 @@ export class JobManager {
     const buffer = job.deltas.get(key);
     if (buffer) buffer.text += text;
     else job.deltas.set(key, { step, index, text });
-    if (this.#deltaFlushMs <= 0 || (buffer && buffer.text.length >= MAX_DELTA_CHARS)) {
+    // A single large chunk counts too, so events stay about MAX_DELTA_CHARS whatever the chunking.
+    if (this.#deltaFlushMs <= 0 || (buffer ? buffer.text.length : text.length) >= MAX_DELTA_CHARS) {
       this.#flushDeltas(job);
-    } else if (job.flushTimer === undefined) {
-      job.flushTimer = setTimeout(() => this.#flushDeltas(job), this.#deltaFlushMs);
+    } else {
+      this.#pendingDeltas.add(job);
+      // One timer for every job, not one per job per call: each would cost more than the text
+      // it carries. A job's text thus waits at most `deltaFlushMs`, not always that long.
+      this.#deltaTimer ??= setTimeout(() => this.#flushPendingDeltas(), this.#deltaFlushMs);
     }
   }
 
+  #flushPendingDeltas(): void {
+    this.#deltaTimer = undefined;
+    const jobs = [...this.#pendingDeltas];
+    this.#pendingDeltas.clear();
+    for (const job of jobs) this.#flushDeltas(job);
+  }
+
   #flushDeltas(job: ActiveJob): void {
-    if (job.flushTimer !== undefined) {
-      clearTimeout(job.flushTimer);
-      job.flushTimer = undefined;
-    }
+    this.#pendingDeltas.delete(job);
     if (job.deltas.size === 0) return;
     const buffers = [...job.deltas.values()];
     job.deltas.clear();

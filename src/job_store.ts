@@ -26,6 +26,12 @@ export interface JobStore {
   append(jobId: string, event: JobEvent): Promise<void>;
   /** Up to `limit` events with ids above `afterId`, in order. */
   events(jobId: string, afterId: number, limit: number): Promise<JobEvent[]>;
+  /**
+   * The same as `events`, answered at once, for a store that holds its logs in process memory:
+   * the feed then delivers a new event to every subscriber in one turn, without a promise per
+   * subscriber.
+   */
+  eventsNow?(jobId: string, afterId: number, limit: number): JobEvent[];
   /** Releases what the store holds open. */
   close(): Promise<void>;
   /** Whether jobs outlive the process; such jobs are left unfinished at shutdown, to resume. */
@@ -94,10 +100,14 @@ export class MemoryJobStore implements JobStore {
   }
 
   events(jobId: string, afterId: number, limit: number): Promise<JobEvent[]> {
+    return Promise.resolve(this.eventsNow(jobId, afterId, limit));
+  }
+
+  eventsNow(jobId: string, afterId: number, limit: number): JobEvent[] {
     const log = this.#logs.get(jobId);
-    if (!log) return Promise.resolve([]);
+    if (!log) return [];
     // Ids are contiguous from 1, so the id is the index of the next event.
-    return Promise.resolve(log.slice(afterId, afterId + limit));
+    return log.slice(afterId, afterId + limit);
   }
 
   close(): Promise<void> {

@@ -132,6 +132,13 @@ export class OfflineWriter implements LlmClient {
     const { signal, onDelta } = options;
     signal?.throwIfAborted();
     const text = this.#write(request);
+    if (this.#delayMs === 0) {
+      // Nothing to spread the text over: chunking it would only cost CPU, since the manager
+      // gathers the deltas of one turn into one event anyway.
+      onDelta?.(text);
+      signal?.throwIfAborted();
+      return text;
+    }
     // Chunks of a few words, like a model's token stream, spread evenly over the delay.
     const chunks = text.match(/(?:\S+\s*){1,4}|\s+/g) ?? [text];
     const step = this.#delayMs / chunks.length;
