@@ -20,11 +20,14 @@ export function spawnQuillflow(
   openFiles?: number,
   checkout?: string,
 ): Promise<SpawnedServer> {
+  // Only the durable store touches the file system.
+  const durable = flags.includes("sqlite");
   return spawnServer({
     args: [
       "run",
       "--allow-net",
       "--allow-env",
+      ...(durable ? ["--allow-read", "--allow-write"] : []),
       checkout === undefined ? path("main.ts") : `${checkout.replace(/\/$/, "")}/main.ts`,
       "--port",
       "0",

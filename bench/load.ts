@@ -32,6 +32,8 @@ export interface LoadOptions {
   /** Unmeasured jobs run first on each instance, so its code is compiled. */
   warmup: number;
   offlineDelayMs: number;
+  /** The store Quillflow runs with: `memory`, or the durable `sqlite`. */
+  store: "memory" | "sqlite";
   /** When set, Quillflow uses the `openai` provider against a loopback server with this delay. */
   llmDelayMs: number | undefined;
   /** Running instances to drive as well. */
@@ -167,6 +169,15 @@ export async function runLoad(options: LoadOptions): Promise<LoadFigures[]> {
         "--max-queued-jobs",
         String(Math.max(100, options.concurrency * 2)),
       ];
+      if (options.store === "sqlite") {
+        // A fresh data folder per run, so the store starts empty; left in /tmp afterwards.
+        common.push(
+          "--store",
+          "sqlite",
+          "--data-dir",
+          `/tmp/quillflow-bench-${crypto.randomUUID()}`,
+        );
+      }
       let flags: string[];
       if (options.llmDelayMs === undefined) {
         flags = [...common, "--offline-delay-ms", String(options.offlineDelayMs)];
@@ -320,8 +331,13 @@ export function parseLoadArgs(args: string[]): LoadOptions {
       "no-floor": { type: "boolean", default: false },
       "no-quillflow": { type: "boolean", default: false },
       rounds: { type: "string", default: "1" },
+      store: { type: "string", default: "memory" },
     },
   });
+  const store = values.store;
+  if (store !== "memory" && store !== "sqlite") {
+    throw new TypeError(`--store must be memory or sqlite: current value is ${store}`);
+  }
   const target = values.target;
   if (target !== "native" && target !== "compat") {
     throw new TypeError(`--target must be native or compat: current value is ${target}`);
@@ -335,6 +351,7 @@ export function parseLoadArgs(args: string[]): LoadOptions {
   };
   return {
     target,
+    store,
     jobs: count("jobs", values.jobs),
     concurrency: Math.max(1, count("concurrency", values.concurrency)),
     warmup: count("warmup", values.warmup),
