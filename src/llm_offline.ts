@@ -40,6 +40,9 @@ const EXAMPLES = [
   "For example, a city library could use it to make a familiar service a little better.",
 ];
 
+/** Aim for one burst of text about this often, in ms. */
+const TICK_MS = 25;
+
 function hash(text: string): number {
   let h = 2166136261;
   for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 16777619);
@@ -139,19 +142,21 @@ export class OfflineWriter implements LlmClient {
       signal?.throwIfAborted();
       return text;
     }
-    // Chunks of a few words, like a model's token stream, spread evenly over the delay.
+    // Chunks of a few words, like a model's token stream, released in ticks spread evenly over
+    // the delay. A tick every ~25 ms is finer than the manager's 50 ms delta batching, so
+    // watchers see the same stream as with a timer per chunk, at a fraction of the timers.
     const chunks = text.match(/(?:\S+\s*){1,4}|\s+/g) ?? [text];
-    const step = this.#delayMs / chunks.length;
-    let due = 0;
-    for (const chunk of chunks) {
-      due += step;
-      if (due >= 1) {
-        await delay(Math.floor(due), signal);
-        due -= Math.floor(due);
-      }
-      onDelta?.(chunk);
+    const ticks = Math.max(1, Math.min(chunks.length, Math.round(this.#delayMs / TICK_MS)));
+    let sent = 0;
+    let waited = 0;
+    for (let tick = 1; tick <= ticks; tick++) {
+      const due = Math.round(this.#delayMs * tick / ticks);
+      await delay(due - waited, signal);
+      waited = due;
+      const upTo = Math.round(chunks.length * tick / ticks);
+      onDelta?.(chunks.slice(sent, upTo).join(""));
+      sent = upTo;
     }
-    if (this.#delayMs > 0 && due > 0) await delay(Math.ceil(due), signal);
     signal?.throwIfAborted();
     return text;
   }
