@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { collectEvents, readSse } from "../testing/sse_client.ts";
 import { startOpenAiServer } from "../testing/openai_server.ts";
 import { startTestServer, submit, waitFor } from "./_server.ts";
+import { startService } from "./service_process.ts";
 
 function openaiFlags(baseUrl: string, extra: string[] = []): string[] {
   return ["--openai-base-url", baseUrl, "--openai-api-key", "k", "--llm-model", "m", ...extra];
@@ -205,48 +206,20 @@ Deno.test("finished jobs are evicted after JOB_TTL, record and log", async () =>
   }
 });
 
-async function spawnService(flags: string[]) {
-  const command = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-net",
-      "--allow-env",
-      "main.ts",
-      "--port",
-      "0",
-      "--log-level",
-      "warn",
-      "--store",
-      "memory",
-      ...flags,
-    ],
-    stdout: "piped",
-    stderr: "null",
-  });
-  const child = command.spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let text = "";
-  while (!/running at (http:\/\/\S+)/.test(text)) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`service exited early: ${text}`);
-    text += value;
-  }
-  const url = /running at (http:\/\/\S+)/.exec(text)![1]!;
-  // Drain the rest of stdout so the child never blocks on it.
-  const rest = (async () => {
-    while (!(await reader.read()).done) { /* discard */ }
-  })();
-  return { child, url, rest };
+/** The service as a child process with the `start` task's permissions, jobs in memory. */
+function spawnService(flags: string[]) {
+  return startService(["--log-level", "warn", "--store", "memory", ...flags]);
 }
 
 Deno.test("SIGTERM: stop accepting, let running jobs finish, end every stream, exit 0", async (t) => {
   await t.step("a job that fits in the grace period completes", async () => {
-    const { child, url, rest } = await spawnService([
+    await using service = await spawnService([
       "--offline-delay-ms",
       "150",
       "--shutdown-grace-ms",
       "10000",
     ]);
+    const { child, url } = service;
     const job = await submit(url, "Finish me");
     const response = await fetch(`${url}/api/jobs/${job.id}/events`);
     const events = readSse(response.body!);
@@ -256,19 +229,19 @@ Deno.test("SIGTERM: stop accepting, let running jobs finish, end every stream, e
     for await (const event of events) if (event.comment === undefined) seen.push(event.event);
     assert.equal(seen.at(-1), "complete", seen.join(","));
     const status = await child.status;
-    await rest;
     assert.equal(status.code, 0);
   });
 
   await t.step(
     "a job longer than the grace period is cancelled, streams get a final event",
     async () => {
-      const { child, url, rest } = await spawnService([
+      await using service = await spawnService([
         "--offline-delay-ms",
         "5000",
         "--shutdown-grace-ms",
         "200",
       ]);
+      const { child, url } = service;
       const job = await submit(url, "Too slow");
       const response = await fetch(`${url}/api/jobs/${job.id}/events`);
       const events = readSse(response.body!);
@@ -279,7 +252,6 @@ Deno.test("SIGTERM: stop accepting, let running jobs finish, end every stream, e
       for await (const event of events) if (event.comment === undefined) seen.push(event.event);
       assert.equal(seen.at(-1), "cancelled", seen.join(","));
       const status = await child.status;
-      await rest;
       assert.equal(status.code, 0);
       assert.ok(Date.now() - started < 4_000, "did not wait for the job");
     },
