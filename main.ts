@@ -10,7 +10,6 @@
 
 import denoJson from "./deno.json" with { type: "json" };
 import { runCli } from "./src/cli.ts";
-import { ENV_NAMES } from "./src/config.ts";
 
 const env = (name: string): string | undefined => {
   try {
@@ -23,5 +22,3 @@ const env = (name: string): string | undefined => {
 if (import.meta.main) {
   Deno.exit(await runCli(Deno.args, env, denoJson.version));
 }
-
-export { ENV_NAMES };

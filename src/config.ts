@@ -259,9 +259,6 @@ export const SETTINGS = [
   ],
 ] as const;
 
-/** Environment variable names the service reads. */
-export const ENV_NAMES: readonly string[] = SETTINGS.map(([env]) => env);
-
 /** The command-line flag of an env name: `MAX_CONCURRENT_JOBS` → `--max-concurrent-jobs`. */
 export function flagOf(env: string): string {
   return `--${env.toLowerCase().replaceAll("_", "-")}`;

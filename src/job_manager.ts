@@ -186,8 +186,6 @@ export class JobManager {
   #running = 0;
   #closing = false;
   #evictTimer: ReturnType<typeof setInterval> | undefined;
-  /** Jobs accepted since start. */
-  jobsSubmitted = 0;
 
   /** Creates a manager; nothing runs until `submit`. */
   constructor(options: JobManagerOptions) {
@@ -260,7 +258,6 @@ export class JobManager {
     const job = new ActiveJob(record);
     this.#active.set(record.id, job);
     this.#count(undefined, "queued");
-    this.jobsSubmitted++;
     await this.#store.put(record);
     this.#emit(job, "status", { status: "queued", progress: 0 });
     this.#logger.log("info", "job queued", { job: record.id });

@@ -81,12 +81,12 @@ export function toCompatMessage(item: FeedItem): Record<string, unknown> | null 
 
 const compatFramed = new WeakMap<JobEvent, Uint8Array | null>();
 
+// The original example had no shutdown message; its heartbeat is the same bytes every time.
+const COMPAT_PING = encoder.encode(encodeSse({ data: JSON.stringify({ heartbeat: true }) }));
+
 /** Frames a feed item for the compatibility stream: data-only, no ids. */
 export function encodeCompat(item: FeedItem): Uint8Array | null {
-  if (isSignal(item)) {
-    const message = toCompatMessage(item);
-    return message ? encoder.encode(encodeSse({ data: JSON.stringify(message) })) : null;
-  }
+  if (isSignal(item)) return item.signal === "heartbeat" ? COMPAT_PING : null;
   let bytes = compatFramed.get(item);
   if (bytes === undefined) {
     const message = toCompatMessage(item);
