@@ -32,8 +32,11 @@ export interface LoadOptions {
   /** Unmeasured jobs run first on each instance, so its code is compiled. */
   warmup: number;
   offlineDelayMs: number;
-  /** The store Quillflow runs with: `memory`, or the durable `sqlite`. */
-  store: "memory" | "sqlite";
+  /**
+   * The stores Quillflow runs with, one instance each: `memory`, the durable `sqlite`, or both
+   * (their figures then come from the same run, alternating rounds, like the floor's).
+   */
+  stores: ("memory" | "sqlite")[];
   /** When set, Quillflow uses the `openai` provider against a loopback server with this delay. */
   llmDelayMs: number | undefined;
   /** Running instances to drive as well. */
@@ -169,15 +172,6 @@ export async function runLoad(options: LoadOptions): Promise<LoadFigures[]> {
         "--max-queued-jobs",
         String(Math.max(100, options.concurrency * 2)),
       ];
-      if (options.store === "sqlite") {
-        // A fresh data folder per run, so the store starts empty; left in /tmp afterwards.
-        common.push(
-          "--store",
-          "sqlite",
-          "--data-dir",
-          `/tmp/quillflow-bench-${crypto.randomUUID()}`,
-        );
-      }
       let flags: string[];
       if (options.llmDelayMs === undefined) {
         flags = [...common, "--offline-delay-ms", String(options.offlineDelayMs)];
@@ -196,15 +190,32 @@ export async function runLoad(options: LoadOptions): Promise<LoadFigures[]> {
           "m",
         ];
       }
-      const quillflow = await spawnQuillflow(flags);
-      started.push(quillflow);
       // The LLM scenario's floor: the same calls with no service in between.
       if (llm) add("llm-path", llm.url, llm.pid, true);
-      add("quillflow", quillflow.url, quillflow.pid);
-      for (const [i, checkout] of options.compare.entries()) {
-        const other = await spawnQuillflow(flags, undefined, checkout);
-        started.push(other);
-        add(`compare${i + 1}`, other.url, other.pid);
+      for (const store of options.stores) {
+        const storeFlags = store === "memory" ? [] : [
+          "--store",
+          "sqlite",
+          // A fresh data folder per instance, so the store starts empty; left in /tmp afterwards.
+          "--data-dir",
+          `/tmp/quillflow-bench-${crypto.randomUUID()}`,
+        ];
+        const quillflow = await spawnQuillflow([...flags, ...storeFlags]);
+        started.push(quillflow);
+        add(
+          options.stores.length === 1 ? "quillflow" : `quillflow ${store}`,
+          quillflow.url,
+          quillflow.pid,
+        );
+        for (const [i, checkout] of options.compare.entries()) {
+          const other = await spawnQuillflow([...flags, ...storeFlags], undefined, checkout);
+          started.push(other);
+          add(
+            `compare${i + 1}${options.stores.length === 1 ? "" : ` ${store}`}`,
+            other.url,
+            other.pid,
+          );
+        }
       }
     }
     options.urls.forEach((url, i) => add(`url${i + 1}`, url, undefined));
@@ -334,9 +345,11 @@ export function parseLoadArgs(args: string[]): LoadOptions {
       store: { type: "string", default: "memory" },
     },
   });
-  const store = values.store;
-  if (store !== "memory" && store !== "sqlite") {
-    throw new TypeError(`--store must be memory or sqlite: current value is ${store}`);
+  const stores = values.store.split(",").map((s) => s.trim());
+  if (stores.length === 0 || stores.some((s) => s !== "memory" && s !== "sqlite")) {
+    throw new TypeError(
+      `--store must be memory, sqlite or memory,sqlite: current value is ${values.store}`,
+    );
   }
   const target = values.target;
   if (target !== "native" && target !== "compat") {
@@ -351,7 +364,7 @@ export function parseLoadArgs(args: string[]): LoadOptions {
   };
   return {
     target,
-    store,
+    stores: stores as ("memory" | "sqlite")[],
     jobs: count("jobs", values.jobs),
     concurrency: Math.max(1, count("concurrency", values.concurrency)),
     warmup: count("warmup", values.warmup),

@@ -23,6 +23,7 @@ import {
   TERMINAL_EVENTS,
 } from "./job.ts";
 import { type FeedSink, JobFeed } from "./job_feed.ts";
+import { newJobId } from "./job_id.ts";
 import type { JobStore } from "./job_store.ts";
 import type { LlmClient } from "./llm.ts";
 import { type Logger, silentLogger } from "./logger.ts";
@@ -244,15 +245,16 @@ export class JobManager {
     else if (this.#running >= this.#maxConcurrent && this.#queue.length >= this.#maxQueued) {
       throw new QueueFullError(this.#maxQueued, 5);
     }
+    const createdAt = this.#clock.now();
     const record: JobRecord = {
-      id: crypto.randomUUID(),
+      id: newJobId(createdAt),
       topic,
       status: "queued",
       progress: 0,
       step: null,
       provider: this.#llm.provider,
       model: this.#llm.model,
-      createdAt: this.#clock.now(),
+      createdAt,
       lastEventId: 0,
     };
     const job = new ActiveJob(record);
@@ -563,6 +565,7 @@ export class JobManager {
   #reporter(job: ActiveJob, state: ArticleState): ArticleReporter {
     const record = job.record;
     const checkpoint = () => {
+      if (FINISHED_STATUSES.has(record.status)) return;
       record.checkpoint = {
         ...(state.sections ? { sections: state.sections } : {}),
         ...(state.contents ? { contents: state.contents } : {}),
@@ -653,6 +656,8 @@ export class JobManager {
     if (FINISHED_STATUSES.has(record.status)) return;
     this.#flushDeltas(job);
     record.finishedAt = this.#clock.now();
+    // Only an unfinished job goes on from its checkpoint; a finished one's log has it all.
+    delete record.checkpoint;
     this.#setStatus(record, status);
     if (status === "failed") {
       record.error = String(data.message);

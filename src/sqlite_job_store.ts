@@ -124,8 +124,11 @@ export class SqliteJobStore implements JobStore {
     this.#maxBufferedEvents = options.maxBufferedEvents ?? 1_000;
     this.#onError = options.onError ?? (() => {});
     this.#sql = {
+      // An upsert, not INSERT OR REPLACE: replacing deletes the row and inserts it again, which
+      // rewrites every index entry of the job; updating in place touches the status index only.
       putJob: db.prepare(
-        "INSERT OR REPLACE INTO jobs (id, created_at, status, record) VALUES (?, ?, ?, ?)",
+        "INSERT INTO jobs (id, created_at, status, record) VALUES (?, ?, ?, ?) " +
+          "ON CONFLICT (id) DO UPDATE SET status = excluded.status, record = excluded.record",
       ),
       getJob: db.prepare("SELECT record FROM jobs WHERE id = ?"),
       listJobs: db.prepare("SELECT record FROM jobs ORDER BY created_at DESC, rowid DESC LIMIT ?"),

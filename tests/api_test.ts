@@ -38,7 +38,9 @@ Deno.test("native API: submit, stream to complete, read the job", async (t) => {
     assert.equal(response.status, 202);
     const job = await response.json();
     assert.equal(response.headers.get("location"), `/api/jobs/${job.id}`);
-    assert.match(job.id, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    // A version 7 UUID: its first 48 bits are the creation time in ms.
+    assert.match(job.id, /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    assert.equal(parseInt(job.id.replaceAll("-", "").slice(0, 12), 16), Date.parse(job.createdAt));
     assert.equal(job.topic, "The history of tea");
     assert.ok(["queued", "running"].includes(job.status));
     assert.equal(job.provider, "offline");
