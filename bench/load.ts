@@ -193,28 +193,19 @@ export async function runLoad(options: LoadOptions): Promise<LoadFigures[]> {
       // The LLM scenario's floor: the same calls with no service in between.
       if (llm) add("llm-path", llm.url, llm.pid, true);
       for (const store of options.stores) {
-        const storeFlags = store === "memory" ? [] : [
-          "--store",
-          "sqlite",
-          // A fresh data folder per instance, so the store starts empty; left in /tmp afterwards.
-          "--data-dir",
-          `/tmp/quillflow-bench-${crypto.randomUUID()}`,
-        ];
-        const quillflow = await spawnQuillflow([...flags, ...storeFlags]);
+        // A fresh data folder per instance, so each store starts empty; left in /tmp afterwards.
+        const storeFlags = () =>
+          store === "memory"
+            ? []
+            : ["--store", "sqlite", "--data-dir", `/tmp/quillflow-bench-${crypto.randomUUID()}`];
+        const suffix = options.stores.length === 1 ? "" : ` ${store}`;
+        const quillflow = await spawnQuillflow([...flags, ...storeFlags()]);
         started.push(quillflow);
-        add(
-          options.stores.length === 1 ? "quillflow" : `quillflow ${store}`,
-          quillflow.url,
-          quillflow.pid,
-        );
+        add(`quillflow${suffix}`, quillflow.url, quillflow.pid);
         for (const [i, checkout] of options.compare.entries()) {
-          const other = await spawnQuillflow([...flags, ...storeFlags], undefined, checkout);
+          const other = await spawnQuillflow([...flags, ...storeFlags()], undefined, checkout);
           started.push(other);
-          add(
-            `compare${i + 1}${options.stores.length === 1 ? "" : ` ${store}`}`,
-            other.url,
-            other.pid,
-          );
+          add(`compare${i + 1}${suffix}`, other.url, other.pid);
         }
       }
     }

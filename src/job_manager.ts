@@ -23,9 +23,11 @@ import {
   TERMINAL_EVENTS,
 } from "./job.ts";
 import { type FeedSink, JobFeed } from "./job_feed.ts";
+import { interruptedStreams } from "./interrupted_streams.ts";
 import { newJobId } from "./job_id.ts";
 import type { JobStore } from "./job_store.ts";
 import type { LlmClient } from "./llm.ts";
+import { restoreFromLog } from "./log_checkpoint.ts";
 import { type Logger, silentLogger } from "./logger.ts";
 import { describeError } from "./retry.ts";
 
@@ -160,6 +162,8 @@ class ActiveJob {
 }
 
 const MAX_DELTA_CHARS = 2_048;
+/** More events than any job logs: a recovering job's log is read whole. */
+const WHOLE_LOG = 1_000_000;
 
 /** Owns every job of this process: admission, running, event logs, subscribers, eviction. */
 export class JobManager {
@@ -302,10 +306,13 @@ export class JobManager {
     if (report.finished > 0) this.#scheduleEviction();
     for (const record of unfinished) {
       if (this.#active.has(record.id)) continue;
+      const wasRunning = record.status === "running";
+      // The record may be behind its log (see `restoreFromLog`); what was streamed is in the log.
+      const log = wasRunning ? await this.#store.events(record.id, 0, WHOLE_LOG) : [];
+      restoreFromLog(record, log);
       const job = new ActiveJob(record);
       this.#active.set(record.id, job);
       this.#count(undefined, record.status);
-      const wasRunning = record.status === "running";
       const problem = wasRunning ? this.#unresumable(record) : undefined;
       if (problem) {
         this.#finish(job, "failed", {
@@ -320,6 +327,15 @@ export class JobManager {
         // A graceful stop is not the job's fault; only crashes count towards `maxResumes`.
         if (!record.suspended) record.resumes = (record.resumes ?? 0) + 1;
         delete record.suspended;
+        // Clients drop the text the dead run left half-written; the next run streams it anew.
+        for (const { step, index } of interruptedStreams(log)) {
+          this.#emit(job, "delta", {
+            step,
+            ...(index === undefined ? {} : { index }),
+            text: "",
+            reset: true,
+          });
+        }
         this.#setStatus(record, "queued");
         report.resumed++;
       } else {

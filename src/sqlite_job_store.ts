@@ -7,7 +7,10 @@
  * and a transaction per event would cost far more than the work it records. A write's promise
  * resolves once its batch is in the file, so a caller that must not lose a write (accepting a
  * job) awaits it, and one that streams (every event) does not. Records read back at
- * once from the buffer. Events are shown to readers only once they are in the file, and
+ * once from the buffer. A running job's record is written again only when its status changes:
+ * its progress is in its event log, which recovery reads (`restoreFromLog`), so rewriting a
+ * growing record at every step cost more than all its events. Events are shown to readers only
+ * once they are in the file, and
  * `onDurable` says when: a client must never see an event a crash could take back, or its
  * `Last-Event-ID` would point past the log the restarted service has.
  *
@@ -15,7 +18,7 @@
  */
 
 import { DatabaseSync, type StatementSync } from "node:sqlite";
-import type { JobEvent, JobRecord } from "./job.ts";
+import { FINISHED_STATUSES, type JobEvent, type JobRecord, type JobStatus } from "./job.ts";
 import type { JobStore } from "./job_store.ts";
 
 /** The file name inside the data directory. */
@@ -98,6 +101,15 @@ export class SqliteJobStore implements JobStore {
   readonly #onError: (error: unknown) => void;
   /** Records put since the last flush; serialised when flushed, so the newest state is written. */
   readonly #records = new Map<string, JobRecord>();
+  /**
+   * Records of unfinished jobs put again with the status they were last written with. A running
+   * job's record changes with every step, but everything that changes is in its event log, which
+   * is written anyway (the manager rebuilds the record from it after a crash: `restoreFromLog`).
+   * So these wait here, read back from memory, until the status changes, `flush` or `close`.
+   */
+  readonly #unchanged = new Map<string, JobRecord>();
+  /** The status each unfinished job's record was last written with. */
+  readonly #writtenStatus = new Map<string, JobStatus>();
   /** Events appended since the last flush, per job, in id order. */
   readonly #events = new Map<string, JobEvent[]>();
   /**
@@ -206,17 +218,25 @@ export class SqliteJobStore implements JobStore {
     }
   }
 
-  /** Buffers `job`; resolves once it is in the file. */
+  /**
+   * Buffers `job`; resolves once it is in the file. A record whose status is the one last written
+   * waits for the next status change instead, and resolves at once (see `#unchanged`).
+   */
   put(job: JobRecord): Promise<void> {
+    this.#deletes.delete(job.id);
+    if (!this.#records.has(job.id) && this.#writtenStatus.get(job.id) === job.status) {
+      this.#unchanged.set(job.id, job);
+      return Promise.resolve();
+    }
+    this.#unchanged.delete(job.id);
     const written = this.#written();
     this.#records.set(job.id, job);
-    this.#deletes.delete(job.id);
     this.#schedule();
     return written;
   }
 
   get(id: string): Promise<JobRecord | undefined> {
-    const buffered = this.#records.get(id);
+    const buffered = this.#records.get(id) ?? this.#unchanged.get(id);
     if (buffered) return Promise.resolve(buffered);
     if (this.#deletes.has(id)) return Promise.resolve(undefined);
     const row = this.#sql.getJob.get(id);
@@ -231,6 +251,7 @@ export class SqliteJobStore implements JobStore {
       const record = this.#parseRecord(row.record);
       if (!this.#deletes.has(record.id)) byId.set(record.id, record);
     }
+    for (const record of this.#unchanged.values()) byId.set(record.id, record);
     for (const record of this.#records.values()) byId.set(record.id, record);
     const all = [...byId.values()].sort((a, b) => b.createdAt - a.createdAt);
     return Promise.resolve(all.slice(0, limit));
@@ -254,6 +275,8 @@ export class SqliteJobStore implements JobStore {
   delete(id: string): Promise<void> {
     const written = this.#written();
     this.#records.delete(id);
+    this.#unchanged.delete(id);
+    this.#writtenStatus.delete(id);
     const dropped = this.#events.get(id);
     if (dropped) this.#bufferedEvents -= dropped.length;
     this.#events.delete(id);
@@ -309,8 +332,10 @@ export class SqliteJobStore implements JobStore {
     this.#listeners.push(listener);
   }
 
-  /** Writes everything buffered now, in one transaction. */
+  /** Writes everything buffered now, records waiting for a status change too, in one transaction. */
   flush(): Promise<void> {
+    for (const [id, record] of this.#unchanged) this.#records.set(id, record);
+    this.#unchanged.clear();
     this.#flush(true);
     return Promise.resolve();
   }
@@ -359,6 +384,10 @@ export class SqliteJobStore implements JobStore {
         sql.putJob.run(record.id, record.createdAt, record.status, JSON.stringify(record));
       }
       this.#db.exec("COMMIT");
+      for (const record of this.#records.values()) {
+        if (FINISHED_STATUSES.has(record.status)) this.#writtenStatus.delete(record.id);
+        else this.#writtenStatus.set(record.id, record.status);
+      }
     } catch (error) {
       try {
         this.#db.exec("ROLLBACK");

@@ -93,3 +93,56 @@ Deno.test("JobManager.recover() takes up unfinished jobs without paying twice", 
     await manager.close();
   }
 });
+
+Deno.test("JobManager.recover() goes on from the log when the record is behind it", async () => {
+  // The durable store writes a running job's record only when its status changes: this one was
+  // written as it started, then the outline, one section and half of another were streamed.
+  const store = new MemoryJobStore();
+  const sections = ["What tea is", "Why tea matters", "Getting started with tea"];
+  await store.put(jobRecord("behind", { status: "running", startedAt: 2, lastEventId: 2 }));
+  const log: JobEvent["data"][] = [
+    { status: "queued", progress: 0 },
+    { status: "running", progress: 0 },
+    { step: "outline", text: "sections: ..." },
+    { step: "outline", progress: 33, sections },
+    { step: "content", index: 0, text: "Tea is " },
+    { step: "content", index: 1, text: "Tea matters because" },
+    { step: "content", index: 0, text: "a drink. " },
+    { step: "content", progress: 44, section: sections[0], index: 0, completed: 1, total: 3 },
+  ];
+  const types: JobEvent["type"][] = [
+    "status",
+    "status",
+    "delta",
+    "progress",
+    "delta",
+    "delta",
+    "delta",
+    "progress",
+  ];
+  for (const [i, data] of log.entries()) {
+    await store.append("behind", { id: i + 1, type: types[i] as JobEvent["type"], data });
+  }
+  const llm = new CountingWriter();
+  const manager = new JobManager({ store, llm, maxConcurrentJobs: 1 });
+  try {
+    assert.deepEqual(await manager.recover(), { requeued: 0, resumed: 1, failed: 0, finished: 0 });
+    const done = await waitFinished(manager, "behind");
+    assert.equal(done.status, "completed");
+    assert.match(done.article ?? "", /Tea is a drink\./);
+    assert.deepEqual(done.sections, sections);
+    assert.deepEqual(llm.calls, ["section", "section", "style"], "outline and section 1 kept");
+    const after = await store.events("behind", 8, 2);
+    assert.deepEqual(after.map((e) => [e.id, e.type, e.data]), [
+      [9, "delta", { step: "content", index: 1, text: "", reset: true }],
+      [10, "status", {
+        status: "queued",
+        progress: 44,
+        resumed: true,
+        reason: "The service restarted while the job ran; it goes on from its last finished step",
+      }],
+    ]);
+  } finally {
+    await manager.close();
+  }
+});

@@ -159,3 +159,35 @@ Deno.test("SqliteJobStore serves live readers from memory and older events from 
     await store.close();
   }
 });
+
+Deno.test("SqliteJobStore writes a running job's record again only when its status changes", async () => {
+  await using dir = await makeTestDir("sqlite-unchanged");
+  const path = `${dir.path}/quillflow.db`;
+  const store = SqliteJobStore.open(path, { flushMs: 1 });
+  const r = jobRecord("r", { status: "running" });
+  await store.put(r);
+  assert.equal(store.flushes, 1);
+  r.progress = 44;
+  await store.put(r);
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.equal(store.flushes, 1, "the same status: no write");
+  assert.equal((await store.get("r"))?.progress, 44, "read back from memory");
+  assert.equal((await store.list(1))[0]?.progress, 44);
+  r.status = "completed";
+  r.progress = 100;
+  await store.put(r);
+  assert.equal(store.flushes, 2, "a new status is written");
+  const s = jobRecord("s", { status: "running" });
+  await store.put(s);
+  s.progress = 77;
+  await store.put(s);
+  await store.close(); // writes what waited for a status change
+
+  const reopened = SqliteJobStore.open(path);
+  try {
+    assert.equal((await reopened.get("r"))?.progress, 100);
+    assert.equal((await reopened.get("s"))?.progress, 77);
+  } finally {
+    await reopened.close();
+  }
+});
