@@ -66,16 +66,20 @@ Deno.test("SseStream applies back-pressure through the writer, and abort() ends 
     highWaterMark: 2,
   });
   const writer = stream.writable.getWriter();
+  const nextTask = () => new Promise((resolve) => setTimeout(resolve, 0));
   assert.equal(writer.desiredSize, 2);
-  writer.write(1).catch(() => {});
-  writer.write(2).catch(() => {});
-  writer.write(3).catch(() => {});
-  // Nobody reads: the queue fills and the writer reports it.
-  await new Promise((resolve) => setTimeout(resolve, 0));
+  for (const n of [1, 2, 3]) writer.write(n).catch(() => {});
+  // The first two are framed and sent as one chunk after this task; nobody reads it.
+  await nextTask();
+  for (const n of [4, 5, 6]) writer.write(n).catch(() => {});
+  await nextTask();
+  // With that chunk unread, items queue on the writer, and it reports it.
   assert.ok((writer.desiredSize ?? 0) <= 0, `desiredSize ${writer.desiredSize}`);
   writer.close().catch(() => {});
-  const text = await new Response(stream.readable).text();
-  assert.equal(text, "data: 1\n\ndata: 2\n\ndata: 3\n\n");
+  const chunks: string[] = [];
+  for await (const chunk of stream.readable) chunks.push(new TextDecoder().decode(chunk));
+  assert.equal(chunks[0], "data: 1\n\ndata: 2\n\n");
+  assert.equal(chunks.join(""), [1, 2, 3, 4, 5, 6].map((n) => `data: ${n}\n\n`).join(""));
 });
 
 Deno.test("SseStream.abort() releases a writer blocked on a reader that never reads", async () => {
