@@ -6,6 +6,7 @@
  */
 
 import OpenAI from "openai";
+import { readChatStream } from "./chat_stream.ts";
 import type { LlmCallOptions, LlmClient, LlmRequest } from "./llm.ts";
 import { retry } from "./retry.ts";
 
@@ -122,18 +123,22 @@ export class OpenAiClient implements LlmClient {
       );
       return completion.choices[0]?.message?.content ?? "";
     }
-    const stream = await this.#client.chat.completions.create(
+    // The SDK makes the request and throws for an error status; the body is read by
+    // `readChatStream`, at a fraction of the SDK's stream iterator's CPU per chunk.
+    const response = await this.#client.chat.completions.create(
       { model: this.model, messages, stream: true },
       { signal },
-    );
-    let text = "";
-    for await (const chunk of stream) {
-      const delta = chunk.choices[0]?.delta?.content;
-      if (delta) {
-        text += delta;
-        onDelta(delta);
-      }
-    }
-    return text;
+    ).asResponse();
+    if (!response.body) throw new TypeError("The LLM answered a streaming request with no body");
+    return await readChatStream(response.body, onDelta, {
+      signal,
+      toError: (error) =>
+        new OpenAI.APIError(
+          undefined,
+          typeof error === "object" && error !== null ? error : { message: String(error) },
+          undefined,
+          response.headers,
+        ),
+    });
   }
 }
