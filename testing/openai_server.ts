@@ -25,9 +25,12 @@ export interface RecordedRequest {
   completed: boolean;
 }
 
-/** What to answer: text, an HTTP error, or nothing until the client gives up. */
+/**
+ * What to answer: text (when streamed, optionally going silent after `stallAfter` pieces, as a
+ * model that stalls mid-answer), an HTTP error, or nothing until the client gives up.
+ */
 export type ScriptedReply =
-  | { content: string }
+  | { content: string; stallAfter?: number }
   | { status: number; message?: string }
   | { hang: true }
   | undefined;
@@ -171,7 +174,9 @@ export function startOpenAiServer(options: OpenAiServerOptions = {}): Promise<Op
         try {
           controller.enqueue(chunk({ role: "assistant", content: "" }, null));
           const step = delayMs / pieces.length;
-          for (const piece of pieces) {
+          const stallAfter = reply && "content" in reply ? reply.stallAfter : undefined;
+          for (const [i, piece] of pieces.entries()) {
+            if (i === stallAfter) await sleep(3_600_000, request.signal);
             await sleep(step, request.signal);
             if (request.signal.aborted) return;
             controller.enqueue(chunk({ content: piece }, null));

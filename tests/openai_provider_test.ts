@@ -99,3 +99,33 @@ Deno.test("openai provider: the non-streaming path returns the whole text", asyn
     await llm.close();
   }
 });
+
+Deno.test("openai provider: a stream that stalls mid-answer times out, never returns part of it", async () => {
+  const { OpenAiClient } = await import("../src/llm_openai.ts");
+  const { sectionPrompt } = await import("../src/prompts.ts");
+  const llm = await startOpenAiServer({
+    script: () => ({ content: "Bees dance to tell the hive where flowers are.", stallAfter: 3 }),
+  });
+  try {
+    const client = new OpenAiClient({
+      apiKey: "k",
+      baseURL: llm.baseUrl,
+      model: "m",
+      timeoutMs: 300,
+      maxAttempts: 1,
+    });
+    const deltas: string[] = [];
+    await assert.rejects(
+      client.complete(sectionPrompt("Bees", "Dance"), { onDelta: (d) => deltas.push(d) }),
+      /did not answer within 300 ms/,
+    );
+    assert.equal(deltas.join(""), "Bees dance to ");
+    // The client hung up: the server saw the request cancelled.
+    for (let i = 0; i < 100 && !llm.requests[0]?.aborted; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    assert.equal(llm.requests[0]?.aborted, true);
+  } finally {
+    await llm.close();
+  }
+});
