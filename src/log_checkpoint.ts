@@ -24,10 +24,11 @@ function streamKey(data: Record<string, unknown>): string {
  * @example
  * ```ts
  * import { restoreFromLog } from "./log_checkpoint.ts";
+ * import type { JobRecord } from "./job.ts";
  * import assert from "node:assert/strict";
  *
- * const record = {
- *   id: "a", topic: "tea", status: "running" as const, progress: 0, step: null,
+ * const record: JobRecord = {
+ *   id: "a", topic: "tea", status: "running", progress: 0, step: null,
  *   provider: "offline", model: null, createdAt: 0, lastEventId: 2,
  * };
  * restoreFromLog(record, [

@@ -191,3 +191,51 @@ Deno.test("SqliteJobStore writes a running job's record again only when its stat
     await reopened.close();
   }
 });
+
+Deno.test("SqliteJobStore takes up a schema 1 file: its events become batches of one", async () => {
+  const { DatabaseSync } = await import("node:sqlite");
+  await using dir = await makeTestDir("sqlite-schema1");
+  const path = `${dir.path}/quillflow.db`;
+  const old = new DatabaseSync(path);
+  old.exec(`
+    PRAGMA journal_mode = WAL;
+    CREATE TABLE jobs (id TEXT PRIMARY KEY, created_at INTEGER NOT NULL, status TEXT NOT NULL,
+      record TEXT NOT NULL);
+    CREATE TABLE events (job_id TEXT NOT NULL, id INTEGER NOT NULL, type TEXT NOT NULL,
+      data TEXT NOT NULL, PRIMARY KEY (job_id, id));
+    PRAGMA user_version = 1;
+  `);
+  const record = jobRecord("old", { status: "running", lastEventId: 2 });
+  old.prepare("INSERT INTO jobs VALUES (?, ?, ?, ?)").run(
+    "old",
+    1,
+    "running",
+    JSON.stringify(record),
+  );
+  const insert = old.prepare("INSERT INTO events VALUES (?, ?, ?, ?)");
+  insert.run("old", 1, "status", JSON.stringify({ status: "queued", progress: 0 }));
+  insert.run("old", 2, "delta", JSON.stringify({ step: "outline", text: 'a\n"b"' }));
+  old.close();
+
+  const store = SqliteJobStore.open(path);
+  try {
+    assert.deepEqual(await store.events("old", 0, 10), [
+      { id: 1, type: "status", data: { status: "queued", progress: 0 } },
+      { id: 2, type: "delta", data: { step: "outline", text: 'a\n"b"' } },
+    ]);
+    assert.deepEqual((await store.unfinished()).map((r) => [r.id, r.lastEventId]), [["old", 2]]);
+    await store.append("old", event(3));
+    await store.append("old", event(4));
+    await store.flush();
+    assert.deepEqual((await store.events("old", 1, 2)).map((e) => e.id), [2, 3]);
+  } finally {
+    await store.close();
+  }
+  const reopened = SqliteJobStore.open(path);
+  try {
+    assert.deepEqual((await reopened.events("old", 0, 10)).map((e) => e.id), [1, 2, 3, 4]);
+    assert.deepEqual((await reopened.events("old", 2, 1)).map((e) => e.id), [3]);
+  } finally {
+    await reopened.close();
+  }
+});
