@@ -114,9 +114,9 @@ export async function readChatStream(
 
   // Ends a read that is waiting on a stalled body at once, whatever the body does on abort.
   const stop = () => reader.cancel(signal.reason).catch(() => {});
-  signal.throwIfAborted();
   signal.addEventListener("abort", stop, { once: true });
   try {
+    signal.throwIfAborted();
     while (!finished) {
       const { value, done } = await reader.read();
       if (done) {

@@ -56,6 +56,20 @@ Deno.test("readChatStream throws the stream's errors instead of returning part o
       SyntaxError,
     );
   });
+  await t.step("a signal aborted before reading rejects at once and cancels the body", async () => {
+    let cancelled = false;
+    const body = new ReadableStream<Uint8Array>({
+      cancel() {
+        cancelled = true;
+      },
+    });
+    const reason = new DOMException("Cancelled by request", "AbortError");
+    await assert.rejects(
+      readChatStream(body, () => {}, options(AbortSignal.abort(reason))),
+      (error: unknown) => error === reason,
+    );
+    assert.equal(cancelled, true);
+  });
   await t.step(
     "an abort mid-stream rejects with the signal's reason and cancels the body",
     async () => {
