@@ -33,8 +33,8 @@ export function spawnQuillflow(
       "0",
       "--log-level",
       "warn",
-      // The command's default store is sqlite; these figures are the in-memory service's
-      // (`bench/durable_overhead.ts` measures the durable one). Later flags may override it.
+      // The command's default store is sqlite; the kit measures the in-memory service unless a
+      // scenario asks for the durable one (`bench/load.ts --store sqlite`): later flags win.
       "--store",
       "memory",
       ...flags,
