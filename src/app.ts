@@ -50,6 +50,11 @@ export interface HandlerDeps {
    * parts, such as `{ redis: "unreachable" }` (answered with `503`).
    */
   health?: () => Promise<Record<string, string> | null>;
+  /**
+   * The waiting line shared by every instance, when there is one (`STORE=redis`): jobs waiting
+   * and jobs running on any instance. `/metrics` leaves these gauges out when it rejects.
+   */
+  sharedQueue?: () => Promise<{ waiting: number; running: number }>;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -168,9 +173,23 @@ export function createHandler(deps: HandlerDeps): (request: Request) => Promise<
       const trouble = await deps.health?.();
       return trouble ? json({ status: "degraded", ...trouble }, 503) : json({ status: "ok" });
     })
-    .add("GET", "/metrics", () => {
+    .add("GET", "/metrics", async () => {
       const stats = manager.stats();
+      // Metrics must answer while Redis does not: then only this instance's figures are shown.
+      const shared = await deps.sharedQueue?.().catch(() => undefined);
       const body = metrics.render({
+        ...(shared
+          ? {
+            quillflow_shared_jobs_waiting: {
+              help: "Jobs waiting in the line shared by every instance.",
+              values: [["", shared.waiting]],
+            },
+            quillflow_shared_jobs_running: {
+              help: "Jobs running on any instance.",
+              values: [["", shared.running]],
+            },
+          }
+          : {}),
         quillflow_jobs: {
           help: "Jobs kept, by status.",
           values: Object.entries(stats.jobsByStatus).map((

@@ -186,6 +186,15 @@ export class BullmqDispatcher implements JobDispatcher {
     }
   }
 
+  /** Jobs waiting in the shared line, and running on any instance. */
+  async counts(): Promise<{ waiting: number; running: number }> {
+    const [waiting, running] = await Promise.all([
+      withTimeout(this.#queue.getWaitingCount()),
+      withTimeout(this.#queue.getActiveCount()),
+    ]);
+    return { waiting, running };
+  }
+
   async enqueue(record: JobRecord): Promise<void> {
     await withTimeout(this.#queue.add("article", { id: record.id }, {
       jobId: record.id,

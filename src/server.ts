@@ -152,7 +152,9 @@ export async function startServer(
     }
   }
   const handler = createHandler({
-    ...(shared ? { health: sharedHealth(shared.store) } : {}),
+    ...(shared
+      ? { health: sharedHealth(shared.store), sharedQueue: () => shared.dispatcher.counts() }
+      : {}),
     manager,
     metrics,
     logger,

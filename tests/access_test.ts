@@ -159,6 +159,8 @@ Deno.test("GET /metrics reports jobs, streams, events and LLM calls in Prometheu
     assert.equal(value("quillflow_llm_latency_seconds_count"), 5);
     assert.equal(value('quillflow_llm_latency_seconds_bucket{le="+Inf"}'), 5);
     assert.match(text, /^# TYPE quillflow_llm_latency_seconds histogram$/m);
+    // One process, no shared line: those gauges belong to STORE=redis.
+    assert.doesNotMatch(text, /quillflow_shared_jobs/);
   } finally {
     await server.shutdown();
   }

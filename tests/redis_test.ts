@@ -313,6 +313,12 @@ Deno.test({
       assert.equal(refused.status, 503);
       assert.equal(error.error.code, "store_unavailable");
       assert.ok(Date.now() - started < 3_000, "answered without hanging");
+      // Metrics still answer, with this instance's figures only.
+      const metrics = await fetch(`${a.url}/metrics`);
+      assert.equal(metrics.status, 200);
+      const text = await metrics.text();
+      assert.match(text, /^quillflow_jobs_running 0$/m);
+      assert.doesNotMatch(text, /quillflow_shared_jobs/);
 
       await redis.restart();
       await waitFor("healthy again", async () => {
@@ -429,6 +435,20 @@ Deno.test({
       assert.equal(refused.headers.get("retry-after"), "5");
       assert.equal((await refused.json()).error.code, "queue_full");
       assert.ok(ids.length >= 2 && ids.length <= 3, `accepted ${ids.length}`);
+      // Every instance's /metrics shows the shared line, not just its own jobs.
+      for (const instance of instances) {
+        const shared = await waitFor("the first job to run", async () => {
+          const text = await (await fetch(`${instance.url}/metrics`)).text();
+          const gauge = (name: string) =>
+            Number(new RegExp(`^${name} (\\d+)$`, "m").exec(text)?.[1]);
+          const counts = {
+            waiting: gauge("quillflow_shared_jobs_waiting"),
+            running: gauge("quillflow_shared_jobs_running"),
+          };
+          return counts.running === 1 ? counts : undefined;
+        });
+        assert.equal(shared.waiting, ids.length - 1);
+      }
       for (const id of ids) {
         assertWholeLog(await collectEvents(`${instances[1]?.url}/api/jobs/${id}/events`));
       }
