@@ -117,6 +117,16 @@ export class BullmqDispatcher implements JobDispatcher {
       await withTimeout(dispatcher.#commands.connect(), 5_000);
       await withTimeout(dispatcher.#cancels.connect(), 5_000);
       await withTimeout(dispatcher.#cancels.subscribe(dispatcher.#channel()), 5_000);
+      // One value for the whole cluster, set by whichever instance starts last: say so when
+      // this one changes what another instance set.
+      const before = await withTimeout(dispatcher.#queue.getGlobalConcurrency(), 5_000);
+      if (before !== null && before !== options.globalConcurrency) {
+        dispatcher.#logger.log("warn", "global concurrency changed", {
+          from: before,
+          to: options.globalConcurrency,
+          hint: "GLOBAL_CONCURRENT_JOBS is shared by every instance: give them all the same value",
+        });
+      }
       await withTimeout(
         options.globalConcurrency > 0
           ? dispatcher.#queue.setGlobalConcurrency(options.globalConcurrency)

@@ -489,3 +489,31 @@ Deno.test({
     });
   },
 });
+
+Deno.test({
+  name: "redis: an instance that changes GLOBAL_CONCURRENT_JOBS another one set says so",
+  ignore: !haveRedis,
+  async fn() {
+    const redis = await RedisServer.start();
+    const instances: Instance[] = [];
+    try {
+      const changed = (i: Instance) =>
+        i.logs().filter((l) => l.msg === "global concurrency changed");
+      instances.push(
+        await Instance.start("A", instanceArgs(redis, { "--global-concurrent-jobs": "2" })),
+      );
+      instances.push(
+        await Instance.start("B", instanceArgs(redis, { "--global-concurrent-jobs": "2" })),
+      );
+      instances.push(
+        await Instance.start("C", instanceArgs(redis, { "--global-concurrent-jobs": "3" })),
+      );
+      const [a, b, c] = instances as [Instance, Instance, Instance];
+      assert.deepEqual(changed(a), [], "the first to set it");
+      assert.deepEqual(changed(b), [], "the same value");
+      assert.deepEqual(changed(c).map((l) => [l.level, l.from, l.to]), [["warn", 2, 3]]);
+    } finally {
+      await stopAll(instances, redis);
+    }
+  },
+});
