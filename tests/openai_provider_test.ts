@@ -81,17 +81,20 @@ Deno.test("openai provider: a bad outline is asked for again, and a 500 is retri
   }
 });
 
-Deno.test("openai provider: the non-streaming path returns the whole text", async () => {
+/** The `openai` provider's client for the test server at `baseURL`. */
+async function clientFor(
+  baseURL: string,
+  options: { minRetryDelayMs?: number; timeoutMs?: number; maxAttempts?: number },
+) {
   const { OpenAiClient } = await import("../src/llm_openai.ts");
+  return new OpenAiClient({ apiKey: "k", baseURL, model: "m", ...options });
+}
+
+Deno.test("openai provider: the non-streaming path returns the whole text", async () => {
   const { outlinePrompt } = await import("../src/prompts.ts");
   const llm = await startOpenAiServer();
   try {
-    const client = new OpenAiClient({
-      apiKey: "k",
-      baseURL: llm.baseUrl,
-      model: "m",
-      minRetryDelayMs: 1,
-    });
+    const client = await clientFor(llm.baseUrl, { minRetryDelayMs: 1 });
     const text = await client.complete(outlinePrompt("Bees", 3));
     assert.match(text, /Introduction to Bees/);
     assert.equal(llm.requests[0]?.body.stream, undefined);
@@ -101,19 +104,12 @@ Deno.test("openai provider: the non-streaming path returns the whole text", asyn
 });
 
 Deno.test("openai provider: a stream that stalls mid-answer times out, never returns part of it", async () => {
-  const { OpenAiClient } = await import("../src/llm_openai.ts");
   const { sectionPrompt } = await import("../src/prompts.ts");
   const llm = await startOpenAiServer({
     script: () => ({ content: "Bees dance to tell the hive where flowers are.", stallAfter: 3 }),
   });
   try {
-    const client = new OpenAiClient({
-      apiKey: "k",
-      baseURL: llm.baseUrl,
-      model: "m",
-      timeoutMs: 300,
-      maxAttempts: 1,
-    });
+    const client = await clientFor(llm.baseUrl, { timeoutMs: 300, maxAttempts: 1 });
     const deltas: string[] = [];
     await assert.rejects(
       client.complete(sectionPrompt("Bees", "Dance"), { onDelta: (d) => deltas.push(d) }),
