@@ -252,11 +252,24 @@ export class BullmqDispatcher implements JobDispatcher {
     const id = job.data.id;
     const manager = this.#manager as JobManager;
     const store = this.#options.store;
-    const record = await store.get(id);
-    if (!record || FINISHED_STATUSES.has(record.status)) return; // ended before a hand-over
-    const voidStreams = record.status === "running"
-      ? interruptedStreams(await store.events(id, 0, 1_000_000))
-      : [];
+    // Claim the job before reading it: a run this one takes over (its instance froze past its
+    // lock) can write nothing after this, so the log read next is the one to go on from.
+    await store.fence(id, crypto.randomUUID());
+    let record: JobRecord | undefined;
+    let voidStreams: ReturnType<typeof interruptedStreams> = [];
+    try {
+      record = await store.get(id);
+      if (record?.status === "running") {
+        voidStreams = interruptedStreams(await store.events(id, 0, 1_000_000));
+      }
+    } catch (error) {
+      store.unfence(id);
+      throw error;
+    }
+    if (!record || FINISHED_STATUSES.has(record.status)) {
+      store.unfence(id); // ended before a hand-over
+      return;
+    }
     const done = manager.execute(record, { voidStreams });
     this.#running.add(id);
     try {
@@ -268,12 +281,18 @@ export class BullmqDispatcher implements JobDispatcher {
         await job.moveToWait(token);
         throw new WaitingError();
       }
+      if (outcome === "unsaved" && store.wasTaken(id)) {
+        // Another instance runs it now; this one's lock is gone, so BullMQ has nothing to end.
+        this.#logger.log("warn", "job taken over", { job: id });
+        return;
+      }
       if (outcome === "unsaved") {
         // Redis went away mid-run: BullMQ runs it again (from its checkpoint) after a backoff.
         throw new RetryableRunError(id);
       }
     } finally {
       this.#running.delete(id);
+      store.unfence(id);
     }
   }
 

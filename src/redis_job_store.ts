@@ -47,7 +47,7 @@ export function failFastOptions(enableOfflineQueue = false) {
 }
 
 /** Whether `error` is Redis answering (a bad command), rather than Redis being unreachable. */
-function isReply(error: unknown): boolean {
+function isReply(error: unknown): error is Error {
   return error instanceof Error && error.name === "ReplyError";
 }
 
@@ -68,6 +68,42 @@ export async function closeClient(client: Redis): Promise<void> {
   clearTimeout(timer);
 }
 
+/**
+ * Thrown by a write for a job that another instance has taken over since this one was given it
+ * (see {@linkcode RedisJobStore.fence}): the write is refused, so a run that lost its job (a
+ * frozen event loop outlived its lock) cannot add to the log of the run that took over.
+ */
+export class JobTakenError extends Error {
+  /** Creates the error for job `id`. */
+  constructor(id: string) {
+    super(`Job ${id} was taken over by another instance`);
+    this.name = "JobTakenError";
+  }
+}
+
+// KEYS: owner, events, appended channel. ARGV: token, stream id, type, data, announcement.
+const FENCED_APPEND = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return redis.error_reply('FENCED') end
+local added = redis.pcall('XADD', KEYS[2], ARGV[2], 'type', ARGV[3], 'data', ARGV[4])
+if type(added) == 'table' and added.err then return added end
+redis.call('PUBLISH', KEYS[3], ARGV[5])
+return added
+`;
+
+// KEYS: owner, record, events, index. ARGV: token, record JSON, created at, finished?, ttl, id.
+const FENCED_PUT = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return redis.error_reply('FENCED') end
+if ARGV[4] == '1' then
+  redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[5])
+  redis.call('PEXPIRE', KEYS[3], ARGV[5])
+  redis.call('PEXPIRE', KEYS[1], ARGV[5])
+else
+  redis.call('SET', KEYS[2], ARGV[2])
+end
+redis.call('ZADD', KEYS[4], ARGV[3], ARGV[6])
+return 1
+`;
+
 /** A {@linkcode JobStore} on Redis; create it with {@linkcode RedisJobStore.connect}. */
 export class RedisJobStore implements JobStore {
   readonly #client: Redis;
@@ -77,6 +113,10 @@ export class RedisJobStore implements JobStore {
   readonly #watchers = new Map<string, Set<() => void>>();
   /** Tags this store's announcements: the manager appending here tells its own feed directly. */
   readonly #origin = crypto.randomUUID();
+  /** The run token of each job this instance runs; its writes for the job carry it. */
+  readonly #fences = new Map<string, string>();
+  /** Jobs whose fenced writes were refused: another instance took them over. */
+  readonly #taken = new Set<string>();
   #lastError: Error | undefined;
 
   private constructor(client: Redis, subscriber: Redis, options: RedisJobStoreOptions) {
@@ -157,7 +197,47 @@ export class RedisJobStore implements JobStore {
     }
   }
 
+  /**
+   * Makes this instance the owner of job `id` for the run `token`: from now on only writes for
+   * the job made with that token (this instance's, until `unfence`) are accepted, and another
+   * instance's earlier run gets {@linkcode JobTakenError}. Call it before reading the job to run.
+   */
+  async fence(id: string, token: string): Promise<void> {
+    await this.#run(() => this.#client.set(this.key(`owner:${id}`), token));
+    this.#fences.set(id, token);
+  }
+
+  /** Stops writing job `id` with this instance's run token (the run has ended). */
+  unfence(id: string): void {
+    this.#fences.delete(id);
+    this.#taken.delete(id);
+  }
+
+  /** Whether a write for job `id` was refused because another instance took it over. */
+  wasTaken(id: string): boolean {
+    return this.#taken.has(id);
+  }
+
   async put(job: JobRecord): Promise<void> {
+    const token = this.#fences.get(job.id);
+    if (token !== undefined) {
+      await this.#fenced(job.id, () =>
+        this.#client.eval(
+          FENCED_PUT,
+          4,
+          this.key(`owner:${job.id}`),
+          this.key(`job:${job.id}`),
+          this.key(`events:${job.id}`),
+          this.key("jobs"),
+          token,
+          JSON.stringify(job),
+          job.createdAt,
+          FINISHED_STATUSES.has(job.status) ? "1" : "0",
+          this.#ttlMs,
+          job.id,
+        ));
+      return;
+    }
     await this.#run(async () => {
       const tx = this.#client.multi();
       if (FINISHED_STATUSES.has(job.status)) {
@@ -227,13 +307,30 @@ export class RedisJobStore implements JobStore {
   async delete(id: string): Promise<void> {
     await this.#run(async () => {
       await this.#client.multi()
-        .del(this.key(`job:${id}`), this.key(`events:${id}`))
+        .del(this.key(`job:${id}`), this.key(`events:${id}`), this.key(`owner:${id}`))
         .zrem(this.key("jobs"), id)
         .exec();
     });
   }
 
   async append(jobId: string, event: JobEvent): Promise<void> {
+    const token = this.#fences.get(jobId);
+    if (token !== undefined) {
+      await this.#fenced(jobId, () =>
+        this.#client.eval(
+          FENCED_APPEND,
+          3,
+          this.key(`owner:${jobId}`),
+          this.key(`events:${jobId}`),
+          this.key(`appended:${jobId}`),
+          token,
+          `0-${event.id}`,
+          event.type,
+          JSON.stringify(event.data),
+          `${this.#origin} ${event.id}`,
+        ));
+      return;
+    }
     await this.#run(async () => {
       const [[added]] = await this.#client.pipeline()
         .xadd(
@@ -299,6 +396,21 @@ export class RedisJobStore implements JobStore {
     const top = last?.[0];
     if (top) record.lastEventId = Math.max(record.lastEventId, eventIdOf(top[0]));
     return record;
+  }
+
+  /** Runs a fenced write: `FENCED` becomes {@linkcode JobTakenError}; a repeated id is ignored. */
+  async #fenced(id: string, write: () => Promise<unknown>): Promise<void> {
+    try {
+      await this.#run(write);
+    } catch (error) {
+      if (!isReply(error)) throw error;
+      if (/FENCED/.test(error.message)) {
+        if (this.#fences.has(id)) this.#taken.add(id);
+        throw new JobTakenError(id);
+      }
+      // An id at or below the last one is a second write of an event already in the log.
+      if (!/equal or smaller/.test(error.message)) throw error;
+    }
   }
 
   async #run<T>(command: () => Promise<T>): Promise<T> {

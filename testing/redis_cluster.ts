@@ -241,6 +241,11 @@ export class Instance {
   }
 
   /** Sends `signal` and waits for the process to end. */
+  /** Stops it dead (SIGSTOP) or lets it go on (SIGCONT), as an event loop that stalls would. */
+  freeze(frozen: boolean): void {
+    if (!this.#exited) this.#child.kill(frozen ? "SIGSTOP" : "SIGCONT");
+  }
+
   async kill(signal: Deno.Signal = "SIGTERM"): Promise<void> {
     if (!this.#exited) {
       this.#exited = true;

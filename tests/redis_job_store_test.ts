@@ -1,7 +1,7 @@
 /** RedisJobStore against a throw-away redis-server: the log semantics the feed relies on. */
 
 import assert from "node:assert/strict";
-import { RedisJobStore } from "../src/redis_job_store.ts";
+import { JobTakenError, RedisJobStore } from "../src/redis_job_store.ts";
 import { hasRedisServer, RedisServer } from "../testing/redis_cluster.ts";
 import { jobRecord } from "../testing/job_records.ts";
 
@@ -32,6 +32,32 @@ Deno.test({
           data: { step: "outline", text: "1" },
         });
       });
+
+      await t.step(
+        "a run that lost its job to another instance can write nothing more",
+        async () => {
+          const delta = (id: number, text: string) =>
+            ({ id, type: "delta", data: { step: "outline", text } }) as const;
+          await a.fence("j2", "run-a");
+          await a.put(jobRecord("j2", { status: "running", createdAt: 2, lastEventId: 0 }));
+          await a.append("j2", delta(1, "from a"));
+          await b.fence("j2", "run-b");
+          await assert.rejects(a.append("j2", delta(2, "late a")), JobTakenError);
+          await assert.rejects(a.put(jobRecord("j2", { status: "failed" })), JobTakenError);
+          assert.equal(a.wasTaken("j2"), true);
+          assert.equal(b.wasTaken("j2"), false);
+          await b.append("j2", delta(2, "from b"));
+          await b.append("j2", delta(2, "from b again")); // a repeated id is still a no-op
+          await b.put(jobRecord("j2", { status: "running", createdAt: 2, lastEventId: 2 }));
+          assert.deepEqual((await a.events("j2", 0, 10)).map((e) => e.data.text), [
+            "from a",
+            "from b",
+          ]);
+          assert.equal((await a.get("j2"))?.status, "running");
+          a.unfence("j2");
+          assert.equal(a.wasTaken("j2"), false);
+        },
+      );
 
       await t.step("a second write of an event id is a no-op", async () => {
         await a.append("j1", { id: 5, type: "cancelled", data: {} });

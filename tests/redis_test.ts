@@ -517,3 +517,60 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "redis: an instance frozen past JOB_LOCK_MS loses its job and writes nothing more to it",
+  ignore: !haveRedis,
+  async fn() {
+    await withCluster(2, {
+      "--offline-delay-ms": "500",
+      "--section-concurrency": "1",
+      "--job-lock-ms": "1000",
+    }, async (_redis, instances) => {
+      const id = await submit(instances[0] as Instance, "glaciers");
+      const runner = await whoLogged(instances, "job started", id);
+      const survivor = instances.find((i) => i !== runner) as Instance;
+      const url = `${survivor.url}/api/jobs/${id}/events`;
+      const before = await readUntil(
+        url,
+        (e) => e.event === "delta" && JSON.parse(e.data).index === 1,
+      );
+      // The runner stalls (a long GC pause, a stopped VM) until the survivor has taken over,
+      // then wakes up in the middle of its run, still believing the job is its own.
+      runner.freeze(true);
+      try {
+        await whoLogged([survivor], "job resumed", id);
+      } finally {
+        runner.freeze(false);
+      }
+      const after = await collectEvents(url, { headers: { "last-event-id": before.at(-1)!.id } });
+      const seen = [...before, ...after];
+      assertWholeLog(seen);
+      assert.equal(
+        seen.filter((e) => ["complete", "error", "cancelled"].includes(e.event)).length,
+        1,
+      );
+      const progress = seen.filter((e) => e.event === "progress").map((e) => JSON.parse(e.data));
+      const indexes = progress.filter((p) => p.step === "content").map((p) => p.index);
+      assert.deepEqual([...indexes].sort(), [0, 1, 2], "each section finished once");
+      const article = JSON.parse(seen.at(-1)!.data).article as string;
+      for (const index of [0, 1, 2]) {
+        let text = "";
+        for (const e of seen.filter((e) => e.event === "delta")) {
+          const d = JSON.parse(e.data);
+          if (d.step !== "content" || d.index !== index) continue;
+          text = d.reset ? "" : text + d.text;
+        }
+        assert.ok(text.trim() !== "" && article.includes(text.trim()), `section ${index} is whole`);
+      }
+      // The woken runner finds the job is no longer its own and leaves it alone: a while later
+      // the log and the record are still the survivor's.
+      await whoLogged([runner], "job taken over", id);
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      assert.deepEqual(await collectEvents(url), seen);
+      const { body } = await getJob(survivor, id);
+      assert.equal(body.status, "completed");
+      assert.equal(body.lastEventId, seen.length);
+    });
+  },
+});
