@@ -133,6 +133,8 @@ export class AccessControl {
 
   /** Adds CORS headers to `response` when the request's origin is allowed. */
   applyCors(request: Request, response: Response): void {
+    // Reading a request header costs more than the rest of this: skip it when CORS is off.
+    if (this.#origins.size === 0) return;
     const origin = request.headers.get("origin");
     if (origin === null || !this.#origins.has(origin)) return;
     try {
