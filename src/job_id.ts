@@ -3,7 +3,7 @@
  *
  * Time-ordered ids keep the jobs being written at one time next to each other in any index keyed
  * by id, as the durable store's are: with random (version 4) ids every event of every running job
- * landed on a different B-tree page, and each group commit rewrote about a page per job (3 times
+ * landed on a different B-tree page, and each group commit rewrote about a page per job (twice
  * the CPU per job for the inserts; docs/durability_and_cli.md). They also sort by creation.
  *
  * @module
