@@ -23,12 +23,11 @@ import {
   TERMINAL_EVENTS,
 } from "./job.ts";
 import { type FeedSink, JobFeed } from "./job_feed.ts";
-import { interruptedStreams } from "./interrupted_streams.ts";
 import { newJobId } from "./job_id.ts";
 import type { JobStore } from "./job_store.ts";
 import type { LlmClient } from "./llm.ts";
-import { restoreFromLog } from "./log_checkpoint.ts";
 import { type Logger, silentLogger } from "./logger.ts";
+import { planRecovery } from "./recovery_plan.ts";
 import { describeError } from "./retry.ts";
 
 /** Thrown by `submit` when the waiting line is full; try again after `retryAfterSeconds`. */
@@ -309,26 +308,25 @@ export class JobManager {
       const wasRunning = record.status === "running";
       // The record may be behind its log (see `restoreFromLog`); what was streamed is in the log.
       const log = wasRunning ? await this.#store.events(record.id, 0, WHOLE_LOG) : [];
-      restoreFromLog(record, log);
+      const plan = planRecovery(record, log, this.#maxResumes);
       const job = new ActiveJob(record);
       this.#active.set(record.id, job);
       this.#count(undefined, record.status);
-      const problem = wasRunning ? this.#unresumable(record) : undefined;
-      if (problem) {
+      if (plan.action === "fail") {
         this.#finish(job, "failed", {
-          message: problem,
+          message: plan.reason,
           ...(record.step ? { step: record.step } : {}),
         });
         this.#active.delete(record.id);
         report.failed++;
         continue;
       }
-      if (wasRunning) {
+      if (plan.action === "resume") {
         // A graceful stop is not the job's fault; only crashes count towards `maxResumes`.
         if (!record.suspended) record.resumes = (record.resumes ?? 0) + 1;
         delete record.suspended;
         // Clients drop the text the dead run left half-written; the next run streams it anew.
-        for (const { step, index } of interruptedStreams(log)) {
+        for (const { step, index } of plan.voidStreams) {
           this.#emit(job, "delta", {
             step,
             ...(index === undefined ? {} : { index }),
@@ -356,20 +354,6 @@ export class JobManager {
       this.#logger.log("info", "jobs recovered", { ...report });
     }
     return report;
-  }
-
-  /** Why a job that was running cannot go on, or `undefined` when it can. */
-  #unresumable(record: JobRecord): string | undefined {
-    if ((record.resumes ?? 0) >= this.#maxResumes) {
-      return `The service stopped ${
-        (record.resumes ?? 0) + 1
-      } times while running this job; it was not tried again`;
-    }
-    const { sections, contents } = record.checkpoint ?? {};
-    if (contents && (!sections || contents.length !== sections.length)) {
-      return "The service restarted and the job's saved progress does not fit together";
-    }
-    return undefined;
   }
 
   /**
