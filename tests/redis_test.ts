@@ -235,52 +235,74 @@ Deno.test({
   },
 });
 
+/**
+ * Runs a job on one of two instances, calls `interrupt` with the instance running it once the
+ * outline and the first section are paid for and the second is being written, and reads the job
+ * to its end from the other instance. Checks the hand-over: a whole log with one terminal event,
+ * the outline and each section finished once, and each section whole in the article (text the
+ * interrupted run left half-written was voided before being written again).
+ */
+async function handOver(
+  topic: string,
+  interrupt: (runner: Instance, survivor: Instance, id: string) => Promise<void>,
+  check: (
+    seen: SseEvent[],
+    context: { runner: Instance; survivor: Instance; id: string; url: string },
+  ) => Promise<void>,
+): Promise<void> {
+  await withCluster(2, {
+    "--offline-delay-ms": "500",
+    "--section-concurrency": "1",
+    "--job-lock-ms": "1000",
+  }, async (_redis, instances) => {
+    const id = await submit(instances[0] as Instance, topic);
+    const runner = await whoLogged(instances, "job started", id);
+    const survivor = instances.find((i) => i !== runner) as Instance;
+    const url = `${survivor.url}/api/jobs/${id}/events`;
+    const before = await readUntil(
+      url,
+      (e) => e.event === "delta" && JSON.parse(e.data).index === 1,
+    );
+    await interrupt(runner, survivor, id);
+    const after = await collectEvents(url, { headers: { "last-event-id": before.at(-1)!.id } });
+    const seen = [...before, ...after];
+    assertWholeLog(seen);
+    assert.equal(
+      seen.filter((e) => ["complete", "error", "cancelled"].includes(e.event)).length,
+      1,
+    );
+    const progress = seen.filter((e) => e.event === "progress").map((e) => JSON.parse(e.data));
+    // Finished steps are not done (and paid for) again.
+    assert.equal(progress.filter((p) => p.step === "outline").length, 1);
+    const indexes = progress.filter((p) => p.step === "content").map((p) => p.index);
+    assert.deepEqual([...indexes].sort(), [0, 1, 2], "each section finished once");
+    const complete = JSON.parse(seen.at(-1)!.data);
+    assert.equal(complete.sections.length, 3);
+    for (const index of [0, 1, 2]) {
+      let text = "";
+      for (const e of seen.filter((e) => e.event === "delta")) {
+        const d = JSON.parse(e.data);
+        if (d.step !== "content" || d.index !== index) continue;
+        text = d.reset ? "" : text + d.text;
+      }
+      const whole = text.trim() !== "" && complete.article.includes(text.trim());
+      assert.ok(whole, `section ${index} is whole`);
+    }
+    await check(seen, { runner, survivor, id, url });
+  });
+}
+
 Deno.test({
   name: "redis: killing the instance running a job hands it over without repeats",
   ignore: !haveRedis,
   async fn() {
-    await withCluster(2, {
-      "--offline-delay-ms": "500",
-      "--section-concurrency": "1",
-      "--job-lock-ms": "1000",
-    }, async (_redis, instances) => {
-      const id = await submit(instances[0] as Instance, "lighthouses");
-      const runner = await whoLogged(instances, "job started", id);
-      const survivor = instances.find((i) => i !== runner) as Instance;
-      const url = `${survivor.url}/api/jobs/${id}/events`;
-      // Watch until the outline and the first section are paid for and the second is being
-      // written, then kill the runner.
-      const before = await readUntil(
-        url,
-        (e) => e.event === "delta" && JSON.parse(e.data).index === 1,
-      );
+    await handOver("lighthouses", async (runner, survivor, id) => {
       await runner.kill("SIGKILL");
-      const after = await collectEvents(url, { headers: { "last-event-id": before.at(-1)!.id } });
-      const seen = [...before, ...after];
-      assertWholeLog(seen);
-      await whoLogged([survivor], "job resumed", id); // the survivor resumed it
-      const progress = seen.filter((e) => e.event === "progress").map((e) => JSON.parse(e.data));
-      // Finished steps are not done (and paid for) again.
-      assert.equal(progress.filter((p) => p.step === "outline").length, 1);
-      const indexes = progress.filter((p) => p.step === "content").map((p) => p.index);
-      assert.deepEqual([...indexes].sort(), [0, 1, 2]);
+      await whoLogged([survivor], "job resumed", id);
+    }, async (seen, { url }) => {
       assert.equal(seen.filter((e) => e.event === "status").length, 2); // queued, running
-      // Text the dead instance left half-written was voided (`reset`) before being written
-      // again: each section, rebuilt from its deltas, is whole in the final article.
-      const article = JSON.parse(seen.at(-1)!.data).article as string;
-      for (const index of [0, 1, 2]) {
-        let text = "";
-        for (const e of seen.filter((e) => e.event === "delta")) {
-          const d = JSON.parse(e.data);
-          if (d.step !== "content" || d.index !== index) continue;
-          text = d.reset ? "" : text + d.text;
-        }
-        assert.ok(text.trim() !== "" && article.includes(text.trim()), `section ${index} is whole`);
-      }
       // A late reader sees the same log.
       assert.deepEqual(await collectEvents(url), seen);
-      const complete = JSON.parse(seen.at(-1)!.data);
-      assert.equal(complete.sections.length, 3);
     });
   },
 });
@@ -522,19 +544,7 @@ Deno.test({
   name: "redis: an instance frozen past JOB_LOCK_MS loses its job and writes nothing more to it",
   ignore: !haveRedis,
   async fn() {
-    await withCluster(2, {
-      "--offline-delay-ms": "500",
-      "--section-concurrency": "1",
-      "--job-lock-ms": "1000",
-    }, async (_redis, instances) => {
-      const id = await submit(instances[0] as Instance, "glaciers");
-      const runner = await whoLogged(instances, "job started", id);
-      const survivor = instances.find((i) => i !== runner) as Instance;
-      const url = `${survivor.url}/api/jobs/${id}/events`;
-      const before = await readUntil(
-        url,
-        (e) => e.event === "delta" && JSON.parse(e.data).index === 1,
-      );
+    await handOver("glaciers", async (runner, survivor, id) => {
       // The runner stalls (a long GC pause, a stopped VM) until the survivor has taken over,
       // then wakes up in the middle of its run, still believing the job is its own.
       runner.freeze(true);
@@ -543,26 +553,7 @@ Deno.test({
       } finally {
         runner.freeze(false);
       }
-      const after = await collectEvents(url, { headers: { "last-event-id": before.at(-1)!.id } });
-      const seen = [...before, ...after];
-      assertWholeLog(seen);
-      assert.equal(
-        seen.filter((e) => ["complete", "error", "cancelled"].includes(e.event)).length,
-        1,
-      );
-      const progress = seen.filter((e) => e.event === "progress").map((e) => JSON.parse(e.data));
-      const indexes = progress.filter((p) => p.step === "content").map((p) => p.index);
-      assert.deepEqual([...indexes].sort(), [0, 1, 2], "each section finished once");
-      const article = JSON.parse(seen.at(-1)!.data).article as string;
-      for (const index of [0, 1, 2]) {
-        let text = "";
-        for (const e of seen.filter((e) => e.event === "delta")) {
-          const d = JSON.parse(e.data);
-          if (d.step !== "content" || d.index !== index) continue;
-          text = d.reset ? "" : text + d.text;
-        }
-        assert.ok(text.trim() !== "" && article.includes(text.trim()), `section ${index} is whole`);
-      }
+    }, async (seen, { runner, survivor, id, url }) => {
       // The woken runner finds the job is no longer its own and leaves it alone: a while later
       // the log and the record are still the survivor's.
       await whoLogged([runner], "job taken over", id);
