@@ -165,7 +165,10 @@ Deno.test("a client that never reads stalls nothing and is dropped", async (t) =
     async () => {
       const store = new MemoryJobStore();
       const feed = new JobFeed({ store, heartbeatMs: 1_000, stallMs: 100 });
-      const stream = new SseStream<FeedItem>(() => new Uint8Array(10_000), { highWaterMark: 4 });
+      let framed = 0;
+      const stream = new SseStream<FeedItem>(() => (framed++, new Uint8Array(10_000)), {
+        highWaterMark: 4,
+      });
       const writer = stream.writable.getWriter();
       feed.subscribe("job", 0, { writer, abort: (reason) => stream.abort(reason) });
       const big = "x".repeat(10_000);
@@ -176,6 +179,10 @@ Deno.test("a client that never reads stalls nothing and is dropped", async (t) =
       // The producer never waited on the reader: 1,000 events were appended at once, but the
       // writer holds at most its high-water mark.
       assert.ok((writer.desiredSize ?? 0) >= 0 || writer.desiredSize === null);
+      // Framed so far: one batch of at most the high-water mark (now an unread chunk) and at most
+      // one more; the rest of the 1,000 wait in the log, not in memory.
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.ok(framed <= 2 * 4, `framed ${framed}`);
       assert.equal(feed.size, 1);
       await waitFor(() => feed.size === 0, 2_000, "the stalled subscriber to be dropped");
       assert.equal(feed.stalledDrops, 1);
