@@ -10,7 +10,7 @@
  * @module
  */
 
-/** An error event in the stream, or a chunk carrying `error`, as the SDK would have thrown it. */
+/** Builds the error to throw for an `error` event or a chunk carrying `error` (the SDK's error type). */
 export type StreamErrorFactory = (error: unknown) => Error;
 
 const decoder = () => new TextDecoder("utf-8");
