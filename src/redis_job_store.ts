@@ -81,9 +81,14 @@ export class JobTakenError extends Error {
   }
 }
 
+// Writes are scripts, so a fenced write checks its run token in the same step. An empty token
+// is a write from outside any run (a cancel of a waiting job, say), which is not fenced.
+const FENCE_CHECK =
+  "if ARGV[1] ~= '' and redis.call('GET', KEYS[1]) ~= ARGV[1] then return redis.error_reply('FENCED') end";
+
 // KEYS: owner, events, appended channel. ARGV: token, stream id, type, data, announcement.
-const FENCED_APPEND = `
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return redis.error_reply('FENCED') end
+const APPEND = `
+${FENCE_CHECK}
 local added = redis.pcall('XADD', KEYS[2], ARGV[2], 'type', ARGV[3], 'data', ARGV[4])
 if type(added) == 'table' and added.err then return added end
 redis.call('PUBLISH', KEYS[3], ARGV[5])
@@ -91,8 +96,8 @@ return added
 `;
 
 // KEYS: owner, record, events, index. ARGV: token, record JSON, created at, finished?, ttl, id.
-const FENCED_PUT = `
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return redis.error_reply('FENCED') end
+const PUT = `
+${FENCE_CHECK}
 if ARGV[4] == '1' then
   redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[5])
   redis.call('PEXPIRE', KEYS[3], ARGV[5])
@@ -219,36 +224,21 @@ export class RedisJobStore implements JobStore {
   }
 
   async put(job: JobRecord): Promise<void> {
-    const token = this.#fences.get(job.id);
-    if (token !== undefined) {
-      await this.#fenced(job.id, () =>
-        this.#client.eval(
-          FENCED_PUT,
-          4,
-          this.key(`owner:${job.id}`),
-          this.key(`job:${job.id}`),
-          this.key(`events:${job.id}`),
-          this.key("jobs"),
-          token,
-          JSON.stringify(job),
-          job.createdAt,
-          FINISHED_STATUSES.has(job.status) ? "1" : "0",
-          this.#ttlMs,
-          job.id,
-        ));
-      return;
-    }
-    await this.#run(async () => {
-      const tx = this.#client.multi();
-      if (FINISHED_STATUSES.has(job.status)) {
-        tx.set(this.key(`job:${job.id}`), JSON.stringify(job), "PX", this.#ttlMs);
-        tx.pexpire(this.key(`events:${job.id}`), this.#ttlMs);
-      } else {
-        tx.set(this.key(`job:${job.id}`), JSON.stringify(job));
-      }
-      tx.zadd(this.key("jobs"), job.createdAt, job.id);
-      await tx.exec();
-    });
+    await this.#write(job.id, () =>
+      this.#client.eval(
+        PUT,
+        4,
+        this.key(`owner:${job.id}`),
+        this.key(`job:${job.id}`),
+        this.key(`events:${job.id}`),
+        this.key("jobs"),
+        this.#fences.get(job.id) ?? "",
+        JSON.stringify(job),
+        job.createdAt,
+        FINISHED_STATUSES.has(job.status) ? "1" : "0",
+        this.#ttlMs,
+        job.id,
+      ));
   }
 
   async get(id: string): Promise<JobRecord | undefined> {
@@ -314,38 +304,19 @@ export class RedisJobStore implements JobStore {
   }
 
   async append(jobId: string, event: JobEvent): Promise<void> {
-    const token = this.#fences.get(jobId);
-    if (token !== undefined) {
-      await this.#fenced(jobId, () =>
-        this.#client.eval(
-          FENCED_APPEND,
-          3,
-          this.key(`owner:${jobId}`),
-          this.key(`events:${jobId}`),
-          this.key(`appended:${jobId}`),
-          token,
-          `0-${event.id}`,
-          event.type,
-          JSON.stringify(event.data),
-          `${this.#origin} ${event.id}`,
-        ));
-      return;
-    }
-    await this.#run(async () => {
-      const [[added]] = await this.#client.pipeline()
-        .xadd(
-          this.key(`events:${jobId}`),
-          `0-${event.id}`,
-          "type",
-          event.type,
-          "data",
-          JSON.stringify(event.data),
-        )
-        .publish(this.key(`appended:${jobId}`), `${this.#origin} ${event.id}`)
-        .exec() as [[Error | null, unknown]];
-      // An id at or below the last one is a second write of an event already in the log.
-      if (added && !/equal or smaller/.test(added.message)) throw added;
-    });
+    await this.#write(jobId, () =>
+      this.#client.eval(
+        APPEND,
+        3,
+        this.key(`owner:${jobId}`),
+        this.key(`events:${jobId}`),
+        this.key(`appended:${jobId}`),
+        this.#fences.get(jobId) ?? "",
+        `0-${event.id}`,
+        event.type,
+        JSON.stringify(event.data),
+        `${this.#origin} ${event.id}`,
+      ));
   }
 
   async events(jobId: string, afterId: number, limit: number): Promise<JobEvent[]> {
@@ -398,8 +369,8 @@ export class RedisJobStore implements JobStore {
     return record;
   }
 
-  /** Runs a fenced write: `FENCED` becomes {@linkcode JobTakenError}; a repeated id is ignored. */
-  async #fenced(id: string, write: () => Promise<unknown>): Promise<void> {
+  /** Runs a write script: `FENCED` becomes {@linkcode JobTakenError}; a repeated id is ignored. */
+  async #write(id: string, write: () => Promise<unknown>): Promise<void> {
     try {
       await this.#run(write);
     } catch (error) {
