@@ -326,14 +326,7 @@ export class JobManager {
         if (!record.suspended) record.resumes = (record.resumes ?? 0) + 1;
         delete record.suspended;
         // Clients drop the text the dead run left half-written; the next run streams it anew.
-        for (const { step, index } of plan.voidStreams) {
-          this.#emit(job, "delta", {
-            step,
-            ...(index === undefined ? {} : { index }),
-            text: "",
-            reset: true,
-          });
-        }
+        for (const { step, index } of plan.voidStreams) this.#voidStream(job, step, index);
         this.#setStatus(record, "queued");
         report.resumed++;
       } else {
@@ -526,14 +519,7 @@ export class JobManager {
     if (record.status === "running") {
       // Resumed after its instance died: clients saw it start; only void what it left half-said.
       this.#logger.log("info", "job resumed", { job: record.id });
-      for (const { step, index } of options.voidStreams ?? []) {
-        this.#emit(job, "delta", {
-          step,
-          ...(index === undefined ? {} : { index }),
-          text: "",
-          reset: true,
-        });
-      }
+      for (const { step, index } of options.voidStreams ?? []) this.#voidStream(job, step, index);
     } else {
       record.startedAt ??= this.#clock.now();
       // A resumed job with a saved outline goes straight on to its sections.
@@ -600,15 +586,19 @@ export class JobManager {
       restart: (step, index) => {
         const key = `${step}:${index ?? ""}`;
         job.deltas.delete(key);
-        if (!job.streamed.delete(key)) return;
-        this.#emit(job, "delta", {
-          step,
-          ...(index === undefined ? {} : { index }),
-          text: "",
-          reset: true,
-        });
+        if (job.streamed.delete(key)) this.#voidStream(job, step, index);
       },
     };
+  }
+
+  /** Tells clients to drop the text streamed so far for `step` (and section `index`). */
+  #voidStream(job: ActiveJob, step: StepName, index: number | undefined): void {
+    this.#emit(job, "delta", {
+      step,
+      ...(index === undefined ? {} : { index }),
+      text: "",
+      reset: true,
+    });
   }
 
   #bufferDelta(job: ActiveJob, step: StepName, index: number | undefined, text: string): void {

@@ -80,7 +80,7 @@ export const SSE_HEADERS: Readonly<Record<string, string>> = {
   "x-accel-buffering": "no",
 };
 
-/** Options for {@linkcode createSseStream}. */
+/** Options for {@linkcode SseStream}. */
 export interface SseStreamOptions {
   /** How many items may wait unread before the writer reports back-pressure. */
   highWaterMark: number;
