@@ -13,8 +13,6 @@
 /** Builds the error to throw for an `error` event or a chunk carrying `error` (the SDK's error type). */
 export type StreamErrorFactory = (error: unknown) => Error;
 
-const decoder = () => new TextDecoder("utf-8");
-
 function deltaOf(chunk: unknown): string | undefined {
   if (typeof chunk !== "object" || chunk === null) return undefined;
   const choices = (chunk as { choices?: unknown }).choices;
@@ -57,7 +55,7 @@ export async function readChatStream(
 ): Promise<string> {
   const { signal, toError } = options;
   const reader = body.getReader();
-  const text = decoder();
+  const text = new TextDecoder();
   let buffer = "";
   let event = "";
   let data: string[] = [];

@@ -14,6 +14,23 @@ export interface StreamKey {
 }
 
 /**
+ * The key of a text stream: its step, and the section index for the content step. Deltas of one
+ * stream share it; a `reset` voids what was sent under it.
+ *
+ * @example
+ * ```ts
+ * import { streamKey } from "./interrupted_streams.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(streamKey("content", 2), "content:2");
+ * assert.equal(streamKey("style", undefined), "style:");
+ * ```
+ */
+export function streamKey(step: unknown, index: unknown): string {
+  return `${step}:${index ?? ""}`;
+}
+
+/**
  * The streams that sent text after their last `reset` and were never completed by the progress
  * event that ends them (the outline, a written section, the finished style).
  *
@@ -32,10 +49,9 @@ export interface StreamKey {
  */
 export function interruptedStreams(events: readonly JobEvent[]): StreamKey[] {
   const open = new Map<string, StreamKey>();
-  const keyOf = (step: unknown, index: unknown) => `${step}:${index ?? ""}`;
   for (const { type, data } of events) {
     if (type === "delta") {
-      const key = keyOf(data.step, data.index);
+      const key = streamKey(data.step, data.index);
       if (data.reset === true) open.delete(key);
       else if (data.text !== "") {
         const step = data.step as StepName;
@@ -45,7 +61,7 @@ export function interruptedStreams(events: readonly JobEvent[]): StreamKey[] {
       const ends = data.step === "content" ||
         data.step === "outline" ||
         (data.step === "style" && data.stage === "finished");
-      if (ends) open.delete(keyOf(data.step, data.step === "content" ? data.index : undefined));
+      if (ends) open.delete(streamKey(data.step, data.step === "content" ? data.index : undefined));
     }
   }
   return [...open.values()];

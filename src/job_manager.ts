@@ -22,6 +22,7 @@ import {
   type StepName,
   TERMINAL_EVENTS,
 } from "./job.ts";
+import { streamKey } from "./interrupted_streams.ts";
 import { type FeedSink, JobFeed } from "./job_feed.ts";
 import { newJobId } from "./job_id.ts";
 import type { JobStore } from "./job_store.ts";
@@ -584,7 +585,7 @@ export class JobManager {
       },
       delta: (step, index, text) => this.#bufferDelta(job, step, index, text),
       restart: (step, index) => {
-        const key = `${step}:${index ?? ""}`;
+        const key = streamKey(step, index);
         job.deltas.delete(key);
         if (job.streamed.delete(key)) this.#voidStream(job, step, index);
       },
@@ -603,7 +604,7 @@ export class JobManager {
 
   #bufferDelta(job: ActiveJob, step: StepName, index: number | undefined, text: string): void {
     if (FINISHED_STATUSES.has(job.record.status)) return;
-    const key = `${step}:${index ?? ""}`;
+    const key = streamKey(step, index);
     job.streamed.add(key);
     const buffer = job.deltas.get(key);
     if (buffer) buffer.text += text;

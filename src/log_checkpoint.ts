@@ -7,13 +7,10 @@
  * @module
  */
 
+import { streamKey } from "./interrupted_streams.ts";
 import type { JobEvent, JobRecord, StepName } from "./job.ts";
 
 const STEPS: ReadonlySet<unknown> = new Set(["outline", "content", "style"]);
-
-function streamKey(data: Record<string, unknown>): string {
-  return `${data.step}:${data.index ?? ""}`;
-}
 
 /**
  * Brings `record` up to date with `events`, its whole log in id order: `lastEventId`, `progress`,
@@ -59,14 +56,14 @@ export function restoreFromLog(record: JobRecord, events: readonly JobEvent[]): 
     if (type === "status") {
       open.clear();
     } else if (type === "delta") {
-      const key = streamKey(data);
+      const key = streamKey(data.step, data.index);
       if (data.reset === true) open.delete(key);
       else open.set(key, (open.get(key) ?? "") + String(data.text ?? ""));
     } else if (type === "progress" && data.step === "outline" && Array.isArray(data.sections)) {
       sections = data.sections.map(String);
       contents = sections.map(() => null);
     } else if (type === "progress" && data.step === "content" && typeof data.index === "number") {
-      const key = streamKey(data);
+      const key = streamKey(data.step, data.index);
       const text = (open.get(key) ?? "").trim();
       open.delete(key);
       // A section whose text is missing is written again rather than left empty.
