@@ -20,6 +20,7 @@
 import { parseArgs } from "node:util";
 import { spawnFloor, spawnQuillflow } from "./bench_servers.ts";
 import { fixed, formatTable } from "./figures_table.ts";
+import { submitNative } from "./job_client.ts";
 import { percentile } from "./percentile.ts";
 import { readCpuSeconds } from "./process_stats.ts";
 import type { SpawnedServer } from "./spawned_server.ts";
@@ -41,16 +42,6 @@ export interface FanoutFigures {
   eachP99: number;
   /** Server CPU from the release to the end, ms. */
   serverCpuMs: number;
-}
-
-async function submitNative(url: string, topic: string): Promise<string> {
-  const response = await fetch(`${url}/api/jobs`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ topic }),
-  });
-  if (response.status !== 202) throw new Error(`POST /api/jobs: ${response.status}`);
-  return ((await response.json()) as { id: string }).id;
 }
 
 async function measure(

@@ -16,6 +16,7 @@
 import { parseArgs } from "node:util";
 import { spawnFloor, spawnQuillflow } from "./bench_servers.ts";
 import { fixed, formatTable } from "./figures_table.ts";
+import { submitNative } from "./job_client.ts";
 import { readMemory } from "./process_stats.ts";
 import type { SpawnedServer } from "./spawned_server.ts";
 import { openWatchers, type StreamWatcher } from "./stream_watcher.ts";
@@ -35,23 +36,13 @@ export interface IdleFigures {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function submitNative(url: string): Promise<string> {
-  const response = await fetch(`${url}/api/jobs`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ topic: "idle topic" }),
-  });
-  if (response.status !== 202) throw new Error(`POST /api/jobs: ${response.status}`);
-  return ((await response.json()) as { id: string }).id;
-}
-
 async function measure(
   name: string,
   server: SpawnedServer,
   streams: number,
   heartbeatMs: number,
 ): Promise<IdleFigures> {
-  const url = `${server.url}/api/jobs/${await submitNative(server.url)}/events`;
+  const url = `${server.url}/api/jobs/${await submitNative(server.url, "idle topic")}/events`;
   const warm = await openWatchers(url, 500);
   for (const w of warm) w.close();
   await sleep(1_000);

@@ -29,6 +29,17 @@ export class JobFailedError extends Error {
   }
 }
 
+/** Submits a job for `topic` through the native API of `baseUrl`; resolves with its id. */
+export async function submitNative(baseUrl: string, topic: string): Promise<string> {
+  const response = await fetch(`${baseUrl}/api/jobs`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ topic }),
+  });
+  if (response.status !== 202) throw new JobFailedError(`POST /api/jobs: ${response.status}`);
+  return ((await response.json()) as { id: string }).id;
+}
+
 /** Submits a job for `topic` to `baseUrl` and follows it to the end. */
 export async function runJob(baseUrl: string, target: Target, topic: string): Promise<JobTiming> {
   const started = performance.now();
@@ -42,14 +53,7 @@ export async function runJob(baseUrl: string, target: Target, topic: string): Pr
     const { job_id } = await response.json() as { job_id: string };
     streamUrl = `${baseUrl}/progress/${job_id}`;
   } else {
-    const response = await fetch(`${baseUrl}/api/jobs`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ topic }),
-    });
-    if (response.status !== 202) throw new JobFailedError(`POST /api/jobs: ${response.status}`);
-    const { id } = await response.json() as { id: string };
-    streamUrl = `${baseUrl}/api/jobs/${id}/events`;
+    streamUrl = `${baseUrl}/api/jobs/${await submitNative(baseUrl, topic)}/events`;
   }
   const response = await fetch(streamUrl);
   if (!response.ok || !response.body) {
