@@ -1,10 +1,13 @@
 /**
  * Test and benchmark support for the shared store: a throw-away `redis-server` on a free
- * loopback port, and service instances run as subprocesses of `main.ts`, as operators run them.
- * Everything started here must be stopped and awaited (`stop`, `kill`) by the caller.
+ * loopback port, and service instances run as subprocesses of `main.ts`, as operators run them,
+ * each from a clean environment ({@linkcode childEnv}). Everything started here must be stopped
+ * and awaited (`stop`, `kill`) by the caller.
  *
  * @module
  */
+
+import { childEnv } from "./child_env.ts";
 
 const ROOT = new URL("../", import.meta.url);
 const MAIN = new URL("main.ts", ROOT).pathname;
@@ -14,6 +17,8 @@ export async function hasRedisServer(): Promise<boolean> {
   try {
     const { success } = await new Deno.Command("redis-server", {
       args: ["--version"],
+      clearEnv: true,
+      env: childEnv(),
       stdout: "null",
       stderr: "null",
     }).output();
@@ -115,6 +120,8 @@ export class RedisServer {
         "--appendfsync",
         "everysec",
       ],
+      clearEnv: true,
+      env: childEnv(),
       stdout: "piped",
       stderr: "piped",
     }).spawn();
@@ -194,7 +201,8 @@ export class Instance {
       cwd: ROOT.pathname,
       stdout: "piped",
       stderr: "piped",
-      env: { NO_COLOR: "1" },
+      clearEnv: true,
+      env: childEnv(),
     }).spawn();
     const { promise: listening, resolve } = Promise.withResolvers<string | null>();
     const stdout = new OutputTail(child.stdout, (text) => {
@@ -218,7 +226,8 @@ export class Instance {
       cwd: ROOT.pathname,
       stdout: "null",
       stderr: "piped",
-      env: { NO_COLOR: "1" },
+      clearEnv: true,
+      env: childEnv(),
     }).output();
     return { code, stderr: new TextDecoder().decode(stderr) };
   }

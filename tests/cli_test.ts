@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import denoJson from "../deno.json" with { type: "json" };
 import { parseCommand } from "../src/cli.ts";
 import { ProgressBar } from "../src/progress_bar.ts";
+import { childEnv } from "../testing/child_env.ts";
 import { startTaskFlags } from "./service_process.ts";
 import { makeTestDir } from "./test_dir.ts";
 
@@ -12,7 +13,8 @@ function quillflow(args: string[]): Deno.Command {
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
-    env: { LOG_LEVEL: "warn" },
+    clearEnv: true,
+    env: childEnv({ LOG_LEVEL: "warn" }),
   });
 }
 
