@@ -106,7 +106,7 @@ async function readUntil(
   const response = await fetch(url, init);
   assert.equal(response.status, 200);
   const events: SseEvent[] = [];
-  const reader = readSse(response.body as ReadableStream<Uint8Array>);
+  const reader = readSse(response.body as ReadableStream<Uint8Array>, { what: url });
   for await (const event of reader) {
     if (event.comment !== undefined) continue;
     events.push(event);
