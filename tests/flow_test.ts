@@ -179,7 +179,7 @@ Deno.test("Flow honours its AbortSignal between steps and inside exec", async (t
     class Waits extends Node<Shared, void, void> {
       constructor() {
         // An hour's wait: not cut short, the run would outlast the hang bound below by far.
-        super({ maxAttempts: 5, minTimeout: 3_600_000 });
+        super({ maxAttempts: 5, minTimeout: 3_600_000, maxTimeout: 3_600_000, jitter: 0 });
       }
       override exec(_: void, ctx: ExecContext): Promise<void> {
         seen = ctx.signal;
