@@ -139,6 +139,33 @@ export async function runCli(
   }
 }
 
+/**
+ * Where the started service keeps its jobs, for the start line; never a Redis password.
+ *
+ * @example
+ * ```ts
+ * import { whereJobsAre } from "./cli.ts";
+ * import { loadConfig } from "./config.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const env = (name: string) => ({ STORE: "redis", REDIS_URL: "redis://:pw@10.0.0.5:6379/2" })[name];
+ * const { config } = loadConfig(env);
+ * assert.equal(whereJobsAre(config, env), "jobs shared through Redis at redis://10.0.0.5:6379/2");
+ * ```
+ */
+export function whereJobsAre(config: Config, env: (name: string) => string | undefined): string {
+  switch (config.store) {
+    case "sqlite":
+      return `jobs kept in ${resolveDataDir(config, env)}`;
+    case "redis": {
+      const url = new URL(config.redisUrl as string);
+      return `jobs shared through Redis at ${url.protocol}//${url.host}${url.pathname}`;
+    }
+    default:
+      return "jobs kept in memory only";
+  }
+}
+
 async function serve(config: Config, env: (name: string) => string | undefined): Promise<number> {
   let server;
   try {
@@ -148,11 +175,10 @@ async function serve(config: Config, env: (name: string) => string | undefined):
     console.error(`quillflow: cannot start: ${(error as Error).message}`);
     return 1;
   }
-  const where = config.store === "sqlite"
-    ? `jobs kept in ${resolveDataDir(config, env)}`
-    : "jobs kept in memory only";
   console.log(
-    `Quillflow is running at ${server.url} (provider: ${config.llmProvider}; ${where})`,
+    `Quillflow is running at ${server.url} (provider: ${config.llmProvider}; ${
+      whereJobsAre(config, env)
+    })`,
   );
   const { promise: stopped, resolve } = Promise.withResolvers<number>();
   // Windows has no SIGTERM to listen for.

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import denoJson from "../deno.json" with { type: "json" };
-import { parseCommand } from "../src/cli.ts";
+import { parseCommand, whereJobsAre } from "../src/cli.ts";
 import { ProgressBar } from "../src/progress_bar.ts";
 import { startTaskFlags } from "./service_process.ts";
 import { makeTestDir } from "./test_dir.ts";
@@ -101,6 +101,21 @@ Deno.test("quillflow --version, --help and bad arguments", async (t) => {
     assert.equal(code, 2);
     assert.match(decode(stderr), /^quillflow: generate needs a topic/);
   });
+});
+
+Deno.test("the start line says where each store keeps the jobs, never a Redis password", () => {
+  const where = (vars: Record<string, string>) => {
+    const env = (name: string) => vars[name];
+    const command = parseCommand([], env);
+    assert.ok(command.kind === "serve");
+    return whereJobsAre(command.config, env);
+  };
+  assert.equal(where({ STORE: "memory" }), "jobs kept in memory only");
+  assert.equal(where({ DATA_DIR: "/srv/quillflow" }), "jobs kept in /srv/quillflow");
+  assert.equal(
+    where({ STORE: "redis", REDIS_URL: "redis://user:secret@127.0.0.1:6390/3" }),
+    "jobs shared through Redis at redis://127.0.0.1:6390/3",
+  );
 });
 
 Deno.test("ProgressBar redraws one line on a terminal and prints lines elsewhere", () => {
