@@ -7,6 +7,7 @@
 
 import { type Config, flagOf, loadConfig, SETTINGS } from "./config.ts";
 import { runGenerate } from "./generate_command.ts";
+import { exitStatusOf, listenForInterrupts } from "./interrupts.ts";
 import { resolveDataDir } from "./store_factory.ts";
 import { startServer } from "./server.ts";
 
@@ -181,15 +182,15 @@ async function serve(config: Config, env: (name: string) => string | undefined):
     })`,
   );
   const { promise: stopped, resolve } = Promise.withResolvers<number>();
-  // Windows has no SIGTERM to listen for.
-  const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
-  const stop = () => {
-    for (const name of signals) Deno.removeSignalListener(name, stop);
-    server.shutdown().then(() => resolve(0), (error) => {
-      console.error(`quillflow: shutdown failed: ${(error as Error).message}`);
-      resolve(1);
-    });
-  };
-  for (const name of signals) Deno.addSignalListener(name, stop);
+  using _interrupts = listenForInterrupts({
+    first: () => {
+      server.shutdown().then(() => resolve(0), (error) => {
+        console.error(`quillflow: shutdown failed: ${(error as Error).message}`);
+        resolve(1);
+      });
+    },
+    // A second Ctrl-C means now, as it did when the default action ended the process.
+    again: (signal) => Deno.exit(exitStatusOf(signal)),
+  });
   return await stopped;
 }

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import denoJson from "../deno.json" with { type: "json" };
 import { parseCommand, whereJobsAre } from "../src/cli.ts";
+import { InterruptGate } from "../src/interrupts.ts";
 import { ProgressBar } from "../src/progress_bar.ts";
 import { startTaskFlags } from "./service_process.ts";
 import { makeTestDir } from "./test_dir.ts";
@@ -66,6 +67,15 @@ Deno.test("Ctrl-C during quillflow generate cancels and exits non-zero", async (
   assert.match(err, /quillflow: cancelled; no article was written\n$/);
   // The 5 s LLM call was cancelled, not waited for.
   assert.ok(performance.now() - started < 3_000, "exited promptly");
+});
+
+Deno.test("one Ctrl-C delivered twice is one interrupt; a later one is another", () => {
+  const gate = new InterruptGate();
+  assert.equal(gate.classify(10_000), "first");
+  assert.equal(gate.classify(10_001), "repeat");
+  assert.equal(gate.classify(10_249), "repeat");
+  assert.equal(gate.classify(10_250), "again");
+  assert.equal(gate.classify(60_000), "again");
 });
 
 Deno.test("quillflow --version, --help and bad arguments", async (t) => {
