@@ -5,7 +5,7 @@
  * @module
  */
 
-import { type Config, flagOf, loadConfig, SETTINGS } from "./config.ts";
+import { type Config, defaultText, flagOf, loadConfig, SETTINGS } from "./config.ts";
 import { runGenerate } from "./generate_command.ts";
 import { exitStatusOf, listenForInterrupts } from "./interrupts.ts";
 import { resolveDataDir } from "./store_factory.ts";
@@ -89,11 +89,12 @@ export function parseCommand(
 
 /** The help text; `topic` narrows it to one command. */
 export function helpText(version: string, topic?: "serve" | "generate"): string {
-  const rows = SETTINGS.map(([name, , , fallback, about]) =>
-    `  ${flagOf(name).padEnd(24)} ${name.padEnd(20)} ${about}${
-      fallback === undefined ? "" : ` [${JSON.stringify(fallback)}]`
-    }`
-  );
+  const rows = SETTINGS.map(([name, , , , about]) => {
+    const fallback = defaultText(name);
+    return `  ${flagOf(name).padEnd(24)} ${name.padEnd(20)} ${about}${
+      fallback === undefined ? "" : ` [${fallback}]`
+    }`;
+  });
   const usage = {
     serve: `  quillflow [serve] [flags]
       Runs the service: REST + SSE API and the page at http://HOST:PORT/.

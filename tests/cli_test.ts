@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import denoJson from "../deno.json" with { type: "json" };
-import { parseCommand, whereJobsAre } from "../src/cli.ts";
+import { helpText, parseCommand, whereJobsAre } from "../src/cli.ts";
+import { loadConfig, SETTINGS } from "../src/config.ts";
 import { InterruptGate } from "../src/interrupts.ts";
 import { ProgressBar } from "../src/progress_bar.ts";
 import { startTaskFlags } from "./service_process.ts";
@@ -91,6 +92,20 @@ Deno.test("quillflow --version, --help and bad arguments", async (t) => {
     for (const expected of ["quillflow [serve]", "quillflow generate", "--store", "--data-dir"]) {
       assert.ok(text.includes(expected), expected);
     }
+  });
+  await t.step("--help shows each default as it would be typed, meaning the default", () => {
+    const text = helpText("0.0.0");
+    assert.match(text, /JOB_TTL .*\[1h\]/);
+    assert.doesNotMatch(text, /3600000/);
+    let checked = 0;
+    for (const [name, key, , fallback] of SETTINGS) {
+      const shown = new RegExp(`^  --\\S+ +${name} .*\\[([^\\]]*)\\]$`, "m").exec(text)?.[1];
+      if (shown === undefined) continue;
+      const { config } = loadConfig((env) => env === name ? shown : undefined);
+      assert.deepEqual(config[key], fallback, `${name} [${shown}]`);
+      checked++;
+    }
+    assert.ok(checked >= 15, `only ${checked} defaults found in --help`);
   });
   await t.step("parseCommand() reads commands, topics and flags", () => {
     const none = () => undefined;
