@@ -5,8 +5,9 @@
  * @module
  */
 
-import { type Config, flagOf, loadConfig, SETTINGS } from "./config.ts";
+import { type Config, defaultText, flagOf, loadConfig, SETTINGS } from "./config.ts";
 import { runGenerate } from "./generate_command.ts";
+import { exitStatusOf, listenForInterrupts } from "./interrupts.ts";
 import { resolveDataDir } from "./store_factory.ts";
 import { startServer } from "./server.ts";
 
@@ -88,11 +89,12 @@ export function parseCommand(
 
 /** The help text; `topic` narrows it to one command. */
 export function helpText(version: string, topic?: "serve" | "generate"): string {
-  const rows = SETTINGS.map(([name, , , fallback, about]) =>
-    `  ${flagOf(name).padEnd(24)} ${name.padEnd(20)} ${about}${
-      fallback === undefined ? "" : ` [${JSON.stringify(fallback)}]`
-    }`
-  );
+  const rows = SETTINGS.map(([name, , , , about]) => {
+    const fallback = defaultText(name);
+    return `  ${flagOf(name).padEnd(24)} ${name.padEnd(20)} ${about}${
+      fallback === undefined ? "" : ` [${fallback}]`
+    }`;
+  });
   const usage = {
     serve: `  quillflow [serve] [flags]
       Runs the service: REST + SSE API and the page at http://HOST:PORT/.
@@ -139,6 +141,33 @@ export async function runCli(
   }
 }
 
+/**
+ * Where the started service keeps its jobs, for the start line; never a Redis password.
+ *
+ * @example
+ * ```ts
+ * import { whereJobsAre } from "./cli.ts";
+ * import { loadConfig } from "./config.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const env = (name: string) => ({ STORE: "redis", REDIS_URL: "redis://:pw@10.0.0.5:6379/2" })[name];
+ * const { config } = loadConfig(env);
+ * assert.equal(whereJobsAre(config, env), "jobs shared through Redis at redis://10.0.0.5:6379/2");
+ * ```
+ */
+export function whereJobsAre(config: Config, env: (name: string) => string | undefined): string {
+  switch (config.store) {
+    case "sqlite":
+      return `jobs kept in ${resolveDataDir(config, env)}`;
+    case "redis": {
+      const url = new URL(config.redisUrl as string);
+      return `jobs shared through Redis at ${url.protocol}//${url.host}${url.pathname}`;
+    }
+    default:
+      return "jobs kept in memory only";
+  }
+}
+
 async function serve(config: Config, env: (name: string) => string | undefined): Promise<number> {
   let server;
   try {
@@ -148,22 +177,21 @@ async function serve(config: Config, env: (name: string) => string | undefined):
     console.error(`quillflow: cannot start: ${(error as Error).message}`);
     return 1;
   }
-  const where = config.store === "sqlite"
-    ? `jobs kept in ${resolveDataDir(config, env)}`
-    : "jobs kept in memory only";
   console.log(
-    `Quillflow is running at ${server.url} (provider: ${config.llmProvider}; ${where})`,
+    `Quillflow is running at ${server.url} (provider: ${config.llmProvider}; ${
+      whereJobsAre(config, env)
+    })`,
   );
   const { promise: stopped, resolve } = Promise.withResolvers<number>();
-  // Windows has no SIGTERM to listen for.
-  const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
-  const stop = () => {
-    for (const name of signals) Deno.removeSignalListener(name, stop);
-    server.shutdown().then(() => resolve(0), (error) => {
-      console.error(`quillflow: shutdown failed: ${(error as Error).message}`);
-      resolve(1);
-    });
-  };
-  for (const name of signals) Deno.addSignalListener(name, stop);
+  using _interrupts = listenForInterrupts({
+    first: () => {
+      server.shutdown().then(() => resolve(0), (error) => {
+        console.error(`quillflow: shutdown failed: ${(error as Error).message}`);
+        resolve(1);
+      });
+    },
+    // A second Ctrl-C means now, as it did when the default action ended the process.
+    again: (signal) => Deno.exit(exitStatusOf(signal)),
+  });
   return await stopped;
 }

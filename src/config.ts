@@ -60,8 +60,17 @@ const int = (min: number, max: number): Parser => (raw, name) => {
 
 const UNITS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 };
 
+/** The parsers made by `duration`, so help can show their defaults with a unit. */
+const DURATIONS = new WeakSet<Parser>();
+
 /** A duration such as `500ms`, `30s`, `15m`, `1h`; a bare number counts as `unit`. */
-const duration = (unit: "ms" | "s", min: number): Parser => (raw, name) => {
+const duration = (unit: "ms" | "s", min: number): Parser => {
+  const parse: Parser = (raw, name) => parseDuration(raw, name, unit, min);
+  DURATIONS.add(parse);
+  return parse;
+};
+
+function parseDuration(raw: string, name: string, unit: "ms" | "s", min: number): number {
   const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/.exec(raw);
   const ms = match ? Number(match[1]) * (UNITS[match[2] ?? unit] as number) : NaN;
   if (!Number.isFinite(ms) || ms < min || ms > 365 * 86_400_000) {
@@ -72,7 +81,16 @@ const duration = (unit: "ms" | "s", min: number): Parser => (raw, name) => {
     );
   }
   return Math.round(ms);
-};
+}
+
+/** `ms` in the largest unit that holds it exactly: 3600000 → `1h`, 600 → `600ms`. */
+function formatDuration(ms: number): string {
+  const unit = (["h", "m", "s"] as const).find((u) => {
+    const size = UNITS[u] as number;
+    return ms >= size && ms % size === 0;
+  });
+  return unit ? `${ms / (UNITS[unit] as number)}${unit}` : `${ms}ms`;
+}
 
 const text: Parser = (raw) => raw;
 
@@ -258,6 +276,34 @@ export const SETTINGS = [
     "STORE=redis: a job whose instance stops renewing its lock this long is resumed elsewhere.",
   ],
 ] as const;
+
+/** The env name of a setting, such as `JOB_TTL`. */
+export type SettingName = (typeof SETTINGS)[number][0];
+
+/**
+ * The default of setting `name` as it would be typed, so that typing it means the default
+ * (a bare `3600000` would mean 1,000 hours for `JOB_TTL`, whose bare numbers are seconds);
+ * `undefined` when there is none.
+ *
+ * @example
+ * ```ts
+ * import { defaultText } from "./config.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(defaultText("JOB_TTL"), "1h");
+ * assert.equal(defaultText("PORT"), "8000");
+ * assert.equal(defaultText("API_TOKEN"), undefined);
+ * ```
+ */
+export function defaultText(name: SettingName): string | undefined {
+  const setting = SETTINGS.find((row) => row[0] === name);
+  if (setting === undefined) throw new RangeError(`Unknown setting: ${name}`);
+  const [, , parse, fallback] = setting;
+  if (fallback === undefined) return undefined;
+  if (Array.isArray(fallback)) return fallback.length === 0 ? undefined : fallback.join(",");
+  if (typeof fallback === "number" && DURATIONS.has(parse)) return formatDuration(fallback);
+  return String(fallback);
+}
 
 /** The command-line flag of an env name: `MAX_CONCURRENT_JOBS` → `--max-concurrent-jobs`. */
 export function flagOf(env: string): string {

@@ -95,8 +95,9 @@ export async function connectRedis(
   } catch (error) {
     if (!(error instanceof Deno.errors.NotCapable)) throw error;
     throw new TypeError(
-      "STORE=redis needs the whole environment readable (--allow-env without a list): its " +
-        "Redis client libraries read it when loaded; `deno task start:redis` grants that",
+      "STORE=redis: its Redis client libraries read environment variables outside the " +
+        "--allow-env list when loaded; run with the `quillflow` permission set (`deno task " +
+        "start`, or -P=quillflow), which reads every variable it does not list as unset",
       { cause: error },
     );
   }

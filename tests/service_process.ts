@@ -8,7 +8,7 @@
 import denoJson from "../deno.json" with { type: "json" };
 import { childEnv } from "../testing/child_env.ts";
 
-/** The `deno run` flags of the `start` task. */
+/** The `deno run` flags of the `start` task: its permission set, `-P=quillflow --no-prompt`. */
 export function startTaskFlags(): string[] {
   const words = denoJson.tasks.start.split(/\s+/);
   return words.slice(words.indexOf("run") + 1, words.indexOf("main.ts"));
