@@ -160,6 +160,7 @@ export async function startServer(
     logger,
     maxBodyBytes: config.maxBodyBytes,
     sseClientBuffer: config.sseClientBuffer,
+    compatHoldMs: config.compatHoldMs,
     apiToken: config.apiToken,
     corsOrigins: config.corsOrigins,
   });
