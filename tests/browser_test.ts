@@ -671,3 +671,122 @@ Deno.test("web page shows a failed job's error clearly", browserTest, async () =
     await harness.close();
   }
 });
+
+const ORIGINAL_PAGES = new Map(
+  await Promise.all(
+    ["index.html", "progress.html"].map(async (name) =>
+      [
+        name === "index.html" ? "/" : `/${name}`,
+        await Deno.readTextFile(new URL(`./fixtures/original_example/${name}`, import.meta.url)),
+      ] as const
+    ),
+  ),
+);
+
+// Records every message the page's EventSource gets, before the page's own handler sees it.
+const MESSAGE_RECORDER = `
+  const messages = [];
+  globalThis.__messages = messages;
+  const Native = globalThis.EventSource;
+  globalThis.EventSource = class extends Native {
+    constructor(url, init) {
+      super(url, init);
+      this.addEventListener("message", (event) => {
+        try {
+          messages.push(JSON.parse(event.data));
+        } catch {
+          messages.push(event.data);
+        }
+      });
+    }
+  };
+`;
+
+// True once a heartbeat came after the last message, or once the page shows an error.
+const HELD_OR_FAILED = `(() => {
+  const messages = globalThis.__messages ?? [];
+  const last = messages.findIndex((m) => m.step === "complete" || m.step === "error");
+  const held = last !== -1 && messages.slice(last + 1).some((m) => m.heartbeat === true);
+  return held || document.getElementById("errorMessage").style.display === "block";
+})()`;
+
+Deno.test(
+  "the original example's pages, unchanged in behaviour, end clean on the compatibility routes",
+  browserTest,
+  async (t) => {
+    // Heartbeats every 100 ms make "the stream stayed open after the last message" quick to
+    // see; the hold is far longer than the test.
+    const harness = await startHarness(["--heartbeat-ms", "100", "--compat-hold-ms", "10m"]);
+    const { server, context } = harness;
+    try {
+      const page = await context.newPage();
+      const problems: string[] = [];
+      page.on("pageerror", (error) => problems.push(`pageerror: ${error.message}`));
+      page.on("console", (message) => {
+        if (message.type() === "error") problems.push(`console: ${message.text()}`);
+      });
+      page.on("dialog", (dialog) => {
+        problems.push(`dialog: ${dialog.message()}`);
+        dialog.dismiss().catch(() => {});
+      });
+      // The test serves the two pages on the service's own origin, as the original server
+      // served them beside its routes; everything else goes to the service.
+      await page.route(
+        (url) => ORIGINAL_PAGES.has(url.pathname),
+        (route) =>
+          route.fulfill({
+            contentType: "text/html; charset=utf-8",
+            body: ORIGINAL_PAGES.get(new URL(route.request().url()).pathname) ?? "",
+          }),
+      );
+      await page.addInitScript({ content: MESSAGE_RECORDER });
+
+      let id = "";
+      await t.step("the form starts a job and the progress page shows its article", async () => {
+        await page.goto("/");
+        await page.getByLabel("What would you like to write about?").fill("Original pages");
+        await page.getByRole("button", { name: "Generate Article" }).click();
+        await page.waitForURL(/\/progress\.html\?job_id=[0-9a-f-]{36}&topic=Original%20pages$/);
+        id = new URL(page.url()).searchParams.get("job_id") ?? "";
+        await page.waitForFunction(HELD_OR_FAILED);
+        assert.equal(
+          await page.locator("#errorMessage").isVisible(),
+          false,
+          `the page shows: ${await page.locator("#errorMessage").textContent()}`,
+        );
+        const snapshot = await (await fetch(`${server.url}/api/jobs/${id}`)).json();
+        assert.equal(snapshot.status, "completed");
+        assert.equal(await page.locator("#articleContent").textContent(), snapshot.article);
+        assert.equal(await page.locator("#resultSection").isVisible(), true);
+        assert.equal(await page.locator("#progressPercentage").textContent(), "100%");
+        assert.equal(await page.locator("#topicTitle").textContent(), '"Original pages"');
+        assert.equal(await page.getByText("Connection lost").count(), 0);
+        assert.equal(server.manager.stats().streams, 1, "the finished job's stream is held open");
+        assert.deepEqual(problems, []);
+      });
+
+      await t.step("a reload of the finished job's page ends clean too", async () => {
+        await page.reload();
+        await page.waitForFunction(HELD_OR_FAILED);
+        assert.equal(
+          await page.locator("#errorMessage").isVisible(),
+          false,
+          `the page shows: ${await page.locator("#errorMessage").textContent()}`,
+        );
+        assert.match((await page.locator("#articleContent").textContent()) ?? "", /Original pages/);
+        await waitUntil(
+          "the old page's stream is let go",
+          () => server.manager.stats().streams === 1,
+        );
+        assert.deepEqual(problems, []);
+      });
+
+      await t.step("a page that leaves lets its held stream go", async () => {
+        await page.close();
+        await waitUntil("the held stream is let go", () => server.manager.stats().streams === 0);
+      });
+    } finally {
+      await harness.close();
+    }
+  },
+);
