@@ -41,6 +41,11 @@ export interface HandlerDeps {
   maxBodyBytes?: number;
   /** Items buffered per event stream before waiting on the client. Default 64. */
   sseClientBuffer?: number;
+  /**
+   * How long a `/progress/{id}` stream stays open after its last message, with heartbeats, in
+   * ms: the original example's page reports any close as a lost connection. Default 5 minutes.
+   */
+  compatHoldMs?: number;
   /** When set, the API requires `Authorization: Bearer <apiToken>`. */
   apiToken?: string | undefined;
   /** Origins allowed by CORS; none by default. */
@@ -127,6 +132,7 @@ export function createHandler(deps: HandlerDeps): (request: Request) => Promise<
   const logger = deps.logger ?? silentLogger;
   const maxBodyBytes = deps.maxBodyBytes ?? 16_384;
   const highWaterMark = deps.sseClientBuffer ?? 64;
+  const compatHoldMs = deps.compatHoldMs ?? 300_000;
   const access = new AccessControl(deps.apiToken, deps.corsOrigins ?? []);
 
   const findJob = async (id: string | undefined): Promise<JobRecord> => {
@@ -257,6 +263,7 @@ export function createHandler(deps: HandlerDeps): (request: Request) => Promise<
       return eventStreamResponse((sink) => manager.subscribe(record, 0, sink), {
         compat: true,
         highWaterMark,
+        holdOpenMs: compatHoldMs,
       });
     });
 

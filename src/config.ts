@@ -31,6 +31,8 @@ export interface Config {
   shutdownGraceMs: number;
   sseStallMs: number;
   sseClientBuffer: number;
+  /** How long the original example's `/progress/{id}` stream stays open after its last message. */
+  compatHoldMs: number;
   /**
    * `sqlite` keeps jobs in `dataDir`; `memory` loses them on exit; `redis` shares them between
    * instances. Unset means the embedder's choice: the `quillflow` command picks `sqlite`,
@@ -239,6 +241,13 @@ export const SETTINGS = [
     int(1, 100_000),
     64,
     "Events buffered per stream before waiting on the client.",
+  ],
+  [
+    "COMPAT_HOLD_MS",
+    "compatHoldMs",
+    duration("ms", 0),
+    300_000,
+    "How long a /progress/{id} stream (the original example's route) stays open after its last message, with heartbeats: that example's page reports any close as a lost connection. 0 closes at once.",
   ],
   [
     "STORE",

@@ -161,6 +161,7 @@ export async function startServer(
     logger,
     maxBodyBytes: config.maxBodyBytes,
     sseClientBuffer: config.sseClientBuffer,
+    compatHoldMs: config.compatHoldMs,
     apiToken: config.apiToken,
     corsOrigins: config.corsOrigins,
   });
