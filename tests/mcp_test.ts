@@ -434,7 +434,7 @@ Deno.test("MCP over HTTP needs the API token when API_TOKEN is set", async () =>
 });
 
 Deno.test("the service stops while an MCP client holds its session open", async () => {
-  const server = await startTestServer(["--offline-delay-ms", "200"]);
+  const server = await startTestServer(["--offline-delay-ms", "1000"]);
   await using mcp = await connectHttp(server.url);
   const pending = writeArticle(mcp.client, "interrupted tea");
   await runningJob(mcp.client, "interrupted tea");
@@ -653,7 +653,7 @@ Deno.test({
         "--redis-url",
         redis.url,
         "--offline-delay-ms",
-        "100",
+        "300",
         "--max-concurrent-jobs",
         "1",
         "--log-level",

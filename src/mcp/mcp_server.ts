@@ -15,7 +15,7 @@ import { McpServer, ResourceTemplate } from "@modelcontextprotocol/sdk/server/mc
 import { type CallToolResult, McpError } from "@modelcontextprotocol/sdk/types.js";
 import { z } from "zod";
 import { HttpError } from "../http_error.ts";
-import { type JobRecord, type JobSnapshot, toSnapshot } from "../job.ts";
+import { type JobEvent, type JobRecord, type JobSnapshot, toSnapshot } from "../job.ts";
 import {
   JobFinishedError,
   type JobManager,
@@ -210,7 +210,7 @@ export function createMcpServer(jobs: McpJobs, options: McpServerOptions): McpSe
     };
     if (extra.signal.aborted) onAbort();
     else extra.signal.addEventListener("abort", onAbort, { once: true });
-    let end;
+    let end: JobEvent | undefined;
     try {
       end = await followJob(jobs, record, {
         signal: stop.signal,
