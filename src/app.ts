@@ -60,6 +60,8 @@ export interface HandlerDeps {
    * and jobs running on any instance. `/metrics` leaves these gauges out when it rejects.
    */
   sharedQueue?: () => Promise<{ waiting: number; running: number }>;
+  /** Answers the MCP Streamable HTTP endpoint, `/mcp` (see `src/mcp/http_endpoint.ts`). */
+  mcp?: (request: Request) => Promise<Response>;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -134,6 +136,9 @@ export function createHandler(deps: HandlerDeps): (request: Request) => Promise<
   const highWaterMark = deps.sseClientBuffer ?? 64;
   const compatHoldMs = deps.compatHoldMs ?? 300_000;
   const access = new AccessControl(deps.apiToken, deps.corsOrigins ?? []);
+  const mcp = deps.mcp ?? (() => {
+    throw new HttpError(404, "not_found", "This service has no MCP endpoint");
+  });
 
   const findJob = async (id: string | undefined): Promise<JobRecord> => {
     const record = id !== undefined && UUID.test(id) ? await manager.get(id) : undefined;
@@ -257,6 +262,9 @@ export function createHandler(deps: HandlerDeps): (request: Request) => Promise<
       const record = await manager.submit(await readTopic(request, maxBodyBytes));
       return json({ job_id: record.id, topic: record.topic, status: "started" });
     })
+    .add("GET", "/mcp", (request) => mcp(request))
+    .add("POST", "/mcp", (request) => mcp(request))
+    .add("DELETE", "/mcp", (request) => mcp(request))
     .add("GET", "/progress/:id", async (_request, { id }) => {
       const record = id !== undefined && UUID.test(id) ? await manager.get(id) : undefined;
       if (!record) return compatNotFound();

@@ -254,7 +254,7 @@ export const SETTINGS = [
     "store",
     oneOf(["sqlite", "memory", "redis"]),
     undefined,
-    "`sqlite` keeps jobs in DATA_DIR across restarts (the default); `memory` forgets them on exit; `redis` shares them between instances through REDIS_URL.",
+    "`sqlite` keeps jobs in DATA_DIR across restarts (the default; `quillflow mcp`: memory); `memory` forgets them on exit; `redis` shares them between instances through REDIS_URL.",
   ],
   [
     "DATA_DIR",

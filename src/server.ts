@@ -5,6 +5,7 @@
  * @module
  */
 
+import denoJson from "../deno.json" with { type: "json" };
 import { createHandler } from "./app.ts";
 import type { Config } from "./config.ts";
 import type { BullmqDispatcher } from "./bullmq_dispatcher.ts";
@@ -13,6 +14,7 @@ import type { JobStore } from "./job_store.ts";
 import type { LlmClient } from "./llm.ts";
 import { OfflineWriter } from "./llm_offline.ts";
 import { OpenAiClient } from "./llm_openai.ts";
+import { McpHttpEndpoint } from "./mcp/http_endpoint.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { instrumentLlm, Metrics } from "./metrics.ts";
 import type { RedisJobStore } from "./redis_job_store.ts";
@@ -152,7 +154,15 @@ export async function startServer(
       });
     }
   }
+  const mcp = new McpHttpEndpoint({
+    jobs: manager,
+    version: denoJson.version,
+    logger,
+    maxBodyBytes: config.maxBodyBytes,
+    allowedOrigins: config.corsOrigins,
+  });
   const handler = createHandler({
+    mcp: (request) => mcp.handle(request),
     ...(shared
       ? { health: sharedHealth(shared.store), sharedQueue: () => shared.dispatcher.counts() }
       : {}),
@@ -210,6 +220,7 @@ export async function startServer(
           // Take no more jobs from the shared queue while the running ones get their grace.
           const stopped = shared?.dispatcher.stopTaking();
           await manager.shutdown(graceMs);
+          await mcp.close();
           await stopped;
           await shared?.dispatcher.close();
           await closed;
