@@ -181,30 +181,47 @@ export function createHandler(deps: HandlerDeps): (request: Request) => Promise<
         ...(shared
           ? {
             quillflow_shared_jobs_waiting: {
+              type: "gauge",
               help: "Jobs waiting in the line shared by every instance.",
               values: [["", shared.waiting]],
             },
             quillflow_shared_jobs_running: {
+              type: "gauge",
               help: "Jobs running on any instance.",
               values: [["", shared.running]],
             },
           }
           : {}),
         quillflow_jobs: {
+          type: "gauge",
           help: "Jobs kept, by status.",
           values: Object.entries(stats.jobsByStatus).map((
             [status, n],
           ) => [`{status="${status}"}`, n]),
         },
-        quillflow_jobs_running: { help: "Jobs running now.", values: [["", stats.running]] },
-        quillflow_jobs_queued: { help: "Jobs waiting for a slot.", values: [["", stats.queued]] },
-        quillflow_sse_streams_open: { help: "Open event streams.", values: [["", stats.streams]] },
-        quillflow_sse_items_sent: {
-          help: "Items written to event streams (counter).",
+        quillflow_jobs_running: {
+          type: "gauge",
+          help: "Jobs running now.",
+          values: [["", stats.running]],
+        },
+        quillflow_jobs_queued: {
+          type: "gauge",
+          help: "Jobs waiting for a slot.",
+          values: [["", stats.queued]],
+        },
+        quillflow_sse_streams_open: {
+          type: "gauge",
+          help: "Open event streams.",
+          values: [["", stats.streams]],
+        },
+        quillflow_sse_items_sent_total: {
+          type: "counter",
+          help: "Items written to event streams.",
           values: [["", stats.itemsWritten]],
         },
-        quillflow_sse_stalled_drops: {
-          help: "Streams dropped for not reading (counter).",
+        quillflow_sse_stalled_drops_total: {
+          type: "counter",
+          help: "Streams dropped for not reading.",
           values: [["", stats.stalledDrops]],
         },
       });
