@@ -20,7 +20,7 @@ import type { Metrics } from "./metrics.ts";
 import { Router } from "./router.ts";
 import { encodeSse, SSE_HEADERS } from "./sse.ts";
 import { readTopic } from "./topic_input.ts";
-import { AccessControl } from "./access_control.ts";
+import { AccessControl, preflightMethod } from "./access_control.ts";
 import { assetEtag, STATIC_ASSETS } from "./static_assets.ts";
 import { StoreUnavailableError } from "./store_unavailable_error.ts";
 import page from "../static/index.html" with { type: "text" };
@@ -299,6 +299,19 @@ export function createHandler(deps: HandlerDeps): (request: Request) => Promise<
 
   async function route(request: Request, url: URL): Promise<Response> {
     if (request.method === "OPTIONS" && access.isPreflight(request)) {
+      // Granted only for a route that takes the method: a preflight is a question about it.
+      const asked = router.match(preflightMethod(request), url.pathname);
+      if (asked.kind === "none") {
+        throw new HttpError(404, "not_found", `No route for ${url.pathname}`);
+      }
+      if (asked.kind === "method") {
+        throw new HttpError(
+          405,
+          "method_not_allowed",
+          `${JSON.stringify(preflightMethod(request))} is not allowed here`,
+          { headers: { allow: asked.allow.join(", ") } },
+        );
+      }
       return access.preflight(request);
     }
     const match = router.match(request.method, url.pathname);

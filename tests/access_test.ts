@@ -135,6 +135,87 @@ Deno.test("CORS is off by default and follows CORS_ORIGINS when set", async (t) 
       await server.shutdown();
     }
   });
+  await t.step("a preflight grants only a route's own method, and 404s unknown paths", async () => {
+    const server = await startTestServer([
+      "--store",
+      "memory",
+      "--cors-origins",
+      "http://app.example",
+    ]);
+    const preflight = (path: string, method: string) =>
+      fetch(`${server.url}${path}`, {
+        method: "OPTIONS",
+        headers: { origin: "http://app.example", "access-control-request-method": method },
+      });
+    try {
+      const job = await submit(server.url, "Preflighted");
+      for (const [path, method] of [["/api/jobs", "POST"], [`/api/jobs/${job.id}`, "DELETE"]]) {
+        const granted = await preflight(path!, method!);
+        await granted.body?.cancel();
+        assert.equal(granted.status, 204, `${method} ${path}`);
+        assert.equal(granted.headers.get("access-control-allow-methods"), method);
+      }
+      for (const path of ["/nothing/here", "/api/job", `/api/jobs/${job.id}/events/more`]) {
+        const unknown = await preflight(path, "GET");
+        assert.equal(unknown.status, 404, path);
+        assert.equal((await unknown.json()).error.code, "not_found", path);
+      }
+      for (
+        const [path, method] of [
+          ["/api/jobs", "DELETE"],
+          ["/api/jobs", "PUT"],
+          [`/api/jobs/${job.id}`, "PATCH"],
+          ["/healthz", "POST"],
+          ["/start-job", "GET"],
+        ]
+      ) {
+        const refused = await preflight(path!, method!);
+        assert.equal(refused.status, 405, `${method} ${path}`);
+        assert.equal(refused.headers.get("access-control-allow-methods"), null);
+        assert.ok(refused.headers.get("allow"), `${method} ${path}: Allow`);
+        assert.equal((await refused.json()).error.code, "method_not_allowed");
+      }
+    } finally {
+      await server.shutdown();
+    }
+  });
+  await t.step(
+    "with CORS on, every answer varies on Origin: allowed, refused or absent",
+    async () => {
+      const server = await startTestServer([
+        "--store",
+        "memory",
+        "--cors-origins",
+        "http://app.example",
+      ]);
+      try {
+        const requests: [string, RequestInit][] = [
+          ["/api/jobs", { headers: { origin: "http://app.example" } }],
+          ["/api/jobs", { headers: { origin: "http://evil.example" } }],
+          ["/api/jobs", {}],
+          ["/nothing", { headers: { origin: "http://evil.example" } }],
+          ["/healthz", { method: "POST", headers: { origin: "http://evil.example" } }],
+          ["/api/jobs", {
+            method: "OPTIONS",
+            headers: { origin: "http://evil.example", "access-control-request-method": "POST" },
+          }],
+          ["/api/jobs", {
+            method: "OPTIONS",
+            headers: { origin: "http://app.example", "access-control-request-method": "POST" },
+          }],
+        ];
+        for (const [path, init] of requests) {
+          const response = await fetch(`${server.url}${path}`, init);
+          await response.body?.cancel();
+          const what = `${init.method ?? "GET"} ${path} ${JSON.stringify(init.headers ?? {})}`;
+          const vary = (response.headers.get("vary") ?? "").split(",").map((v) => v.trim());
+          assert.deepEqual(vary.filter((v) => v.toLowerCase() === "origin"), ["origin"], what);
+        }
+      } finally {
+        await server.shutdown();
+      }
+    },
+  );
 });
 
 Deno.test("GET /metrics reports jobs, streams, events and LLM calls in Prometheus text", async () => {
