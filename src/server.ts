@@ -138,18 +138,21 @@ export async function startServer(
     : undefined;
   const store = options.store ?? shared?.store ?? openStore(config, logger);
   const manager = createManager(config, llm, store, logger, shared?.dispatcher);
-  if (shared) {
-    shared.dispatcher.start(manager);
-  } else {
-    try {
-      await manager.recover();
-    } catch (error) {
-      await manager.close();
-      await store.close().catch(() => {});
-      throw new Error(`Cannot take up the jobs kept in the store: ${describeError(error)}`, {
-        cause: error,
-      });
-    }
+  // Whatever fails from here leaves nothing running: no worker, no connection, no file lock.
+  const abandon = async () => {
+    await manager.close();
+    await shared?.dispatcher.close();
+    await store.close().catch(() => {});
+  };
+  try {
+    if (shared) shared.dispatcher.start(manager);
+    else await manager.recover();
+  } catch (error) {
+    await abandon();
+    if (shared) throw error;
+    throw new Error(`Cannot take up the jobs kept in the store: ${describeError(error)}`, {
+      cause: error,
+    });
   }
   const handler = createHandler({
     ...(shared
@@ -185,9 +188,8 @@ export async function startServer(
       },
     }, handler);
   } catch (error) {
-    // Say, the port is taken: leave nothing running and the data file unlocked.
-    await manager.close();
-    await store.close();
+    // Say, the port is taken.
+    await abandon();
     throw error;
   }
   let stopping: Promise<void> | undefined;

@@ -5,6 +5,7 @@
  */
 
 import assert from "node:assert/strict";
+import { Redis } from "ioredis";
 import { collectEvents, readSse, type SseEvent } from "../testing/sse_client.ts";
 import {
   freePort,
@@ -13,6 +14,7 @@ import {
   RedisServer,
   stopAll,
 } from "../testing/redis_cluster.ts";
+import { startTestServer } from "./_server.ts";
 
 const haveRedis = await hasRedisServer();
 if (!haveRedis) {
@@ -563,5 +565,38 @@ Deno.test({
       assert.equal(body.status, "completed");
       assert.equal(body.lastEventId, seen.length);
     });
+  },
+});
+
+Deno.test({
+  name: "redis: a start that fails leaves no worker and no connection open",
+  ignore: !haveRedis,
+  async fn() {
+    // In this process, so the test's leak checks see any timer or socket left behind.
+    const redis = await RedisServer.start();
+    const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const probe = new Redis(redis.url);
+    try {
+      await assert.rejects(
+        startTestServer([
+          "--store",
+          "redis",
+          "--redis-url",
+          redis.url,
+          "--port",
+          String(taken.addr.port),
+        ]),
+        Deno.errors.AddrInUse,
+      );
+      // Only the probe itself is still connected.
+      await waitFor("the instance's connections to close", async () => {
+        const clients = String(await probe.call("CLIENT", "LIST")).trim().split("\n");
+        return clients.length === 1;
+      });
+    } finally {
+      taken.close();
+      await probe.quit();
+      await redis.destroy();
+    }
   },
 });
