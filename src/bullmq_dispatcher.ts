@@ -137,12 +137,10 @@ export class BullmqDispatcher implements JobDispatcher {
       await dispatcher.close();
       throw error;
     }
-    dispatcher.#cancels.on("message", (_channel: string, message: string) => {
-      const { id, reason } = JSON.parse(message) as { id: string; reason: string };
-      // Only the instance running it acts; the others would bounce the request around.
-      if (!dispatcher.#running.has(id)) return;
-      dispatcher.#manager?.cancel(id, reason).catch(() => {});
-    });
+    dispatcher.#cancels.on(
+      "message",
+      (_channel: string, message: string) => dispatcher.#onCancelMessage(message),
+    );
     return dispatcher;
   }
 
@@ -311,6 +309,25 @@ export class BullmqDispatcher implements JobDispatcher {
     });
     await store.append(id, event);
     await store.put(record);
+  }
+
+  /** Acts on a cancel request published by another instance; anything else is ignored. */
+  #onCancelMessage(message: string): void {
+    let request: { id?: unknown; reason?: unknown } | undefined;
+    try {
+      request = JSON.parse(message);
+    } catch {
+      request = undefined;
+    }
+    const id = request?.id;
+    const reason = request?.reason;
+    if (typeof id !== "string" || typeof reason !== "string") {
+      this.#logger.log("warn", "cancel message ignored", { message: message.slice(0, 200) });
+      return;
+    }
+    // Only the instance running it acts; the others would bounce the request around.
+    if (!this.#running.has(id)) return;
+    this.#manager?.cancel(id, reason).catch(() => {});
   }
 
   #channel(): string {

@@ -569,6 +569,42 @@ Deno.test({
 });
 
 Deno.test({
+  name: "redis: a malformed message on the cancel channel is ignored, not fatal",
+  ignore: !haveRedis,
+  async fn() {
+    await withCluster(2, { "--offline-delay-ms": "300" }, async (redis, instances) => {
+      const [a, b] = instances as [Instance, Instance];
+      const client = new Redis(redis.url);
+      try {
+        for (const message of ["not json", "null", '{"id":42}', "[]"]) {
+          await client.publish("qf:bull:cancel", message);
+        }
+      } finally {
+        await client.quit();
+      }
+      for (const instance of instances) {
+        await waitFor(
+          `${instance.name} to log the ignored messages`,
+          () =>
+            instance.logs().filter((line) => line.msg === "cancel message ignored").length === 4,
+        );
+        const health = await fetch(`${instance.url}/healthz`);
+        assert.equal(health.status, 200);
+        await health.body?.cancel();
+      }
+      // Cancelling across instances still works.
+      const id = await submit(a, "a job cancelled after the noise");
+      const runner = await whoLogged(instances, "job started", id);
+      const other = runner === a ? b : a;
+      const response = await fetch(`${other.url}/api/jobs/${id}`, { method: "DELETE" });
+      assert.equal(response.status, 202);
+      await response.body?.cancel();
+      assertWholeLog(await collectEvents(`${other.url}/api/jobs/${id}/events`), "cancelled");
+    });
+  },
+});
+
+Deno.test({
   name: "redis: a start that fails leaves no worker and no connection open",
   ignore: !haveRedis,
   async fn() {
