@@ -27,17 +27,24 @@ export const DATABASE_FILE = "quillflow.db";
 /** The schema version this code writes; a newer file is refused rather than misread. */
 const SCHEMA_VERSION = 2;
 
+/** Options of a {@linkcode StoreOpenError}. */
+export interface StoreOpenErrorOptions extends ErrorOptions {
+  /** What the user can do about it; by default, how to start with another store. */
+  advice?: string;
+}
+
 /** Thrown when the store cannot be opened or read: a clear start-up error, never an empty store. */
 export class StoreOpenError extends Error {
   /** The database file. */
   readonly path: string;
   /** Creates the error for the file at `path`. */
-  constructor(path: string, reason: string, options?: ErrorOptions) {
-    super(
-      `Cannot open the job store at ${path}: ${reason}. Move the file aside to start with an ` +
-        `empty store, point DATA_DIR elsewhere, or run with --store=memory.`,
-      options,
-    );
+  constructor(path: string, reason: string, options: StoreOpenErrorOptions = {}) {
+    const {
+      advice = "Move the file aside to start with an empty store, point DATA_DIR elsewhere, or " +
+        "run with --store=memory",
+      ...errorOptions
+    } = options;
+    super(`Cannot open the job store at ${path}: ${reason}. ${advice}.`, errorOptions);
     this.name = "StoreOpenError";
     this.path = path;
   }
@@ -227,6 +234,18 @@ export class SqliteJobStore implements JobStore {
         db?.close();
       } catch {
         // already failing: the first error is the one to report
+      }
+      if (isLocked(error)) {
+        throw new StoreOpenError(
+          path,
+          "another process is using it (the database is locked), most likely another Quillflow " +
+            "serving from the same DATA_DIR",
+          {
+            cause: error,
+            advice: "Stop that process first, or give this one its own store: another DATA_DIR " +
+              "or --store=memory",
+          },
+        );
       }
       const reason = error instanceof Error ? error.message : String(error);
       throw new StoreOpenError(path, reason, { cause: error });
@@ -464,4 +483,11 @@ export class SqliteJobStore implements JobStore {
       );
     }
   }
+}
+
+/** Whether opening failed because another connection holds the file (SQLITE_BUSY). */
+function isLocked(error: unknown): boolean {
+  const code = (error as { errcode?: unknown } | null)?.errcode;
+  return (typeof code === "number" && (code & 0xff) === 5) ||
+    (error instanceof Error && /database is locked/.test(error.message));
 }

@@ -130,12 +130,19 @@ Deno.test("SqliteJobStore.open() refuses unreadable files with a clear error", a
   });
 });
 
-Deno.test("SqliteJobStore.open() refuses a file another store holds", async () => {
+Deno.test("SqliteJobStore.open() refuses a file another store holds, saying another process uses it", async () => {
   await using dir = await makeTestDir("sqlite-lock");
   const path = `${dir.path}/quillflow.db`;
   const first = SqliteJobStore.open(path);
   try {
-    assert.throws(() => SqliteJobStore.open(path), /database is locked/);
+    assert.throws(() => SqliteJobStore.open(path), (error: unknown) => {
+      assert.ok(error instanceof StoreOpenError);
+      assert.ok(error.message.includes(path), error.message);
+      assert.match(error.message, /another process is using it \(the database is locked\)/);
+      assert.match(error.message, /Stop that process first/);
+      assert.doesNotMatch(error.message, /Move the file aside/);
+      return true;
+    });
   } finally {
     await first.close();
   }
