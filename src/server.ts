@@ -145,7 +145,7 @@ export async function startServer(
     await store.close().catch(() => {});
   };
   try {
-    if (shared) shared.dispatcher.start(manager);
+    if (shared) await shared.dispatcher.start(manager);
     else await manager.recover();
   } catch (error) {
     await abandon();
