@@ -155,9 +155,8 @@ export async function startServer(
     });
   }
   const handler = createHandler({
-    ...(shared
-      ? { health: sharedHealth(shared.store), sharedQueue: () => shared.dispatcher.counts() }
-      : {}),
+    health: shared ? sharedHealth(shared.store) : storeHealth(store),
+    ...(shared ? { sharedQueue: () => shared.dispatcher.counts() } : {}),
     manager,
     metrics,
     logger,
@@ -220,6 +219,14 @@ export async function startServer(
       },
     };
   });
+}
+
+/** `/healthz` of a store of this process: what keeps it from writing, under `store`. */
+function storeHealth(store: JobStore): () => Promise<Record<string, string> | null> {
+  return async () => {
+    const trouble = await store.health?.();
+    return trouble ? { store: trouble } : null;
+  };
 }
 
 function sharedHealth(store: RedisJobStore): () => Promise<Record<string, string> | null> {
