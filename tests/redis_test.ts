@@ -435,6 +435,47 @@ Deno.test({
 });
 
 Deno.test({
+  name: "redis: an instance stopping hands its job back and never takes it again itself",
+  ignore: !haveRedis,
+  async fn() {
+    // One instance at a time: nothing else waits on the queue, so the stopping one's own fetch,
+    // already under way, is the only one that could take the job it hands back. Twice over, as
+    // that fetch is not always under way at the moment it matters.
+    const redis = await RedisServer.start();
+    const instances: Instance[] = [];
+    try {
+      const args = instanceArgs(redis, {
+        "--offline-delay-ms": "500",
+        "--section-concurrency": "1",
+        "--job-lock-ms": "30s",
+        "--shutdown-grace-ms": "0",
+      });
+      const runs = (instance: Instance, msg: string, id: string) =>
+        instance.logs().filter((line) => line.msg === msg && line.job === id).length;
+      const a = await Instance.start("A", args);
+      instances.push(a);
+      const id = await submit(a, "ferries");
+      let runner = a;
+      await whoLogged([a], "job started", id);
+      for (const name of ["B", "C"]) {
+        const resumedBefore = runs(runner, "job resumed", id);
+        await runner.kill("SIGTERM");
+        assert.equal(runs(runner, "job released", id), 1, `${runner.name} released it`);
+        assert.equal(runs(runner, "job resumed", id), resumedBefore, `${runner.name} took it back`);
+        assert.equal(runs(runner, "job completed", id), 0, `${runner.name} ran it to its end`);
+        const next = await Instance.start(name, args);
+        instances.push(next);
+        await whoLogged([next], "job resumed", id);
+        runner = next;
+      }
+      assertWholeLog(await collectEvents(`${runner.url}/api/jobs/${id}/events`));
+    } finally {
+      await stopAll(instances, redis);
+    }
+  },
+});
+
+Deno.test({
   name: "redis: the shared waiting line is bounded by MAX_QUEUED_JOBS",
   ignore: !haveRedis,
   async fn() {
