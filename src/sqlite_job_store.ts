@@ -150,6 +150,8 @@ export class SqliteJobStore implements JobStore {
    */
   readonly #tails = new Map<string, JobEvent[]>();
   readonly #deletes = new Set<string>();
+  /** Writes of other modules' tables since the last flush, in order (see `alsoWrite`). */
+  readonly #changes: ((db: DatabaseSync) => void)[] = [];
   readonly #listeners: ((jobIds: Iterable<string>) => void)[] = [];
   #bufferedEvents = 0;
   /** Settles when the writes buffered so far are in the file. */
@@ -371,6 +373,45 @@ export class SqliteJobStore implements JobStore {
     return written;
   }
 
+  /** The connection, for a module that keeps tables of its own in this file (and creates them). */
+  get database(): DatabaseSync {
+    return this.#db;
+  }
+
+  /**
+   * Buffers `change`, a write of another module's tables, to run in the next batch's
+   * transaction after the job writes buffered before it; resolves once the batch is in the file.
+   * What one turn buffers here and through the other methods is committed together, so a row
+   * that must exist exactly when a job write does (a webhook delivery of a job's end) goes in
+   * the same transaction. A batch that fails is tried again, `change` with it.
+   *
+   * @example
+   * ```ts
+   * import { SqliteJobStore } from "./sqlite_job_store.ts";
+   * import assert from "node:assert/strict";
+   *
+   * const store = SqliteJobStore.open(":memory:");
+   * store.database.exec("CREATE TABLE notes (job_id TEXT)");
+   * const insert = store.database.prepare("INSERT INTO notes VALUES (?)");
+   * const job = store.put({
+   *   id: "j", topic: "t", status: "completed", progress: 100, step: "style",
+   *   provider: "offline", model: null, createdAt: 0, lastEventId: 0,
+   * });
+   * await Promise.all([job, store.alsoWrite(() => insert.run("j"))]);
+   * assert.equal(store.flushes, 1, "one transaction");
+   * await store.close();
+   * ```
+   */
+  alsoWrite(change: (db: DatabaseSync) => void): Promise<void> {
+    if (this.#closed) {
+      return Promise.reject(new StoreUnavailableError("The job store", { problem: "is closed" }));
+    }
+    const written = this.#written();
+    this.#changes.push(change);
+    this.#schedule();
+    return written;
+  }
+
   /** Up to `limit` events with ids above `afterId` that are in the file; see `onDurable`. */
   events(jobId: string, afterId: number, limit: number): Promise<JobEvent[]> {
     if (this.#deletes.has(jobId)) return Promise.resolve([]);
@@ -448,7 +489,10 @@ export class SqliteJobStore implements JobStore {
   #flush(rethrow = false): void {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
-    if (this.#records.size === 0 && this.#events.size === 0 && this.#deletes.size === 0) {
+    if (
+      this.#records.size === 0 && this.#events.size === 0 && this.#deletes.size === 0 &&
+      this.#changes.length === 0
+    ) {
       // Nothing is waiting to be written (what failed was dropped): nothing is failing either.
       this.#recovered();
       this.#settle();
@@ -468,6 +512,7 @@ export class SqliteJobStore implements JobStore {
       for (const record of this.#records.values()) {
         sql.putJob.run(record.id, record.createdAt, record.status, JSON.stringify(record));
       }
+      for (const change of this.#changes) change(this.#db);
       this.#db.exec("COMMIT");
       for (const record of this.#records.values()) {
         if (FINISHED_STATUSES.has(record.status)) this.#writtenStatus.delete(record.id);
@@ -502,6 +547,7 @@ export class SqliteJobStore implements JobStore {
     this.#records.clear();
     this.#events.clear();
     this.#deletes.clear();
+    this.#changes.length = 0;
     this.#bufferedEvents = 0;
     this.#settle();
     for (const listener of this.#listeners) listener(grown);
