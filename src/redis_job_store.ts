@@ -10,6 +10,10 @@
  * - `appended:<id>`: a pub/sub channel told of each append, so instances whose clients watch
  *   the job learn of events written by the instance running it.
  *
+ * - `ended` (with `endedFeed`): a sorted set of the ids of jobs that have ended, by time, added
+ *   to by the write that ends a job, in the same script: what consumes job ends (webhooks) takes
+ *   them from there, and none is lost to an instance dying between the two.
+ *
  * Finished jobs' keys get `PEXPIRE`: eviction happens in Redis, for every instance at once.
  * Commands fail fast (no offline queue) with {@linkcode StoreUnavailableError} while Redis is
  * unreachable, so requests answer `503` instead of hanging.
@@ -30,6 +34,8 @@ export interface RedisJobStoreOptions {
   ttlMs?: number;
   /** How long `connect` waits for Redis, in ms. Default 5 000. */
   connectTimeoutMs?: number;
+  /** Records each job's end once in the sorted set `ended`, for webhooks. Default false. */
+  endedFeed?: boolean;
 }
 
 type StreamEntry = [id: string, fields: string[]];
@@ -95,10 +101,20 @@ redis.call('PUBLISH', KEYS[3], ARGV[5])
 return added
 `;
 
-// KEYS: owner, record, events, index. ARGV: token, record JSON, created at, finished?, ttl, id.
+// KEYS: owner, record, events, index, ended. ARGV: token, record JSON, created at, finished?,
+// ttl, id, ended feed?
 const PUT = `
 ${FENCE_CHECK}
 if ARGV[4] == '1' then
+  if ARGV[7] == '1' then
+    local before = redis.call('GET', KEYS[2])
+    local was = before and cjson.decode(before).status
+    if was ~= 'completed' and was ~= 'failed' and was ~= 'cancelled' then
+      local time = redis.call('TIME')
+      local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+      redis.call('ZADD', KEYS[5], 'NX', now, ARGV[6])
+    end
+  end
   redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[5])
   redis.call('PEXPIRE', KEYS[3], ARGV[5])
   redis.call('PEXPIRE', KEYS[1], ARGV[5])
@@ -115,6 +131,7 @@ export class RedisJobStore implements JobStore {
   readonly #subscriber: Redis;
   readonly #prefix: string;
   readonly #ttlMs: number;
+  readonly #endedFeed: boolean;
   readonly #watchers = new Map<string, Set<() => void>>();
   /** Tags this store's announcements: the manager appending here tells its own feed directly. */
   readonly #origin = crypto.randomUUID();
@@ -129,6 +146,7 @@ export class RedisJobStore implements JobStore {
     this.#subscriber = subscriber;
     this.#prefix = options.prefix ?? "qf:";
     this.#ttlMs = options.ttlMs ?? 3_600_000;
+    this.#endedFeed = options.endedFeed ?? false;
     const remember = (error: Error) => this.#lastError = error;
     client.on("error", remember);
     subscriber.on("error", remember);
@@ -227,17 +245,19 @@ export class RedisJobStore implements JobStore {
     await this.#write(job.id, () =>
       this.#client.eval(
         PUT,
-        4,
+        5,
         this.key(`owner:${job.id}`),
         this.key(`job:${job.id}`),
         this.key(`events:${job.id}`),
         this.key("jobs"),
+        this.key("ended"),
         this.#fences.get(job.id) ?? "",
         JSON.stringify(job),
         job.createdAt,
         FINISHED_STATUSES.has(job.status) ? "1" : "0",
         this.#ttlMs,
         job.id,
+        this.#endedFeed ? "1" : "0",
       ));
   }
 
