@@ -128,7 +128,8 @@ export class AccessControl {
       headers: {
         "access-control-allow-origin": origin,
         "access-control-allow-methods": preflightMethod(request),
-        "access-control-allow-headers": "authorization, content-type, last-event-id",
+        "access-control-allow-headers":
+          "authorization, content-type, last-event-id, idempotency-key",
         "access-control-max-age": "600",
       },
     });
@@ -150,7 +151,10 @@ export class AccessControl {
       }
       if (origin === null || !this.#origins.has(origin)) return;
       response.headers.set("access-control-allow-origin", origin);
-      response.headers.set("access-control-expose-headers", "location, retry-after");
+      response.headers.set(
+        "access-control-expose-headers",
+        "location, retry-after, idempotent-replayed",
+      );
     } catch {
       // Immutable headers (a fetched response): nothing to add to.
     }

@@ -7,7 +7,9 @@
  */
 
 import { HttpError } from "./http_error.ts";
-import { type JobRecord, toSnapshot } from "./job.ts";
+import { type JobRecord, type JobSnapshot, toSnapshot } from "./job.ts";
+import type { IdempotentSubmit } from "./idempotency/idempotent_submit.ts";
+import { JobSubmission } from "./job_submission.ts";
 import {
   JobFinishedError,
   type JobManager,
@@ -62,6 +64,8 @@ export interface HandlerDeps {
   sharedQueue?: () => Promise<{ waiting: number; running: number }>;
   /** Answers the MCP Streamable HTTP endpoint, `/mcp` (see `src/mcp/http_endpoint.ts`). */
   mcp?: (request: Request) => Promise<Response>;
+  /** `Idempotency-Key`s of `POST /api/jobs`; by default in memory, for this handler's life. */
+  idempotency?: IdempotentSubmit;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -146,9 +150,16 @@ export function createHandler(deps: HandlerDeps): (request: Request) => Promise<
     return record;
   };
 
-  const snapshot = async (record: JobRecord) => {
-    const body: Record<string, unknown> = { ...toSnapshot(record) };
-    if (access.enabled) body.streamToken = await access.streamToken(record.id);
+  const submission = new JobSubmission({
+    manager,
+    maxBodyBytes,
+    ...(deps.idempotency ? { idempotency: deps.idempotency } : {}),
+  });
+
+  const snapshot = (record: JobRecord) => withToken(toSnapshot(record));
+  const withToken = async (shown: JobSnapshot) => {
+    const body: Record<string, unknown> = { ...shown };
+    if (access.enabled) body.streamToken = await access.streamToken(shown.id);
     return body;
   };
 
@@ -241,8 +252,11 @@ export function createHandler(deps: HandlerDeps): (request: Request) => Promise<
       });
     })
     .add("POST", "/api/jobs", async (request) => {
-      const record = await manager.submit(await readTopic(request, maxBodyBytes));
-      return json(await snapshot(record), 202, { location: `/api/jobs/${record.id}` });
+      const { snapshot: shown, replayed } = await submission.handle(request);
+      return json(await withToken(shown), 202, {
+        location: `/api/jobs/${shown.id}`,
+        ...(replayed ? { "idempotent-replayed": "true" } : {}),
+      });
     })
     .add("GET", "/api/jobs", async (_request, _params, { url }) => {
       const raw = url.searchParams.get("limit") ?? "20";

@@ -46,6 +46,8 @@ export interface Config {
   globalConcurrentJobs?: number;
   /** How long a running job's lock lasts without renewal before another instance takes it. */
   jobLockMs?: number;
+  /** How long an `Idempotency-Key` is remembered after its first request. */
+  idempotencyTtlMs?: number;
 }
 
 type Parser = (raw: string, name: string) => unknown;
@@ -283,6 +285,13 @@ export const SETTINGS = [
     duration("ms", 500),
     30_000,
     "STORE=redis: a job whose instance stops renewing its lock this long is resumed elsewhere.",
+  ],
+  [
+    "IDEMPOTENCY_TTL",
+    "idempotencyTtlMs",
+    duration("s", 1),
+    86_400_000,
+    "How long an Idempotency-Key of POST /api/jobs is remembered (its first answer is replayed).",
   ],
 ] as const;
 

@@ -121,6 +121,12 @@ export interface JobManagerOptions {
   dispatcher?: JobDispatcher;
 }
 
+/** Options of {@linkcode JobManager.submit}. */
+export interface SubmitOptions {
+  /** The new job's id, chosen before the submit (an idempotency key names it); a new one else. */
+  id?: string;
+}
+
 /** Options of {@linkcode JobManager.execute}. */
 export interface ExecuteOptions {
   /** Text streams the interrupted run left unfinished; each gets a `reset` delta first. */
@@ -263,13 +269,13 @@ export class JobManager {
    * still being written then is dropped), and {@linkcode StoreUnavailableError} when the first
    * write fails. A refused job leaves no trace.
    */
-  async submit(topic: string): Promise<JobRecord> {
+  async submit(topic: string, options: SubmitOptions = {}): Promise<JobRecord> {
     if (this.#closing) throw new ShuttingDownError();
     // Taken before any await: submits of one burst see each other's places.
     const ticket = this.#dispatcher ? undefined : this.#admission.take();
     const createdAt = this.#clock.now();
     const record: JobRecord = {
-      id: newJobId(createdAt),
+      id: options.id ?? newJobId(createdAt),
       topic,
       status: "queued",
       progress: 0,

@@ -20,6 +20,9 @@ import { instrumentLlm, Metrics } from "./metrics.ts";
 import type { RedisJobStore } from "./redis_job_store.ts";
 import { describeError } from "./retry.ts";
 import { openStore } from "./store_factory.ts";
+import { IdempotentSubmit } from "./idempotency/idempotent_submit.ts";
+import type { IdempotencyStore } from "./idempotency/idempotency_store.ts";
+import { openIdempotencyStore } from "./idempotency/open_idempotency_store.ts";
 
 /** The LLM client `config` asks for. */
 export function createLlm(config: Config): LlmClient {
@@ -140,11 +143,22 @@ export async function startServer(
     ? await connectRedis(config, logger)
     : undefined;
   const store = options.store ?? shared?.store ?? openStore(config, logger);
+  const redisUrl = shared ? config.redisUrl : undefined;
+  let keys: IdempotencyStore | undefined;
+  try {
+    keys = await openIdempotencyStore(store, redisUrl);
+  } catch (error) {
+    await keys?.close();
+    await shared?.dispatcher.close();
+    await store.close().catch(() => {});
+    throw error;
+  }
   const manager = createManager(config, llm, store, logger, shared?.dispatcher);
   // Whatever fails from here leaves nothing running: no worker, no connection, no file lock.
   const abandon = async () => {
     await manager.close();
     await shared?.dispatcher.close();
+    await keys?.close();
     await store.close().catch(() => {});
   };
   try {
@@ -176,6 +190,12 @@ export async function startServer(
     compatHoldMs: config.compatHoldMs,
     apiToken: config.apiToken,
     corsOrigins: config.corsOrigins,
+    idempotency: new IdempotentSubmit({
+      store: keys,
+      getJob: (id) => manager.get(id),
+      ttlMs: config.idempotencyTtlMs ?? 86_400_000,
+      logger,
+    }),
   });
   const { promise: listening, resolve } = Promise.withResolvers<string>();
   let server: Deno.HttpServer;
@@ -224,6 +244,7 @@ export async function startServer(
           await mcp.close();
           await stopped;
           await shared?.dispatcher.close();
+          await keys.close();
           await closed;
           await store.close();
           logger.log("info", "stopped", {});

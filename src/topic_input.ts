@@ -159,6 +159,19 @@ function formField(body: string, name: string): string | null {
  * body that is not UTF-8, percent-encoded form fields included, is a 400.
  */
 export async function readTopic(request: Request, maxBytes: number): Promise<string> {
+  return (await readSubmitBody(request, maxBytes)).topic;
+}
+
+/** A submit request's body: its validated topic, and its other fields as sent. */
+export interface SubmitBody {
+  /** The topic, validated and trimmed. */
+  topic: string;
+  /** Field `name` (a JSON value, or a form field's text or file); absent: `undefined`. */
+  field(name: string): unknown;
+}
+
+/** The body of a submit request, read as {@linkcode readTopic} says. */
+export async function readSubmitBody(request: Request, maxBytes: number): Promise<SubmitBody> {
   const type = (request.headers.get("content-type") ?? "").split(";")[0]?.trim().toLowerCase() ??
     "";
   const isJson = type === "application/json" || type.endsWith("+json");
@@ -195,9 +208,14 @@ export async function readTopic(request: Request, maxBytes: number): Promise<str
     if (topic !== null && typeof topic !== "string") {
       throw new HttpError(400, "invalid_topic", "'topic' must be a text field, not a file");
     }
-    return validateTopic(topic);
+    return { topic: validateTopic(topic), field: (name) => form.get(name) ?? undefined };
   }
-  if (isForm) return validateTopic(formField(text, "topic"));
+  if (isForm) {
+    return {
+      topic: validateTopic(formField(text, "topic")),
+      field: (name) => formField(text, name) ?? undefined,
+    };
+  }
   let body: unknown;
   try {
     body = JSON.parse(text);
@@ -214,5 +232,9 @@ export async function readTopic(request: Request, maxBytes: number): Promise<str
   if (typeof body !== "object" || body === null || Array.isArray(body)) {
     throw new HttpError(400, "invalid_json", "The request body must be a JSON object");
   }
-  return validateTopic((body as Record<string, unknown>).topic);
+  const fields = body as Record<string, unknown>;
+  return {
+    topic: validateTopic(fields.topic),
+    field: (name) => Object.hasOwn(fields, name) ? fields[name] : undefined,
+  };
 }
