@@ -18,7 +18,7 @@ import {
 } from "./job_manager.ts";
 import { eventStreamResponse } from "./job_stream.ts";
 import { type Logger, silentLogger } from "./logger.ts";
-import type { Metrics } from "./metrics.ts";
+import type { Metrics, Reading } from "./metrics.ts";
 import { Router } from "./router.ts";
 import { encodeSse, SSE_HEADERS } from "./sse.ts";
 import { readTopic } from "./topic_input.ts";
@@ -66,6 +66,10 @@ export interface HandlerDeps {
   mcp?: (request: Request) => Promise<Response>;
   /** `Idempotency-Key`s of `POST /api/jobs`; by default in memory, for this handler's life. */
   idempotency?: IdempotentSubmit;
+  /** Checks a submit's own `webhook` URL (see `JobSubmission`); by default any is refused. */
+  checkWebhook?: (value: unknown) => Promise<string | undefined>;
+  /** More readings for `/metrics`, such as the webhook counters. */
+  readings?: () => Record<string, Reading>;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -154,6 +158,7 @@ export function createHandler(deps: HandlerDeps): (request: Request) => Promise<
     manager,
     maxBodyBytes,
     ...(deps.idempotency ? { idempotency: deps.idempotency } : {}),
+    ...(deps.checkWebhook ? { checkWebhook: deps.checkWebhook } : {}),
   });
 
   const snapshot = (record: JobRecord) => withToken(toSnapshot(record));
@@ -200,6 +205,7 @@ export function createHandler(deps: HandlerDeps): (request: Request) => Promise<
       // Metrics must answer while Redis does not: then only this instance's figures are shown.
       const shared = await deps.sharedQueue?.().catch(() => undefined);
       const body = metrics.render({
+        ...deps.readings?.(),
         ...(shared
           ? {
             quillflow_shared_jobs_waiting: {

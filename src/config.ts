@@ -6,6 +6,7 @@
  */
 
 import { LOG_LEVELS, type LogLevel } from "./logger.ts";
+import { decodeWebhookSecret } from "./webhooks/webhook_signer.ts";
 
 /** The resolved settings of the service. */
 export interface Config {
@@ -48,6 +49,18 @@ export interface Config {
   jobLockMs?: number;
   /** How long an `Idempotency-Key` is remembered after its first request. */
   idempotencyTtlMs?: number;
+  /** Endpoints told of every job's end (Standard Webhooks). */
+  webhookUrls?: string[];
+  /** Origins a per-job `webhook` URL given at submit may have; none means no per-job webhooks. */
+  webhookAllowedOrigins?: string[];
+  /** The `whsec_…` secret webhooks are signed with. */
+  webhookSecret?: string | undefined;
+  /** Whether webhooks may go to loopback, private and link-local addresses. */
+  webhookAllowPrivate?: boolean;
+  /** How long a webhook that keeps failing is tried again, from the job's end. */
+  webhookRetryForMs?: number;
+  /** Time limit of one webhook attempt. */
+  webhookTimeoutMs?: number;
 }
 
 type Parser = (raw: string, name: string) => unknown;
@@ -135,6 +148,62 @@ const redisUrl: Parser = (raw, name) => {
 };
 
 const list: Parser = (raw) => raw.split(",").map((s) => s.trim()).filter((s) => s !== "");
+
+/** A comma-separated list of http(s) URLs without credentials, each parsed as `URL` does. */
+const urls: Parser = (raw, name) =>
+  (list(raw, name) as string[]).map((entry) => {
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(entry);
+    } catch {
+      // reported below
+    }
+    if (
+      !parsed || (parsed.protocol !== "http:" && parsed.protocol !== "https:") ||
+      parsed.username !== "" || parsed.password !== ""
+    ) {
+      throw new TypeError(
+        `${name} must list http(s) URLs without credentials: ${JSON.stringify(entry)} is not one`,
+      );
+    }
+    return parsed.href;
+  });
+
+/** A comma-separated list of http(s) origins (`https://hooks.example.com`), normalised. */
+const origins: Parser = (raw, name) =>
+  (list(raw, name) as string[]).map((entry) => {
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(entry);
+    } catch {
+      // reported below
+    }
+    const bare = parsed && (parsed.pathname === "/" || parsed.pathname === "") &&
+      parsed.search === "" && parsed.hash === "" && parsed.username === "" &&
+      parsed.password === "" && !entry.endsWith("/");
+    if (!parsed || !bare || (parsed.protocol !== "http:" && parsed.protocol !== "https:")) {
+      throw new TypeError(
+        `${name} must list origins such as https://hooks.example.com (scheme, host, optional port; no path): ${
+          JSON.stringify(entry)
+        } is not one`,
+      );
+    }
+    return parsed.origin;
+  });
+
+const yesNo: Parser = (raw, name) => {
+  const value = raw.trim().toLowerCase();
+  if (["1", "true", "yes"].includes(value)) return true;
+  if (["0", "false", "no"].includes(value)) return false;
+  throw new TypeError(
+    `${name} must be 1 or 0 (true or false): current value is ${JSON.stringify(raw)}`,
+  );
+};
+
+const webhookSecret: Parser = (raw, name) => {
+  decodeWebhookSecret(raw, name);
+  return raw;
+};
 
 /** Every setting: env name, config key, parser, default, and the help line. */
 export const SETTINGS = [
@@ -293,6 +362,48 @@ export const SETTINGS = [
     86_400_000,
     "How long an Idempotency-Key of POST /api/jobs is remembered (its first answer is replayed).",
   ],
+  [
+    "WEBHOOK_URLS",
+    "webhookUrls",
+    urls,
+    [],
+    "Comma-separated URLs sent job.completed, job.failed and job.cancelled (Standard Webhooks).",
+  ],
+  [
+    "WEBHOOK_ALLOWED_ORIGINS",
+    "webhookAllowedOrigins",
+    origins,
+    [],
+    "Comma-separated origins a job's own `webhook` URL may have; empty means no per-job webhooks.",
+  ],
+  [
+    "WEBHOOK_SECRET",
+    "webhookSecret",
+    webhookSecret,
+    undefined,
+    "Signing secret of webhooks, whsec_ then base64 of 24 to 64 random bytes; needed for webhooks.",
+  ],
+  [
+    "WEBHOOK_ALLOW_PRIVATE",
+    "webhookAllowPrivate",
+    yesNo,
+    false,
+    "1 lets webhooks go to loopback, private and link-local addresses (refused by default).",
+  ],
+  [
+    "WEBHOOK_RETRY_FOR",
+    "webhookRetryForMs",
+    duration("s", 1),
+    86_400_000,
+    "How long a failing webhook is tried again (exponential backoff with jitter), from the job's end.",
+  ],
+  [
+    "WEBHOOK_TIMEOUT",
+    "webhookTimeoutMs",
+    duration("ms", 100),
+    10_000,
+    "Time limit of one webhook attempt; a slower answer counts as a failure.",
+  ],
 ] as const;
 
 /** The env name of a setting, such as `JOB_TTL`. */
@@ -372,6 +483,13 @@ export function loadConfig(
   if (config.llmProvider === "openai" && !config.openaiApiKey && !config.openaiBaseUrl) {
     throw new TypeError(
       "LLM_PROVIDER=openai needs OPENAI_API_KEY (for OpenAI) or OPENAI_BASE_URL (for a local server)",
+    );
+  }
+  const webhooks = (config.webhookUrls?.length ?? 0) + (config.webhookAllowedOrigins?.length ?? 0);
+  if (webhooks > 0 && !config.webhookSecret) {
+    throw new TypeError(
+      "WEBHOOK_URLS and WEBHOOK_ALLOWED_ORIGINS need WEBHOOK_SECRET to sign with: whsec_ followed " +
+        "by base64 of 24 to 64 random bytes, e.g. whsec_$(head -c 32 /dev/urandom | base64)",
     );
   }
   if (config.store === "redis" && !config.redisUrl) {

@@ -66,13 +66,15 @@ export interface JobRecord {
   resumes?: number;
   /** Set when a shutdown left the job unfinished on purpose, so the next start resumes it. */
   suspended?: boolean;
+  /** The job's own webhook URL, given at submit: told of its end. Not in the snapshot. */
+  webhook?: string;
 }
 
 /** The public JSON shape of a job: the record without its internals, times as ISO-8601. */
 export type JobSnapshot =
   & Omit<
     JobRecord,
-    "createdAt" | "startedAt" | "finishedAt" | "checkpoint" | "resumes" | "suspended"
+    "createdAt" | "startedAt" | "finishedAt" | "checkpoint" | "resumes" | "suspended" | "webhook"
   >
   & { createdAt: string; startedAt?: string; finishedAt?: string };
 

@@ -119,12 +119,19 @@ export interface JobManagerOptions {
   maxResumes?: number;
   /** Runs jobs on any instance sharing the store; by default they run here, FIFO. */
   dispatcher?: JobDispatcher;
+  /**
+   * Told of each job's end, with its final record, in the same turn as the write of that end:
+   * what it writes to a store that groups writes goes in the same transaction (webhooks).
+   */
+  onEnd?: (record: JobRecord) => void;
 }
 
 /** Options of {@linkcode JobManager.submit}. */
 export interface SubmitOptions {
   /** The new job's id, chosen before the submit (an idempotency key names it); a new one else. */
   id?: string;
+  /** The job's own webhook URL, already checked; kept with the job, told of its end. */
+  webhook?: string;
 }
 
 /** Options of {@linkcode JobManager.execute}. */
@@ -195,6 +202,7 @@ export class JobManager {
   readonly #maxResumes: number;
   readonly #feed: JobFeed;
   readonly #dispatcher: JobDispatcher | undefined;
+  readonly #onEnd: ((record: JobRecord) => void) | undefined;
   readonly #active = new Map<string, ActiveJob>();
   readonly #queue: ActiveJob[] = [];
   /** Finished jobs in the order they finished, for eviction. */
@@ -226,6 +234,7 @@ export class JobManager {
     this.#flowOptions = options.flow ?? {};
     this.#maxResumes = options.maxResumes ?? 3;
     this.#dispatcher = options.dispatcher;
+    this.#onEnd = options.onEnd;
     this.#feed = new JobFeed({
       store: this.#store,
       heartbeatMs: options.heartbeatMs ?? 15_000,
@@ -284,6 +293,7 @@ export class JobManager {
       model: this.#llm.model,
       createdAt,
       lastEventId: 0,
+      ...(options.webhook === undefined ? {} : { webhook: options.webhook }),
     };
     if (this.#dispatcher) {
       await this.#dispatcher.admit(record.id);
@@ -785,6 +795,7 @@ export class JobManager {
         this.#unsaved(job, "job not stored", error)
       );
     }
+    if (TERMINAL_EVENTS.has(type)) this.#onEnd?.(record);
     // A durable store's readers hear of the event once it is written (see the constructor).
     if (!this.#store.onDurable) this.#feed.notify(record.id);
   }

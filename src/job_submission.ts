@@ -1,7 +1,7 @@
 /**
- * `POST /api/jobs` past routing and access: the body, the `Idempotency-Key`, and the submit.
- * Whatever is refused for what the request says (a bad key or topic) is refused before the key
- * is looked at, so it does not touch the key.
+ * `POST /api/jobs` past routing and access: the body (topic, and the job's own `webhook`), the
+ * `Idempotency-Key`, and the submit. Whatever is refused for what the request says (a bad key,
+ * topic or webhook) is refused before the key is looked at, so it does not touch the key.
  *
  * @module
  */
@@ -13,6 +13,7 @@ import {
   submitFingerprint,
 } from "./idempotency/idempotent_submit.ts";
 import { MemoryIdempotencyStore } from "./idempotency/idempotency_store.ts";
+import { HttpError } from "./http_error.ts";
 import { toSnapshot } from "./job.ts";
 import type { JobManager } from "./job_manager.ts";
 import { readSubmitBody } from "./topic_input.ts";
@@ -25,6 +26,11 @@ export interface JobSubmissionOptions {
   maxBodyBytes: number;
   /** Keys; by default in memory, for as long as the handler lives. */
   idempotency?: IdempotentSubmit;
+  /**
+   * Checks the job's own `webhook` (`undefined` or `null` when none is given) and returns the
+   * URL to keep; by default any given is refused.
+   */
+  checkWebhook?: (value: unknown) => Promise<string | undefined>;
 }
 
 /**
@@ -57,6 +63,7 @@ export class JobSubmission {
   readonly #manager: Pick<JobManager, "submit" | "get">;
   readonly #maxBodyBytes: number;
   readonly #idempotency: IdempotentSubmit;
+  readonly #checkWebhook: (value: unknown) => Promise<string | undefined>;
 
   /** Creates the submitter. */
   constructor(options: JobSubmissionOptions) {
@@ -66,6 +73,9 @@ export class JobSubmission {
       store: new MemoryIdempotencyStore(),
       getJob: (id) => options.manager.get(id),
     });
+    this.#checkWebhook = options.checkWebhook ??
+      ((value) =>
+        Promise.resolve(value === undefined || value === null ? undefined : refuseWebhook()));
   }
 
   /**
@@ -75,10 +85,22 @@ export class JobSubmission {
   async handle(request: Request): Promise<IdempotentAnswer> {
     const key = parseIdempotencyKey(request.headers.get("idempotency-key"));
     const body = await readSubmitBody(request, this.#maxBodyBytes);
+    const webhook = await this.#checkWebhook(body.field("webhook"));
     const submit = (id?: string) =>
-      this.#manager.submit(body.topic, id === undefined ? {} : { id });
+      this.#manager.submit(body.topic, {
+        ...(id === undefined ? {} : { id }),
+        ...(webhook === undefined ? {} : { webhook }),
+      });
     if (key === undefined) return { snapshot: toSnapshot(await submit()), replayed: false };
-    const fingerprint = await submitFingerprint(body.topic, undefined);
+    const fingerprint = await submitFingerprint(body.topic, webhook);
     return await this.#idempotency.run(key, fingerprint, submit);
   }
+}
+
+function refuseWebhook(): never {
+  throw new HttpError(
+    400,
+    "webhook_origin_not_allowed",
+    "Per-job webhooks are off: WEBHOOK_ALLOWED_ORIGINS lists no origin",
+  );
 }

@@ -23,6 +23,8 @@ import { openStore } from "./store_factory.ts";
 import { IdempotentSubmit } from "./idempotency/idempotent_submit.ts";
 import type { IdempotencyStore } from "./idempotency/idempotency_store.ts";
 import { openIdempotencyStore } from "./idempotency/open_idempotency_store.ts";
+import { Webhooks, webhooksWanted } from "./webhooks/webhooks.ts";
+import type { JobRecord } from "./job.ts";
 
 /** The LLM client `config` asks for. */
 export function createLlm(config: Config): LlmClient {
@@ -45,9 +47,11 @@ export function createManager(
   store: JobStore,
   logger: Logger,
   dispatcher?: JobDispatcher,
+  onEnd?: (record: JobRecord) => void,
 ): JobManager {
   return new JobManager({
     ...(dispatcher ? { dispatcher } : {}),
+    ...(onEnd ? { onEnd } : {}),
     store,
     llm,
     logger,
@@ -108,7 +112,10 @@ export async function connectRedis(
   }
   const [{ RedisJobStore }, { BullmqDispatcher }] = modules;
   const url = config.redisUrl as string;
-  const store = await RedisJobStore.connect(url, { ttlMs: config.jobTtlMs });
+  const store = await RedisJobStore.connect(url, {
+    ttlMs: config.jobTtlMs,
+    endedFeed: webhooksWanted(config),
+  });
   try {
     const dispatcher = await BullmqDispatcher.create({
       url,
@@ -144,20 +151,30 @@ export async function startServer(
     : undefined;
   const store = options.store ?? shared?.store ?? openStore(config, logger);
   const redisUrl = shared ? config.redisUrl : undefined;
+  let webhooks: Webhooks | undefined;
   let keys: IdempotencyStore | undefined;
   try {
     keys = await openIdempotencyStore(store, redisUrl);
+    if (webhooksWanted(config)) {
+      webhooks = await Webhooks.start(config, {
+        store,
+        redisUrl,
+        logger,
+        userAgent: `Quillflow/${denoJson.version}`,
+      });
+    }
   } catch (error) {
     await keys?.close();
     await shared?.dispatcher.close();
     await store.close().catch(() => {});
     throw error;
   }
-  const manager = createManager(config, llm, store, logger, shared?.dispatcher);
+  const manager = createManager(config, llm, store, logger, shared?.dispatcher, webhooks?.onEnd);
   // Whatever fails from here leaves nothing running: no worker, no connection, no file lock.
   const abandon = async () => {
     await manager.close();
     await shared?.dispatcher.close();
+    await webhooks?.stop();
     await keys?.close();
     await store.close().catch(() => {});
   };
@@ -196,6 +213,12 @@ export async function startServer(
       ttlMs: config.idempotencyTtlMs ?? 86_400_000,
       logger,
     }),
+    ...(webhooks
+      ? {
+        checkWebhook: (value: unknown) => webhooks.policy.check(value),
+        readings: () => webhooks.readings(),
+      }
+      : {}),
   });
   const { promise: listening, resolve } = Promise.withResolvers<string>();
   let server: Deno.HttpServer;
@@ -244,6 +267,8 @@ export async function startServer(
           await mcp.close();
           await stopped;
           await shared?.dispatcher.close();
+          // After the jobs: the ends of those that finished in their grace are sent meanwhile.
+          await webhooks?.stop();
           await keys.close();
           await closed;
           await store.close();
