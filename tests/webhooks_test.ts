@@ -25,24 +25,36 @@ interface Received {
   body: string;
 }
 
-/** What the receiver answers request `n` (from 1): a status, after whatever it awaits. */
-type Answer = (n: number, request: Received) => number | Promise<number>;
-
 /** A webhook endpoint on loopback that records every request. */
 class Receiver implements AsyncDisposable {
-  readonly received: Received[] = [];
+  readonly received: Received[];
   readonly url: string;
   readonly #server: Deno.HttpServer;
-  readonly #held = new Set<() => void>();
+  readonly #stopping: () => void;
 
-  private constructor(server: Deno.HttpServer, url: string) {
+  private constructor(
+    server: Deno.HttpServer,
+    url: string,
+    received: Received[],
+    stopping: () => void,
+  ) {
     this.#server = server;
     this.url = url;
+    this.received = received;
+    this.#stopping = stopping;
   }
 
-  static async start(answer: Answer = () => 200): Promise<Receiver> {
+  /**
+   * Starts a receiver answering `answer`. An answer that waits on `stopped` (given to it) is
+   * let go when the receiver stops, so no request outlives the test.
+   */
+  static async start(
+    answer: (n: number, request: Received, stopped: Promise<void>) => number | Promise<number> =
+      () => 200,
+  ): Promise<Receiver> {
     const { promise: listening, resolve } = Promise.withResolvers<string>();
-    let receiver: Receiver | undefined;
+    const stopped = Promise.withResolvers<void>();
+    const received: Received[] = [];
     const server = Deno.serve({
       hostname: "127.0.0.1",
       port: 0,
@@ -53,27 +65,16 @@ class Receiver implements AsyncDisposable {
         headers: Object.fromEntries(request.headers),
         body: await request.text(),
       };
-      const self = receiver as Receiver;
-      self.received.push(got);
-      return new Response(null, { status: await answer(self.received.length, got) });
+      received.push(got);
+      return new Response(null, {
+        status: await answer(received.length, got, stopped.promise),
+      });
     });
-    receiver = new Receiver(server, await listening);
-    return receiver;
-  }
-
-  /** A promise an answer can await, settled by the test or when the receiver stops. */
-  hold(): { wait: Promise<void>; release: () => void } {
-    const { promise, resolve } = Promise.withResolvers<void>();
-    const release = () => {
-      this.#held.delete(release);
-      resolve();
-    };
-    this.#held.add(release);
-    return { wait: promise, release };
+    return new Receiver(server, await listening, received, () => stopped.resolve());
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
-    for (const release of [...this.#held]) release();
+    this.#stopping();
     await this.#server.shutdown();
   }
 }
@@ -290,12 +291,10 @@ Deno.test("webhooks: loopback and private destinations are refused without WEBHO
 });
 
 Deno.test("webhooks: a failing or silent endpoint is retried with one webhook-id, then given up", async () => {
-  let firstHeld: { wait: Promise<void>; release: () => void } | undefined;
-  await using receiver = await Receiver.start(async (n) => {
-    if (n === 1) await (firstHeld as { wait: Promise<void> }).wait; // no answer: a timeout
+  await using receiver = await Receiver.start(async (n, _request, stopped) => {
+    if (n === 1) await stopped; // no answer in time: a timeout
     return 500;
   });
-  firstHeld = receiver.hold();
   const server = await startTestServer(webhookFlags([receiver.url], [
     "--webhook-allow-private",
     "1",
@@ -312,7 +311,6 @@ Deno.test("webhooks: a failing or silent endpoint is retried with one webhook-id
       60_000,
       "the delivery given up",
     );
-    firstHeld.release();
     const attempts = receiver.received.length;
     assert.ok(attempts >= 3, `tried again after a timeout and a 500: ${attempts} attempts`);
     assert.equal(await counter(server.url, "quillflow_webhook_retries_total"), attempts - 1);
@@ -330,13 +328,13 @@ Deno.test("webhooks: a failing or silent endpoint is retried with one webhook-id
 Deno.test("webhooks: a receiver that fails twice is delivered to after a service restart (sqlite)", async () => {
   await using dir = await makeTestDir("webhooks");
   const killed = Promise.withResolvers<void>();
-  let reachedSecond: (() => void) | undefined;
-  const second = new Promise<void>((resolve) => reachedSecond = resolve);
-  await using receiver = await Receiver.start(async (n) => {
+  const second = Promise.withResolvers<void>();
+  await using receiver = await Receiver.start(async (n, _request, stopped) => {
     if (n === 1) return 500;
     if (n === 2) {
-      reachedSecond?.();
-      await killed.promise; // the service dies waiting for this answer
+      second.resolve();
+      // The service dies waiting for this answer.
+      await Promise.race([killed.promise, stopped]);
       return 500;
     }
     return 204;
@@ -354,7 +352,7 @@ Deno.test("webhooks: a receiver that fails twice is delivered to after a service
   {
     await using service = await startService(flags);
     id = await submitted(service.url, { topic: "durable tea" });
-    await second;
+    await second.promise;
     service.child.kill("SIGKILL");
     await service.child.status;
     killed.resolve();
