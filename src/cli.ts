@@ -6,8 +6,8 @@
  */
 
 import { type Config, defaultText, flagOf, loadConfig, SETTINGS } from "./config.ts";
-import { runGenerate } from "./generate_command.ts";
-import { exitStatusOf, listenForInterrupts } from "./interrupts.ts";
+import { runGenerate } from "./cli/generate_command.ts";
+import { exitStatusOf, listenForInterrupts } from "./cli/interrupts.ts";
 import { resolveDataDir } from "./store_factory.ts";
 import { startServer } from "./server.ts";
 

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { LOG_LEVELS, type LogLevel } from "./logger.ts";
+import { LOG_LEVELS, type LogLevel } from "./core/logger.ts";
 
 /** The resolved settings of the service. */
 export interface Config {

@@ -6,19 +6,19 @@
  */
 
 import denoJson from "../deno.json" with { type: "json" };
-import { createHandler } from "./app.ts";
+import { createHandler } from "./http/app.ts";
 import type { Config } from "./config.ts";
-import type { BullmqDispatcher } from "./bullmq_dispatcher.ts";
-import { type JobDispatcher, JobManager } from "./job_manager.ts";
-import type { JobStore } from "./job_store.ts";
-import type { LlmClient } from "./llm.ts";
-import { OfflineWriter } from "./llm_offline.ts";
-import { OpenAiClient } from "./llm_openai.ts";
+import type { BullmqDispatcher } from "./jobs/bullmq_dispatcher.ts";
+import { type JobDispatcher, JobManager } from "./jobs/job_manager.ts";
+import type { JobStore } from "./core/job_store.ts";
+import type { LlmClient } from "./llm/llm_client.ts";
+import { OfflineWriter } from "./llm/offline_writer.ts";
+import { OpenAiClient } from "./llm/openai_client.ts";
 import { McpHttpEndpoint } from "./mcp/http_endpoint.ts";
-import { createLogger, type Logger } from "./logger.ts";
-import { instrumentLlm, Metrics } from "./metrics.ts";
-import type { RedisJobStore } from "./redis_job_store.ts";
-import { describeError } from "./retry.ts";
+import { createLogger, type Logger } from "./core/logger.ts";
+import { instrumentLlm, Metrics } from "./http/metrics.ts";
+import type { RedisJobStore } from "./store/redis_job_store.ts";
+import { describeError } from "./core/retry.ts";
 import { openStore } from "./store_factory.ts";
 
 /** The LLM client `config` asks for. */
@@ -93,7 +93,10 @@ export async function connectRedis(
   // Loaded only for STORE=redis: the single-process default needs neither ioredis nor BullMQ.
   let modules;
   try {
-    modules = await Promise.all([import("./redis_job_store.ts"), import("./bullmq_dispatcher.ts")]);
+    modules = await Promise.all([
+      import("./store/redis_job_store.ts"),
+      import("./jobs/bullmq_dispatcher.ts"),
+    ]);
   } catch (error) {
     if (!(error instanceof Deno.errors.NotCapable)) throw error;
     throw new TypeError(

@@ -5,8 +5,8 @@
  * @module
  */
 
-import type { JobEvent, JobRecord } from "../src/job.ts";
-import { type JobStore, MemoryJobStore } from "../src/job_store.ts";
+import type { JobEvent, JobRecord } from "../src/core/job.ts";
+import { type JobStore, MemoryJobStore } from "../src/core/job_store.ts";
 
 /** What the first write of the next jobs does. */
 export type FirstWrite = "pass" | "hold" | "reject";

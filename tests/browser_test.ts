@@ -9,8 +9,8 @@
 import assert from "node:assert/strict";
 import { type BrowserContext, chromium, type Page, type Request } from "npm:playwright-core@1.65.1";
 import { loadConfig } from "../src/config.ts";
-import type { LlmCallOptions, LlmClient, LlmRequest } from "../src/llm.ts";
-import { OfflineWriter } from "../src/llm_offline.ts";
+import type { LlmCallOptions, LlmClient, LlmRequest } from "../src/llm/llm_client.ts";
+import { OfflineWriter } from "../src/llm/offline_writer.ts";
 import { type RunningServer, type StartOptions, startServer } from "../src/server.ts";
 
 const CHROMIUM = "/usr/bin/chromium";

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { MAX_SSE_LINE, readChatStream } from "../src/chat_stream.ts";
+import { MAX_SSE_LINE, readChatStream } from "../src/llm/chat_completion_reader.ts";
 
 const encoder = new TextEncoder();
 const chunk = (content: string) =>

@@ -87,12 +87,12 @@ async function clientFor(
   baseURL: string,
   options: { minRetryDelayMs?: number; timeoutMs?: number; maxAttempts?: number },
 ) {
-  const { OpenAiClient } = await import("../src/llm_openai.ts");
+  const { OpenAiClient } = await import("../src/llm/openai_client.ts");
   return new OpenAiClient({ apiKey: "k", baseURL, model: "m", ...options });
 }
 
 Deno.test("openai provider: the non-streaming path returns the whole text", async () => {
-  const { outlinePrompt } = await import("../src/prompts.ts");
+  const { outlinePrompt } = await import("../src/workflow/prompts.ts");
   const llm = await startOpenAiServer();
   try {
     const client = await clientFor(llm.baseUrl, { minRetryDelayMs: 1 });
@@ -105,7 +105,7 @@ Deno.test("openai provider: the non-streaming path returns the whole text", asyn
 });
 
 Deno.test("openai provider: a stream that stalls mid-answer times out, never returns part of it", async () => {
-  const { sectionPrompt } = await import("../src/prompts.ts");
+  const { sectionPrompt } = await import("../src/workflow/prompts.ts");
   const llm = await startOpenAiServer({
     script: () => ({ content: "Bees dance to tell the hive where flowers are.", stallAfter: 3 }),
   });
@@ -128,7 +128,7 @@ Deno.test("openai provider: a stream that stalls mid-answer times out, never ret
 });
 
 Deno.test("openai provider: streamed bodies are read as WHATWG event streams", async (t) => {
-  const { sectionPrompt } = await import("../src/prompts.ts");
+  const { sectionPrompt } = await import("../src/workflow/prompts.ts");
   const chunk = (content: string) =>
     `data: ${JSON.stringify({ choices: [{ delta: { content } }] })}`;
   const bodies: string[] = [

@@ -14,10 +14,10 @@
 import process from "node:process";
 // @ts-types="@modelcontextprotocol/sdk/server/stdio"
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
-import type { BullmqDispatcher } from "../bullmq_dispatcher.ts";
+import type { BullmqDispatcher } from "../jobs/bullmq_dispatcher.ts";
 import type { Config } from "../config.ts";
-import type { JobStore } from "../job_store.ts";
-import { createLogger } from "../logger.ts";
+import type { JobStore } from "../core/job_store.ts";
+import { createLogger } from "../core/logger.ts";
 import { connectRedis, createLlm, createManager } from "../server.ts";
 import { openStore } from "../store_factory.ts";
 import { createMcpServer } from "./mcp_server.ts";

@@ -25,10 +25,10 @@
  */
 
 import { DatabaseSync, type StatementSync } from "node:sqlite";
-import { FINISHED_STATUSES, type JobEvent, type JobRecord, type JobStatus } from "./job.ts";
-import type { JobStore } from "./job_store.ts";
-import { describeError } from "./retry.ts";
-import { StoreUnavailableError } from "./store_unavailable_error.ts";
+import { FINISHED_STATUSES, type JobEvent, type JobRecord, type JobStatus } from "../core/job.ts";
+import type { JobStore } from "../core/job_store.ts";
+import { describeError } from "../core/retry.ts";
+import { StoreUnavailableError } from "../core/store_unavailable_error.ts";
 
 /** The file name inside the data directory. */
 export const DATABASE_FILE = "quillflow.db";

@@ -6,7 +6,7 @@
  */
 
 import { timingSafeEqual } from "node:crypto";
-import { HttpError } from "./http_error.ts";
+import { HttpError } from "../core/http_error.ts";
 
 const encoder = new TextEncoder();
 

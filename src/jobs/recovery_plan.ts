@@ -5,9 +5,9 @@
  * @module
  */
 
-import { interruptedStreams, type StreamKey } from "./interrupted_streams.ts";
-import type { JobEvent, JobRecord } from "./job.ts";
-import { restoreFromLog } from "./log_checkpoint.ts";
+import { interruptedStreams, type StreamKey } from "../core/unfinished_text.ts";
+import type { JobEvent, JobRecord } from "../core/job.ts";
+import { restoreFromLog } from "../core/log_checkpoint.ts";
 
 /** The decision for one unfinished job. */
 export type RecoveryPlan =
@@ -24,7 +24,7 @@ export type RecoveryPlan =
  * @example
  * ```ts
  * import { planRecovery } from "./recovery_plan.ts";
- * import type { JobRecord } from "./job.ts";
+ * import type { JobRecord } from "../core/job.ts";
  * import assert from "node:assert/strict";
  *
  * const running = (resumes: number): JobRecord => ({

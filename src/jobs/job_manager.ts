@@ -11,9 +11,9 @@ import {
   type ArticleReporter,
   type ArticleState,
   createArticleFlow,
-} from "./article_flow.ts";
+} from "../workflow/article_flow.ts";
 import { Admission, type AdmissionTicket } from "./admission.ts";
-import { type Clock, systemClock } from "./clock.ts";
+import { type Clock, systemClock } from "../core/clock.ts";
 import {
   FINISHED_STATUSES,
   type JobEvent,
@@ -22,16 +22,16 @@ import {
   type JobStatus,
   type StepName,
   TERMINAL_EVENTS,
-} from "./job.ts";
-import { streamKey } from "./interrupted_streams.ts";
+} from "../core/job.ts";
+import { streamKey } from "../core/unfinished_text.ts";
 import { type FeedSink, JobFeed } from "./job_feed.ts";
-import { newJobId } from "./job_id.ts";
-import type { JobStore } from "./job_store.ts";
-import type { LlmClient } from "./llm.ts";
-import { type Logger, silentLogger } from "./logger.ts";
+import { newJobId } from "../core/job_id.ts";
+import type { JobStore } from "../core/job_store.ts";
+import type { LlmClient } from "../llm/llm_client.ts";
+import { type Logger, silentLogger } from "../core/logger.ts";
 import { planRecovery } from "./recovery_plan.ts";
-import { describeError } from "./retry.ts";
-import { StoreUnavailableError } from "./store_unavailable_error.ts";
+import { describeError } from "../core/retry.ts";
+import { StoreUnavailableError } from "../core/store_unavailable_error.ts";
 
 export { QueueFullError } from "./admission.ts";
 

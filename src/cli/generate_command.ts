@@ -7,16 +7,16 @@
  * @module
  */
 
-import type { Config } from "./config.ts";
-import type { JobEvent } from "./job.ts";
+import type { Config } from "../config.ts";
+import type { JobEvent } from "../core/job.ts";
 import { listenForInterrupts } from "./interrupts.ts";
-import { type FeedItem, isSignal } from "./job_feed.ts";
-import { MemoryJobStore } from "./job_store.ts";
-import type { LlmClient } from "./llm.ts";
-import { createLogger, LOG_LEVELS } from "./logger.ts";
+import { type FeedItem, isSignal } from "../jobs/job_feed.ts";
+import { MemoryJobStore } from "../core/job_store.ts";
+import type { LlmClient } from "../llm/llm_client.ts";
+import { createLogger, LOG_LEVELS } from "../core/logger.ts";
 import { ProgressBar } from "./progress_bar.ts";
-import { createLlm, createManager } from "./server.ts";
-import { validateTopic } from "./topic_input.ts";
+import { createLlm, createManager } from "../server.ts";
+import { validateTopic } from "../core/topic_input.ts";
 
 /** Exit status after Ctrl-C, as shells report a process ended by SIGINT. */
 export const EXIT_INTERRUPTED = 130;

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { retry, RetryError } from "./retry.ts";
+import { retry, RetryError } from "../core/retry.ts";
 
 /** What every step of a run can see. */
 export interface RunContext {

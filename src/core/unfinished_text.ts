@@ -19,7 +19,7 @@ export interface StreamKey {
  *
  * @example
  * ```ts
- * import { streamKey } from "./interrupted_streams.ts";
+ * import { streamKey } from "./unfinished_text.ts";
  * import assert from "node:assert/strict";
  *
  * assert.equal(streamKey("content", 2), "content:2");
@@ -36,7 +36,7 @@ export function streamKey(step: unknown, index: unknown): string {
  *
  * @example
  * ```ts
- * import { interruptedStreams } from "./interrupted_streams.ts";
+ * import { interruptedStreams } from "./unfinished_text.ts";
  * import assert from "node:assert/strict";
  *
  * const open = interruptedStreams([

@@ -22,14 +22,14 @@
 
 import { type Job, Queue, WaitingError, Worker } from "bullmq";
 import { Redis } from "ioredis";
-import { FINISHED_STATUSES, type JobRecord } from "./job.ts";
+import { FINISHED_STATUSES, type JobRecord } from "../core/job.ts";
 import { QueueFullError } from "./admission.ts";
 import type { JobDispatcher, JobManager } from "./job_manager.ts";
-import { interruptedStreams } from "./interrupted_streams.ts";
-import { type Logger, silentLogger } from "./logger.ts";
-import { closeClient, failFastOptions, type RedisJobStore } from "./redis_job_store.ts";
-import { describeError } from "./retry.ts";
-import { StoreUnavailableError } from "./store_unavailable_error.ts";
+import { interruptedStreams } from "../core/unfinished_text.ts";
+import { type Logger, silentLogger } from "../core/logger.ts";
+import { closeClient, failFastOptions, type RedisJobStore } from "../store/redis_job_store.ts";
+import { describeError } from "../core/retry.ts";
+import { StoreUnavailableError } from "../core/store_unavailable_error.ts";
 
 /** Settings of a {@linkcode BullmqDispatcher}. */
 export interface BullmqDispatcherOptions {

@@ -54,7 +54,7 @@ function tooLong(what: string): RangeError {
  *
  * @example
  * ```ts
- * import { readChatStream } from "./chat_stream.ts";
+ * import { readChatStream } from "./chat_completion_reader.ts";
  * import assert from "node:assert/strict";
  *
  * const body = new Response(

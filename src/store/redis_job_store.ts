@@ -18,9 +18,14 @@
  */
 
 import { Redis } from "ioredis";
-import { FINISHED_STATUSES, type JobEvent, type JobEventType, type JobRecord } from "./job.ts";
-import type { JobStore } from "./job_store.ts";
-import { StoreUnavailableError } from "./store_unavailable_error.ts";
+import {
+  FINISHED_STATUSES,
+  type JobEvent,
+  type JobEventType,
+  type JobRecord,
+} from "../core/job.ts";
+import type { JobStore } from "../core/job_store.ts";
+import { StoreUnavailableError } from "../core/store_unavailable_error.ts";
 
 /** Settings of a {@linkcode RedisJobStore}. */
 export interface RedisJobStoreOptions {

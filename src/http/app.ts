@@ -6,24 +6,24 @@
  * @module
  */
 
-import { HttpError } from "./http_error.ts";
-import { type JobRecord, toSnapshot } from "./job.ts";
+import { HttpError } from "../core/http_error.ts";
+import { type JobRecord, toSnapshot } from "../core/job.ts";
 import {
   JobFinishedError,
   type JobManager,
   QueueFullError,
   ShuttingDownError,
-} from "./job_manager.ts";
-import { eventStreamResponse } from "./job_stream.ts";
-import { type Logger, silentLogger } from "./logger.ts";
+} from "../jobs/job_manager.ts";
+import { eventStreamResponse } from "./event_stream_response.ts";
+import { type Logger, silentLogger } from "../core/logger.ts";
 import type { Metrics } from "./metrics.ts";
 import { Router } from "./router.ts";
-import { encodeSse, SSE_HEADERS } from "./sse.ts";
-import { readTopic } from "./topic_input.ts";
+import { encodeSse, SSE_HEADERS } from "./sse_encoder.ts";
+import { readTopic } from "../core/topic_input.ts";
 import { AccessControl, preflightMethod } from "./access_control.ts";
 import { assetEtag, STATIC_ASSETS } from "./static_assets.ts";
-import { StoreUnavailableError } from "./store_unavailable_error.ts";
-import page from "../static/index.html" with { type: "text" };
+import { StoreUnavailableError } from "../core/store_unavailable_error.ts";
+import page from "../../static/index.html" with { type: "text" };
 
 // Scripts and styles are files served by this service: no inline code, no other origin.
 const PAGE_CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
@@ -116,9 +116,9 @@ interface Ctx {
  * @example
  * ```ts
  * import { createHandler } from "./app.ts";
- * import { JobManager } from "./job_manager.ts";
- * import { MemoryJobStore } from "./job_store.ts";
- * import { OfflineWriter } from "./llm_offline.ts";
+ * import { JobManager } from "../jobs/job_manager.ts";
+ * import { MemoryJobStore } from "../core/job_store.ts";
+ * import { OfflineWriter } from "../llm/offline_writer.ts";
  * import { Metrics } from "./metrics.ts";
  * import assert from "node:assert/strict";
  *

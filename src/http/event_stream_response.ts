@@ -6,9 +6,9 @@
  * @module
  */
 
-import type { JobEvent } from "./job.ts";
-import { type FeedItem, type FeedSink, isSignal } from "./job_feed.ts";
-import { encodeSse, SSE_HEADERS, SseStream } from "./sse.ts";
+import type { JobEvent } from "../core/job.ts";
+import { type FeedItem, type FeedSink, isSignal } from "../jobs/job_feed.ts";
+import { encodeSse, SSE_HEADERS, SseStream } from "./sse_encoder.ts";
 
 const encoder = new TextEncoder();
 
@@ -28,7 +28,7 @@ const SHUTDOWN_FRAME = encoder.encode(encodeSse({
  *
  * @example
  * ```ts
- * import { encodeNative } from "./job_stream.ts";
+ * import { encodeNative } from "./event_stream_response.ts";
  * import assert from "node:assert/strict";
  *
  * const bytes = encodeNative({ id: 3, type: "cancelled", data: {} });

@@ -6,9 +6,9 @@
  */
 
 import OpenAI from "openai";
-import { readChatStream } from "./chat_stream.ts";
-import type { LlmCallOptions, LlmClient, LlmRequest } from "./llm.ts";
-import { retry } from "./retry.ts";
+import { readChatStream } from "./chat_completion_reader.ts";
+import type { LlmCallOptions, LlmClient, LlmRequest } from "./llm_client.ts";
+import { retry } from "../core/retry.ts";
 
 /** Options for {@linkcode OpenAiClient}. */
 export interface OpenAiClientOptions {

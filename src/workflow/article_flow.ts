@@ -7,10 +7,10 @@
  */
 
 import { BatchNode, Flow, Node, type RunContext } from "./flow.ts";
-import type { LlmClient } from "./llm.ts";
+import type { LlmClient } from "../llm/llm_client.ts";
 import { parseOutline } from "./outline.ts";
 import { outlinePrompt, sectionPrompt, stylePrompt } from "./prompts.ts";
-import type { StepName } from "./job.ts";
+import type { StepName } from "../core/job.ts";
 
 /** What the article steps tell the outside world as they go. */
 export interface ArticleReporter {
@@ -211,7 +211,7 @@ class ApplyStyle extends Node<ArticleState, { topic: string; draft: string }, st
  * @example
  * ```ts
  * import { type ArticleReporter, type ArticleState, createArticleFlow } from "./article_flow.ts";
- * import { OfflineWriter } from "./llm_offline.ts";
+ * import { OfflineWriter } from "../llm/offline_writer.ts";
  * import assert from "node:assert/strict";
  *
  * const quiet: ArticleReporter = {

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { LlmRequest } from "./llm.ts";
+import type { LlmRequest } from "../llm/llm_client.ts";
 
 /**
  * `value` as a JSON string inside `<data>` tags. `<` is written as `\u003c`, the same string

@@ -6,15 +6,15 @@
  * @module
  */
 
-import appJs from "../static/app.js" with { type: "text" };
-import apiClientJs from "../static/api_client.js" with { type: "text" };
-import jobViewJs from "../static/job_view.js" with { type: "text" };
-import renderMarkdownJs from "../static/render_markdown.js" with { type: "text" };
-import styleCss from "../static/style.css" with { type: "text" };
-import markedJs from "../static/vendor/marked.esm.js" with { type: "text" };
-import markedLicense from "../static/vendor/marked.LICENSE" with { type: "text" };
-import purifyJs from "../static/vendor/purify.es.mjs" with { type: "text" };
-import purifyLicense from "../static/vendor/dompurify.LICENSE" with { type: "text" };
+import appJs from "../../static/app.js" with { type: "text" };
+import apiClientJs from "../../static/api_client.js" with { type: "text" };
+import jobViewJs from "../../static/job_view.js" with { type: "text" };
+import renderMarkdownJs from "../../static/render_markdown.js" with { type: "text" };
+import styleCss from "../../static/style.css" with { type: "text" };
+import markedJs from "../../static/vendor/marked.esm.js" with { type: "text" };
+import markedLicense from "../../static/vendor/marked.LICENSE" with { type: "text" };
+import purifyJs from "../../static/vendor/purify.es.mjs" with { type: "text" };
+import purifyLicense from "../../static/vendor/dompurify.LICENSE" with { type: "text" };
 
 /** One servable file. */
 export interface StaticAsset {
@@ -36,7 +36,7 @@ const TEXT = "text/plain; charset=utf-8";
  * import assert from "node:assert/strict";
  *
  * assert.equal(STATIC_ASSETS.get("app.js")?.contentType, "text/javascript; charset=utf-8");
- * assert.equal(STATIC_ASSETS.get("../main.ts"), undefined);
+ * assert.equal(STATIC_ASSETS.get("../../main.ts"), undefined);
  * ```
  */
 export const STATIC_ASSETS: ReadonlyMap<string, StaticAsset> = new Map([

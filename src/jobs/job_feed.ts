@@ -7,10 +7,10 @@
  * @module
  */
 
-import type { Clock } from "./clock.ts";
-import { systemClock } from "./clock.ts";
-import { type JobEvent, TERMINAL_EVENTS } from "./job.ts";
-import type { JobStore } from "./job_store.ts";
+import type { Clock } from "../core/clock.ts";
+import { systemClock } from "../core/clock.ts";
+import { type JobEvent, TERMINAL_EVENTS } from "../core/job.ts";
+import type { JobStore } from "../core/job_store.ts";
 
 /** A signal to a stream that is not an event of the log. */
 export interface FeedSignal {

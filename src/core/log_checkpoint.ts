@@ -7,7 +7,7 @@
  * @module
  */
 
-import { streamKey } from "./interrupted_streams.ts";
+import { streamKey } from "./unfinished_text.ts";
 import type { JobEvent, JobRecord, StepName } from "./job.ts";
 
 const STEPS: ReadonlySet<unknown> = new Set(["outline", "content", "style"]);

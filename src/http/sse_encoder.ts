@@ -28,7 +28,7 @@ const LINE_BREAK = /\r\n|\r|\n/;
  *
  * @example Multi-line data becomes several `data:` lines
  * ```ts
- * import { encodeSse } from "./sse.ts";
+ * import { encodeSse } from "./sse_encoder.ts";
  * import assert from "node:assert/strict";
  *
  * assert.equal(
@@ -139,7 +139,7 @@ function join(pending: Pending): Uint8Array {
  *
  * @example
  * ```ts
- * import { encodeSse, SseStream } from "./sse.ts";
+ * import { encodeSse, SseStream } from "./sse_encoder.ts";
  * import assert from "node:assert/strict";
  *
  * const enc = new TextEncoder();

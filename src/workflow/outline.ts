@@ -6,7 +6,7 @@
 
 import { parse } from "yaml";
 import { fencedBlocks } from "./fenced_block.ts";
-import { hasVisibleCharacter } from "./visible_text.ts";
+import { hasVisibleCharacter } from "../core/visible_text.ts";
 
 const SIMPLE_HEAD = /^(?:[ \t]*\r?\n)*sections:[ \t]*\r?\n/;
 const SIMPLE_ITEM = /^( *)- +("(?:[^"\\\r\n]|\\.)*")[ \t]*$/;

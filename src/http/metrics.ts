@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { LlmCallOptions, LlmClient, LlmRequest } from "./llm.ts";
+import type { LlmCallOptions, LlmClient, LlmRequest } from "../llm/llm_client.ts";
 
 const LATENCY_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { JobEvent } from "./job.ts";
+import type { JobEvent } from "../core/job.ts";
 
 /** Settings of a {@linkcode ProgressBar}. */
 export interface ProgressBarOptions {

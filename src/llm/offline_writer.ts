@@ -7,8 +7,8 @@
  */
 
 import { Document, type ToStringOptions } from "yaml";
-import type { LlmCallOptions, LlmClient, LlmRequest } from "./llm.ts";
-import { delay } from "./retry.ts";
+import type { LlmCallOptions, LlmClient, LlmRequest } from "./llm_client.ts";
+import { delay } from "../core/retry.ts";
 
 /** Options for {@linkcode OfflineWriter}. */
 export interface OfflineWriterOptions {
@@ -137,8 +137,8 @@ function writeStyled(topic: string, draft: string): string {
  *
  * @example
  * ```ts
- * import { OfflineWriter } from "./llm_offline.ts";
- * import { outlinePrompt } from "./prompts.ts";
+ * import { OfflineWriter } from "./offline_writer.ts";
+ * import { outlinePrompt } from "../workflow/prompts.ts";
  * import assert from "node:assert/strict";
  *
  * const writer = new OfflineWriter();
