@@ -18,7 +18,7 @@ import { McpHttpEndpoint } from "./mcp/http_endpoint.ts";
 import { createLogger, type Logger } from "./core/logger.ts";
 import { instrumentLlm, Metrics } from "./http/metrics.ts";
 import type { RedisJobStore } from "./store/redis_job_store.ts";
-import { describeError } from "./core/retry.ts";
+import { describeError } from "./core/describe_error.ts";
 import { openStore } from "./store_factory.ts";
 
 /** The LLM client `config` asks for. */

@@ -10,7 +10,7 @@ import type { Config } from "./config.ts";
 import { defaultDataDir } from "./store/data_dir.ts";
 import { type JobStore, MemoryJobStore } from "./core/job_store.ts";
 import { type Logger, silentLogger } from "./core/logger.ts";
-import { describeError } from "./core/retry.ts";
+import { describeError } from "./core/describe_error.ts";
 import { DATABASE_FILE, SqliteJobStore, StoreOpenError } from "./store/sqlite_job_store.ts";
 
 const processEnv = (name: string): string | undefined => {

@@ -5,6 +5,8 @@
  * @module
  */
 
+import { describeError } from "./describe_error.ts";
+
 /** Options for {@linkcode retry}. */
 export interface RetryOptions {
   /** How many attempts in all, the first included. Default 3. */
@@ -35,13 +37,6 @@ export class RetryError extends Error {
     this.name = "RetryError";
     this.attempts = attempts;
   }
-}
-
-/** A short human-readable description of any thrown value. */
-export function describeError(error: unknown): string {
-  if (error instanceof RetryError && error.cause !== undefined) return describeError(error.cause);
-  if (error instanceof Error) return error.message || error.name;
-  return String(error);
 }
 
 /**

@@ -28,7 +28,7 @@ import type { JobDispatcher, JobManager } from "./job_manager.ts";
 import { interruptedStreams } from "../core/unfinished_text.ts";
 import { type Logger, silentLogger } from "../core/logger.ts";
 import { closeClient, failFastOptions, type RedisJobStore } from "../store/redis_job_store.ts";
-import { describeError } from "../core/retry.ts";
+import { describeError } from "../core/describe_error.ts";
 import { StoreUnavailableError } from "../core/store_unavailable_error.ts";
 
 /** Settings of a {@linkcode BullmqDispatcher}. */

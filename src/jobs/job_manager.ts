@@ -30,7 +30,7 @@ import type { JobStore } from "../core/job_store.ts";
 import type { LlmClient } from "../llm/llm_client.ts";
 import { type Logger, silentLogger } from "../core/logger.ts";
 import { planRecovery } from "./recovery_plan.ts";
-import { describeError } from "../core/retry.ts";
+import { describeError } from "../core/describe_error.ts";
 import { StoreUnavailableError } from "../core/store_unavailable_error.ts";
 
 export { QueueFullError } from "./admission.ts";

@@ -23,7 +23,7 @@ import {
   ShuttingDownError,
 } from "../jobs/job_manager.ts";
 import { type Logger, silentLogger } from "../core/logger.ts";
-import { describeError } from "../core/retry.ts";
+import { describeError } from "../core/describe_error.ts";
 import { StoreUnavailableError } from "../core/store_unavailable_error.ts";
 import { validateTopic } from "../core/topic_input.ts";
 import { followJob } from "./follow_job.ts";

@@ -27,7 +27,7 @@
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { FINISHED_STATUSES, type JobEvent, type JobRecord, type JobStatus } from "../core/job.ts";
 import type { JobStore } from "../core/job_store.ts";
-import { describeError } from "../core/retry.ts";
+import { describeError } from "../core/describe_error.ts";
 import { StoreUnavailableError } from "../core/store_unavailable_error.ts";
 
 /** The file name inside the data directory. */
