@@ -8,7 +8,7 @@
  */
 
 import { type FeedItem, JobFeed } from "../src/jobs/job_feed.ts";
-import { MemoryJobStore } from "../src/core/job_store.ts";
+import { MemoryJobStore } from "../src/store/memory_job_store.ts";
 import { encodeNative } from "../src/http/event_stream_response.ts";
 import { SseStream } from "../src/http/sse_encoder.ts";
 

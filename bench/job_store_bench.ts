@@ -7,7 +7,7 @@
  * @module
  */
 
-import { MemoryJobStore } from "../src/core/job_store.ts";
+import { MemoryJobStore } from "../src/store/memory_job_store.ts";
 import type { JobEvent } from "../src/core/job.ts";
 
 const event = (id: number): JobEvent => ({ id, type: "delta", data: { text: "a few words " } });

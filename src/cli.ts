@@ -10,6 +10,8 @@ import { runGenerate } from "./cli/generate_command.ts";
 import { exitStatusOf, listenForInterrupts } from "./cli/interrupts.ts";
 import { resolveDataDir } from "./store_factory.ts";
 import { startServer } from "./server.ts";
+import { openJobs } from "./open_jobs.ts";
+import { createLogger } from "./core/logger.ts";
 
 /** What the command line asks for. */
 export type Command =
@@ -146,11 +148,22 @@ export async function runCli(
       console.log(`quillflow ${version}`);
       return 0;
     case "generate":
-      return await runGenerate(command.config, { topic: command.topic, out: command.out });
+      return await runGenerate({
+        topic: command.topic,
+        out: command.out,
+        logLevel: command.config.logLevel,
+        openJobs: (logger) => openJobs(command.config, { logger, store: "memory" }),
+      });
     case "mcp": {
       // Loaded only for this command: the MCP SDK is no cost to `serve` and `generate`.
       const { runMcpStdio } = await import("./mcp/stdio_command.ts");
-      return await runMcpStdio(command.config, { version });
+      const config = command.config;
+      return await runMcpStdio({
+        version,
+        logger: createLogger(config.logLevel),
+        openJobs: (logger) => openJobs(config, { logger }),
+        describe: { store: config.store ?? "memory", provider: config.llmProvider },
+      });
     }
     case "serve":
       return await serve(command.config, env);

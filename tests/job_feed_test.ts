@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import type { FeedItem } from "../src/jobs/job_feed.ts";
 import { JobManager } from "../src/jobs/job_manager.ts";
-import { MemoryJobStore } from "../src/core/job_store.ts";
+import { MemoryJobStore } from "../src/store/memory_job_store.ts";
 import { OfflineWriter } from "../src/llm/offline_writer.ts";
 
 Deno.test("JobFeed delivers a job's last events to a live subscriber", async () => {

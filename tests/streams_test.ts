@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { JobFeed } from "../src/jobs/job_feed.ts";
-import { MemoryJobStore } from "../src/core/job_store.ts";
+import { MemoryJobStore } from "../src/store/memory_job_store.ts";
 import { SseStream } from "../src/http/sse_encoder.ts";
 import type { FeedItem } from "../src/jobs/job_feed.ts";
 import type { LlmClient } from "../src/llm/llm_client.ts";

@@ -7,28 +7,33 @@
  * @module
  */
 
-import type { Config } from "../config.ts";
 import type { JobEvent } from "../core/job.ts";
 import { listenForInterrupts } from "./interrupts.ts";
 import { type FeedItem, isSignal } from "../jobs/job_feed.ts";
-import { MemoryJobStore } from "../core/job_store.ts";
-import type { LlmClient } from "../llm/llm_client.ts";
-import { createLogger, LOG_LEVELS } from "../core/logger.ts";
+import { createLogger, LOG_LEVELS, type Logger, type LogLevel } from "../core/logger.ts";
+import type { JobManager } from "../jobs/job_manager.ts";
 import { ProgressBar } from "./progress_bar.ts";
-import { createLlm, createManager } from "../server.ts";
 import { validateTopic } from "../core/topic_input.ts";
 
 /** Exit status after Ctrl-C, as shells report a process ended by SIGINT. */
 export const EXIT_INTERRUPTED = 130;
 
-/** What {@linkcode runGenerate} needs besides the config. */
+/** What {@linkcode runGenerate} needs. */
 export interface GenerateOptions {
   /** The topic, as typed. */
   topic: string;
   /** Write the article here instead of stdout. */
   out?: string | undefined;
-  /** The LLM client; built from the config by default. */
-  llm?: LlmClient;
+  /** The configured log level; below `warn` it is raised to `warn`. */
+  logLevel: LogLevel;
+  /**
+   * Opens the jobs to run it with (the composition root's `openJobs`, with a store in memory:
+   * a one-off run has nothing to resume and should not show up in the server's job list).
+   */
+  openJobs: (logger: Logger) => Promise<{
+    manager: JobManager;
+    shutdown(graceMs: number): Promise<void>;
+  }>;
   /** The article's destination when `out` is unset. Default: stdout. */
   stdout?: (text: string) => Promise<void>;
   /** Progress and messages. Default: stderr. */
@@ -55,7 +60,7 @@ function writeStderr(text: string): void {
  * Generates one article and returns the exit status: 0 when written, 1 when the workflow failed,
  * 2 for a bad topic, {@linkcode EXIT_INTERRUPTED} when cancelled.
  */
-export async function runGenerate(config: Config, options: GenerateOptions): Promise<number> {
+export async function runGenerate(options: GenerateOptions): Promise<number> {
   const stderr = options.stderr ?? writeStderr;
   let topic: string;
   try {
@@ -65,16 +70,11 @@ export async function runGenerate(config: Config, options: GenerateOptions): Pro
     return 2;
   }
   // Info logs would tear through the progress bar; warnings and errors still show.
-  const level = LOG_LEVELS.indexOf(config.logLevel) < LOG_LEVELS.indexOf("warn")
+  const level = LOG_LEVELS.indexOf(options.logLevel) < LOG_LEVELS.indexOf("warn")
     ? "warn"
-    : config.logLevel;
-  const store = new MemoryJobStore();
-  const manager = createManager(
-    config,
-    options.llm ?? createLlm(config),
-    store,
-    createLogger(level, (line) => stderr(`${line}\n`)),
-  );
+    : options.logLevel;
+  const jobs = await options.openJobs(createLogger(level, (line) => stderr(`${line}\n`)));
+  const manager = jobs.manager;
   const bar = new ProgressBar({
     write: stderr,
     tty: options.tty ?? Deno.stderr.isTerminal(),
@@ -118,8 +118,7 @@ export async function runGenerate(config: Config, options: GenerateOptions): Pro
     await ended;
     signal.removeEventListener("abort", cancel);
   } finally {
-    await manager.close();
-    await store.close();
+    await jobs.shutdown(0);
   }
   if (last?.type === "complete") {
     bar.stop("done");

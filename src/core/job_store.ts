@@ -1,11 +1,12 @@
 /**
- * Where job records and their event logs live. The in-memory store is the default and the test
- * double; durable and distributed stores implement the same interface.
+ * Where job records and their event logs live: the interface every store implements. The
+ * in-memory store (`store/memory_job_store.ts`) is the default and the test double; durable
+ * (SQLite) and distributed (Redis) stores implement the same interface.
  *
  * @module
  */
 
-import { FINISHED_STATUSES, type JobEvent, type JobRecord } from "./job.ts";
+import type { JobEvent, JobRecord } from "./job.ts";
 
 /**
  * Job records and per-job, append-only event logs. A write's promise rejects when the write
@@ -32,92 +33,38 @@ export interface JobStore {
   /** Up to `limit` events with ids above `afterId`, in order. */
   events(jobId: string, afterId: number, limit: number): Promise<JobEvent[]>;
   /**
-   * The same as `events`, answered at once, for a store that holds its logs in process memory:
-   * the feed then delivers a new event to every subscriber in one turn, without a promise per
-   * subscriber.
+   * The same as `events`, answered at once by a store that holds its logs in process memory, so
+   * the feed delivers a new event to every subscriber in one turn, without a promise per
+   * subscriber; `null` from a store that must read them (the caller then uses `events`).
    */
-  eventsNow?(jobId: string, afterId: number, limit: number): JobEvent[];
+  eventsNow(jobId: string, afterId: number, limit: number): JobEvent[] | null;
+  /**
+   * Calls `onAppend` whenever `jobId`'s log shows new events to `events`, whoever appended them:
+   * at once for memory, once they are in the file for SQLite, on a pub/sub message for Redis.
+   * The one way a reader learns of new events, whatever the store. Returns the way to stop.
+   */
+  watch(jobId: string, onAppend: () => void): () => void;
   /** Releases what the store holds open. */
   close(): Promise<void>;
   /** What keeps the store from working now, for `/healthz`; `null` when nothing does. */
-  health?(): Promise<string | null>;
-  /** Whether jobs outlive the process; such jobs are left unfinished at shutdown, to resume. */
-  readonly durable?: boolean;
+  health(): Promise<string | null>;
   /**
-   * For a store whose `events` shows an appended event only once it is safely written: calls
-   * `listener` with the jobs whose logs became readable. Stores without it show events at once.
+   * Whether jobs outlive the process: a single process then leaves its unfinished jobs at
+   * shutdown, for the next start to resume, instead of cancelling them.
    */
-  onDurable?(listener: (jobIds: Iterable<string>) => void): void;
-  /**
-   * Calls `onAppend` whenever `jobId`'s log grows, whoever appended; returns the way to stop.
-   * Only stores shared by several processes need it: in one process the manager that appends
-   * also tells the feed.
-   */
-  watch?(jobId: string, onAppend: () => void): () => void;
+  readonly durable: boolean;
 }
 
 /**
- * Keeps everything in process memory; what a single instance needs, and the tests' store.
- *
- * @example
- * ```ts
- * import { MemoryJobStore } from "./job_store.ts";
- * import assert from "node:assert/strict";
- *
- * const store = new MemoryJobStore();
- * await store.append("j", { id: 1, type: "status", data: {} });
- * await store.append("j", { id: 2, type: "cancelled", data: {} });
- * assert.deepEqual((await store.events("j", 1, 10)).map((e) => e.id), [2]);
- * ```
+ * A store whose runs claim a job before writing to it, for stores shared by several instances:
+ * once another instance claims the job, this one's writes are refused, so two runs never write
+ * one log.
  */
-export class MemoryJobStore implements JobStore {
-  readonly #jobs = new Map<string, JobRecord>();
-  readonly #logs = new Map<string, JobEvent[]>();
-
-  put(job: JobRecord): Promise<void> {
-    this.#jobs.set(job.id, job);
-    return Promise.resolve();
-  }
-
-  get(id: string): Promise<JobRecord | undefined> {
-    return Promise.resolve(this.#jobs.get(id));
-  }
-
-  list(limit: number): Promise<JobRecord[]> {
-    const all = [...this.#jobs.values()];
-    return Promise.resolve(all.slice(Math.max(0, all.length - limit)).reverse());
-  }
-
-  unfinished(): Promise<JobRecord[]> {
-    const open = [...this.#jobs.values()].filter((job) => !FINISHED_STATUSES.has(job.status));
-    return Promise.resolve(open.sort((a, b) => a.createdAt - b.createdAt));
-  }
-
-  delete(id: string): Promise<void> {
-    this.#jobs.delete(id);
-    this.#logs.delete(id);
-    return Promise.resolve();
-  }
-
-  append(jobId: string, event: JobEvent): Promise<void> {
-    let log = this.#logs.get(jobId);
-    if (!log) this.#logs.set(jobId, log = []);
-    log.push(event);
-    return Promise.resolve();
-  }
-
-  events(jobId: string, afterId: number, limit: number): Promise<JobEvent[]> {
-    return Promise.resolve(this.eventsNow(jobId, afterId, limit));
-  }
-
-  eventsNow(jobId: string, afterId: number, limit: number): JobEvent[] {
-    const log = this.#logs.get(jobId);
-    if (!log) return [];
-    // Ids are contiguous from 1, so the id is the index of the next event.
-    return log.slice(afterId, afterId + limit);
-  }
-
-  close(): Promise<void> {
-    return Promise.resolve();
-  }
+export interface FencedJobStore extends JobStore {
+  /** Claims job `id` for a run holding `token`; earlier runs' writes are refused from now on. */
+  fence(id: string, token: string): Promise<void>;
+  /** Forgets this instance's claim on job `id`. */
+  unfence(id: string): void;
+  /** Whether a write of this instance's run of job `id` was refused: another one took it. */
+  wasTaken(id: string): boolean;
 }

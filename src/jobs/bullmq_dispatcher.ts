@@ -23,11 +23,12 @@
 import { type Job, Queue, WaitingError, Worker } from "bullmq";
 import { Redis } from "ioredis";
 import { FINISHED_STATUSES, type JobRecord } from "../core/job.ts";
+import type { FencedJobStore } from "../core/job_store.ts";
 import { QueueFullError } from "./admission.ts";
-import type { JobDispatcher, JobManager } from "./job_manager.ts";
+import type { JobDispatcher, JobRunner, RunPolicy } from "./job_dispatcher.ts";
 import { interruptedStreams } from "../core/unfinished_text.ts";
 import { type Logger, silentLogger } from "../core/logger.ts";
-import { closeClient, failFastOptions, type RedisJobStore } from "../store/redis_job_store.ts";
+import { closeClient, failFastOptions } from "../store/redis_job_store.ts";
 import { describeError } from "../core/describe_error.ts";
 import { StoreUnavailableError } from "../core/store_unavailable_error.ts";
 
@@ -36,7 +37,7 @@ export interface BullmqDispatcherOptions {
   /** The Redis the store uses. */
   url: string;
   /** Records and logs, for the jobs this instance runs or cancels. */
-  store: RedisJobStore;
+  store: FencedJobStore;
   /** Jobs this instance runs at once. */
   concurrency: number;
   /** Jobs running at once across all instances; 0 leaves only each instance's `concurrency`. */
@@ -125,8 +126,15 @@ class RetryableRunError extends Error {
   }
 }
 
+/** How long a cancel waits for the end written by the instance running the job, in ms. */
+const CANCEL_WAIT_MS = 5_000;
+
 /** A {@linkcode JobDispatcher} on a BullMQ queue; call `start` to take jobs. */
 export class BullmqDispatcher implements JobDispatcher {
+  /** A stopping instance hands its jobs to another; a run that cannot store stops, to rerun. */
+  readonly policy: RunPolicy = { atShutdown: "release", stopWhenUnsaved: true };
+  /** The waiting line is in Redis, shared: none here. */
+  readonly waiting = 0;
   readonly #options: BullmqDispatcherOptions;
   readonly #logger: Logger;
   readonly #queue: Queue<QueuedJob>;
@@ -143,7 +151,8 @@ export class BullmqDispatcher implements JobDispatcher {
   #stopping = false;
   #worker: Worker<QueuedJob> | undefined;
   #workerClient: Redis | undefined;
-  #manager: JobManager | undefined;
+  #runner: JobRunner | undefined;
+  #closed: Promise<void> | undefined;
 
   private constructor(options: BullmqDispatcherOptions) {
     this.#options = options;
@@ -199,12 +208,16 @@ export class BullmqDispatcher implements JobDispatcher {
     return dispatcher;
   }
 
+  attach(runner: JobRunner): void {
+    this.#runner = runner;
+  }
+
   /**
-   * Starts this instance's worker, which runs jobs through `manager`, and adds its running slots
-   * to the admission count. Call `close` if it rejects.
+   * Starts this instance's worker, which runs jobs through the attached runner, and adds its
+   * running slots to the admission count. Call `close` if it rejects.
    */
-  async start(manager: JobManager): Promise<void> {
-    this.#manager = manager;
+  async start(): Promise<void> {
+    if (!this.#runner) throw new TypeError("Cannot take jobs: no runner is attached");
     const { lockMs } = this.#options;
     // Workers block on Redis; BullMQ requires such connections to retry forever.
     this.#workerClient = new Redis(this.#options.url, { maxRetriesPerRequest: null });
@@ -270,7 +283,11 @@ export class BullmqDispatcher implements JobDispatcher {
     if (admitted !== 1) throw new QueueFullError(this.#options.maxQueued, 5);
   }
 
-  async withdraw(id: string): Promise<void> {
+  withdraw(id: string): void {
+    this.#unreserve(id).catch(() => {});
+  }
+
+  async #unreserve(id: string): Promise<void> {
     await withTimeout(this.#commands.zrem(this.#reservationsKey(), id));
   }
 
@@ -283,21 +300,55 @@ export class BullmqDispatcher implements JobDispatcher {
     return { waiting, running };
   }
 
-  async enqueue(record: JobRecord): Promise<void> {
+  async enqueue(record: JobRecord): Promise<"shared"> {
     try {
+      await this.#add(record);
+    } finally {
+      // Counted in BullMQ's lists from now on (or never to be): the reservation is done.
+      await this.#unreserve(record.id).catch(() => {});
+    }
+    return "shared";
+  }
+
+  /** Adds job `record` to the shared line again; BullMQ ignores a job it already holds. */
+  requeue(record: JobRecord): void {
+    this.#add(record).catch((error) =>
+      this.#logger.log("error", "job not queued again", {
+        job: record.id,
+        error: describeError(error),
+      })
+    );
+  }
+
+  async #add(record: JobRecord): Promise<void> {
+    {
       await withTimeout(this.#queue.add("article", { id: record.id }, {
         jobId: record.id,
         // Retries are for Redis failing under a run; the job's own failures end in its record.
         attempts: 10,
         backoff: { type: "exponential", delay: 500 },
       }));
-    } finally {
-      // Counted in BullMQ's lists from now on (or never to be): the reservation is done.
-      await this.withdraw(record.id).catch(() => {});
     }
   }
 
-  async cancel(id: string, reason: string): Promise<JobRecord | null> {
+  async cancel(id: string, reason: string): Promise<JobRecord | undefined> {
+    const waiting = await this.#cancelHere(id, reason);
+    if (waiting) return await (this.#runner as JobRunner).endWaiting(waiting, reason);
+    // Running elsewhere: report the end it writes, if it comes soon.
+    const store = this.#options.store;
+    for (let waited = 0; waited < CANCEL_WAIT_MS; waited += 50) {
+      const record = await store.get(id);
+      if (!record || FINISHED_STATUSES.has(record.status)) return record;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    return await store.get(id);
+  }
+
+  /**
+   * Takes job `id` out of the line if it waits there, returning its record; otherwise asks the
+   * instance running it to stop and returns `null`.
+   */
+  async #cancelHere(id: string, reason: string): Promise<JobRecord | null> {
     // The flag covers a job that resumes after a hand-over, when no one heard the message.
     await withTimeout(this.#commands.set(this.#flagKey(id), reason, "PX", CANCEL_FLAG_MS));
     const job = await withTimeout(this.#queue.getJob(id));
@@ -329,7 +380,12 @@ export class BullmqDispatcher implements JobDispatcher {
   }
 
   /** Stops the worker and releases the connections. */
-  async close(): Promise<void> {
+  close(): Promise<void> {
+    this.#closed ??= this.#close();
+    return this.#closed;
+  }
+
+  async #close(): Promise<void> {
     await this.#leave();
     await this.#worker?.close().catch(() => {});
     await this.#queue.close().catch(() => {});
@@ -340,7 +396,7 @@ export class BullmqDispatcher implements JobDispatcher {
 
   async #process(job: Job<QueuedJob>, token: string | undefined): Promise<void> {
     const id = job.data.id;
-    const manager = this.#manager as JobManager;
+    const runner = this.#runner as JobRunner;
     const store = this.#options.store;
     if (this.#stopping) {
       // A fetch already under way when the worker began to close can still return a job, even
@@ -366,11 +422,11 @@ export class BullmqDispatcher implements JobDispatcher {
       store.unfence(id); // ended before a hand-over
       return;
     }
-    const done = manager.execute(record, { voidStreams });
+    const done = runner.execute(record, { voidStreams, fromSharedLine: true });
     this.#running.add(id);
     try {
       const reason = await this.#commands.get(this.#flagKey(id)).catch(() => null);
-      if (reason !== null) await manager.cancel(id, reason).catch(() => {});
+      if (reason !== null) runner.cancelRun(id, reason);
       const outcome = await done;
       if (outcome === "released") {
         // Shutting down: back to the waiting line now, not after the lock expires.
@@ -433,7 +489,7 @@ export class BullmqDispatcher implements JobDispatcher {
     }
     // Only the instance running it acts; the others would bounce the request around.
     if (!this.#running.has(id)) return;
-    this.#manager?.cancel(id, reason).catch(() => {});
+    this.#runner?.cancelRun(id, reason);
   }
 
   #channel(): string {

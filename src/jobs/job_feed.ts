@@ -84,8 +84,6 @@ class Subscription {
 
 const ignore = () => {};
 
-type EventsNow = NonNullable<JobStore["eventsNow"]>;
-
 /** Fans each job's log out to any number of subscribers, each at its own pace. */
 export class JobFeed {
   readonly #store: JobStore;
@@ -126,9 +124,8 @@ export class JobFeed {
     let subs = this.#byJob.get(jobId);
     if (!subs) {
       this.#byJob.set(jobId, subs = new Set());
-      // Another process may be the one appending: learn of its appends from the store.
-      const unwatch = this.#store.watch?.(jobId, () => this.notify(jobId));
-      if (unwatch) this.#unwatch.set(jobId, unwatch);
+      // Whoever appends, in this process or another, the store says when the log has grown.
+      this.#unwatch.set(jobId, this.#store.watch(jobId, () => this.notify(jobId)));
     }
     subs.add(sub);
     this.#count++;
@@ -138,7 +135,7 @@ export class JobFeed {
     this.#pump(sub);
   }
 
-  /** Tells the feed that `jobId`'s log has grown. */
+  /** Tells the feed that `jobId`'s log has grown; the store's `watch` calls it. */
   notify(jobId: string): void {
     const subs = this.#byJob.get(jobId);
     if (!subs) return;
@@ -176,14 +173,15 @@ export class JobFeed {
     if (sub.pumping || sub.closingSince !== null || sub.heldSince !== null) return;
     // With a writer that has room and a store that answers at once, the new events are written
     // in this turn: no async loop and no promise per subscriber, which is what fan-out costs.
-    if (this.#store.eventsNow && this.#deliverNow(sub)) return;
+    if (this.#deliverNow(sub)) return;
     sub.pumping = true;
     this.#drain(sub).catch((error) => this.#abort(sub, error));
   }
 
   /**
    * Writes what the store holds now while the writer has room. Returns `false` when the writer
-   * ran out of room with events possibly left, for the async drain to wait for it.
+   * ran out of room with events possibly left, or the store cannot answer at once, for the async
+   * drain to take over.
    */
   #deliverNow(sub: Subscription): boolean {
     try {
@@ -191,13 +189,9 @@ export class JobFeed {
         const room = sub.writer.desiredSize;
         if (room === null) return true; // errored: `closed` rejects and removes it
         if (room <= 0) return false;
+        const events = this.#store.eventsNow(sub.jobId, sub.cursor, room);
+        if (events === null) return false;
         sub.dirty = false;
-        const events = (this.#store.eventsNow as EventsNow).call(
-          this.#store,
-          sub.jobId,
-          sub.cursor,
-          room,
-        );
         if (events.length === room) sub.dirty = true;
         if (this.#writeEvents(sub, events)) return true;
       }
@@ -219,9 +213,8 @@ export class JobFeed {
           continue;
         }
         sub.dirty = false;
-        const events = this.#store.eventsNow
-          ? this.#store.eventsNow(sub.jobId, sub.cursor, room)
-          : await this.#store.events(sub.jobId, sub.cursor, room);
+        const events = this.#store.eventsNow(sub.jobId, sub.cursor, room) ??
+          await this.#store.events(sub.jobId, sub.cursor, room);
         if (events.length === room) sub.dirty = true;
         if (this.#writeEvents(sub, events)) return;
       }

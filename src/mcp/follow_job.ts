@@ -33,7 +33,7 @@ const BUFFERED_ITEMS = 64;
  * ```ts
  * import { followJob } from "./follow_job.ts";
  * import { JobManager } from "../jobs/job_manager.ts";
- * import { MemoryJobStore } from "../core/job_store.ts";
+ * import { MemoryJobStore } from "../store/memory_job_store.ts";
  * import { OfflineWriter } from "../llm/offline_writer.ts";
  * import assert from "node:assert/strict";
  *

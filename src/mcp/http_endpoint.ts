@@ -67,7 +67,7 @@ async function loadSdk(): Promise<Sdk> {
  * ```ts
  * import { McpHttpEndpoint } from "./http_endpoint.ts";
  * import { JobManager } from "../jobs/job_manager.ts";
- * import { MemoryJobStore } from "../core/job_store.ts";
+ * import { MemoryJobStore } from "../store/memory_job_store.ts";
  * import { OfflineWriter } from "../llm/offline_writer.ts";
  * import assert from "node:assert/strict";
  *

@@ -114,7 +114,7 @@ export function toolError(message: string): CallToolResult {
  * ```ts
  * import { createMcpServer } from "./mcp_server.ts";
  * import { JobManager } from "../jobs/job_manager.ts";
- * import { MemoryJobStore } from "../core/job_store.ts";
+ * import { MemoryJobStore } from "../store/memory_job_store.ts";
  * import { OfflineWriter } from "../llm/offline_writer.ts";
  * import assert from "node:assert/strict";
  *

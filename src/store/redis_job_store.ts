@@ -24,7 +24,7 @@ import {
   type JobEventType,
   type JobRecord,
 } from "../core/job.ts";
-import type { JobStore } from "../core/job_store.ts";
+import type { FencedJobStore } from "../core/job_store.ts";
 import { StoreUnavailableError } from "../core/store_unavailable_error.ts";
 
 /** Settings of a {@linkcode RedisJobStore}. */
@@ -115,7 +115,9 @@ return 1
 `;
 
 /** A {@linkcode JobStore} on Redis; create it with {@linkcode RedisJobStore.connect}. */
-export class RedisJobStore implements JobStore {
+export class RedisJobStore implements FencedJobStore {
+  /** Jobs outlive every process: they are in Redis. */
+  readonly durable = true;
   readonly #client: Redis;
   readonly #subscriber: Redis;
   readonly #prefix: string;
@@ -309,6 +311,7 @@ export class RedisJobStore implements JobStore {
   }
 
   async append(jobId: string, event: JobEvent): Promise<void> {
+    // Other instances hear of it on `appended:<id>`; this one's watchers need no round trip.
     await this.#write(jobId, () =>
       this.#client.eval(
         APPEND,
@@ -322,6 +325,7 @@ export class RedisJobStore implements JobStore {
         JSON.stringify(event.data),
         `${this.#origin} ${event.id}`,
       ));
+    for (const onAppend of this.#watchers.get(jobId) ?? []) onAppend();
   }
 
   async events(jobId: string, afterId: number, limit: number): Promise<JobEvent[]> {
@@ -342,6 +346,11 @@ export class RedisJobStore implements JobStore {
         };
       });
     });
+  }
+
+  /** Never at once: the logs are in Redis. */
+  eventsNow(): null {
+    return null;
   }
 
   watch(jobId: string, onAppend: () => void): () => void {

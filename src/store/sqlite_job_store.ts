@@ -151,6 +151,7 @@ export class SqliteJobStore implements JobStore {
   readonly #tails = new Map<string, JobEvent[]>();
   readonly #deletes = new Set<string>();
   readonly #listeners: ((jobIds: Iterable<string>) => void)[] = [];
+  readonly #watchers = new Map<string, Set<() => void>>();
   #bufferedEvents = 0;
   /** Settles when the writes buffered so far are in the file. */
   #batch: PromiseWithResolvers<void> | undefined;
@@ -399,6 +400,21 @@ export class SqliteJobStore implements JobStore {
     this.#listeners.push(listener);
   }
 
+  /** Never at once: events show once they are in the file, see `watch`. */
+  eventsNow(): null {
+    return null;
+  }
+
+  /** Calls `onAppend` once new events of `jobId` are in the file (see `onDurable`). */
+  watch(jobId: string, onAppend: () => void): () => void {
+    let watchers = this.#watchers.get(jobId);
+    if (!watchers) this.#watchers.set(jobId, watchers = new Set());
+    watchers.add(onAppend);
+    return () => {
+      if (watchers.delete(onAppend) && watchers.size === 0) this.#watchers.delete(jobId);
+    };
+  }
+
   /** Writes everything buffered now, records waiting for a status change too, in one transaction. */
   flush(): Promise<void> {
     for (const [id, record] of this.#unchanged) this.#records.set(id, record);
@@ -505,6 +521,10 @@ export class SqliteJobStore implements JobStore {
     this.#bufferedEvents = 0;
     this.#settle();
     for (const listener of this.#listeners) listener(grown);
+    for (const jobId of grown) {
+      const watchers = this.#watchers.get(jobId);
+      if (watchers) { for (const onAppend of watchers) onAppend(); }
+    }
   }
 
   #recovered(): void {
