@@ -31,6 +31,14 @@ import { type Logger, silentLogger } from "../core/logger.ts";
 import { closeClient, failFastOptions } from "../store/redis_job_store.ts";
 import { describeError } from "../core/describe_error.ts";
 import { StoreUnavailableError } from "../core/store_unavailable_error.ts";
+import {
+  ADMIT,
+  encodeCancelMessage,
+  parseCancelMessage,
+  protocolKeys,
+  RENEW,
+  withTimeout,
+} from "./bullmq_protocol.ts";
 
 /** Settings of a {@linkcode BullmqDispatcher}. */
 export interface BullmqDispatcherOptions {
@@ -57,66 +65,12 @@ interface QueuedJob {
 }
 
 const QUEUE = "articles";
-/** How long a Redis call may take before a request gives up on it, in ms. */
-const CALL_TIMEOUT_MS = 2_000;
 /** How long a cancel flag outlives the request, in ms: longer than any hand-over. */
 const CANCEL_FLAG_MS = 86_400_000;
 /** How long a place reserved by `admit` is kept for a job its instance never added, in ms. */
 const RESERVATION_MS = 30_000;
 /** How long an instance's running slots count after its last renewal, at the least, in ms. */
 const MIN_LEASE_MS = 10_000;
-
-// The time of the Redis server, so instances with skewed clocks agree on leases.
-const NOW = `
-local time = redis.call('TIME')
-local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
-`;
-
-// KEYS: wait, active, paused, delayed, prioritized, meta, workers, reservations.
-// ARGV: job id, waiting places, reservation ms, job key prefix. Returns 1 when admitted.
-const ADMIT = `
-${NOW}
-redis.call('ZREMRANGEBYSCORE', KEYS[7], '-inf', now)
-redis.call('ZREMRANGEBYSCORE', KEYS[8], '-inf', now)
-local slots = 0
-for _, worker in ipairs(redis.call('ZRANGE', KEYS[7], 0, -1)) do
-  slots = slots + tonumber(string.match(worker, '|(%d+)$'))
-end
-local cap = tonumber(redis.call('HGET', KEYS[6], 'concurrency'))
-if cap and cap < slots then slots = cap end
-local held = redis.call('LLEN', KEYS[1]) + redis.call('LLEN', KEYS[2]) +
-  redis.call('LLEN', KEYS[3]) + redis.call('ZCARD', KEYS[4]) + redis.call('ZCARD', KEYS[5])
-for _, id in ipairs(redis.call('ZRANGE', KEYS[8], 0, -1)) do
-  if redis.call('EXISTS', ARGV[4] .. id) == 0 then held = held + 1 end
-end
-if held >= slots + tonumber(ARGV[2]) then return 0 end
-redis.call('ZADD', KEYS[8], now + tonumber(ARGV[3]), ARGV[1])
-return 1
-`;
-
-// KEYS: workers. ARGV: this instance's member (id|slots), lease ms.
-const RENEW = `
-${NOW}
-redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
-return 1
-`;
-
-async function withTimeout<T>(call: Promise<T>, ms = CALL_TIMEOUT_MS): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      call,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer within ${ms}ms`)), ms);
-      }),
-    ]);
-  } catch (error) {
-    if (error instanceof Error && error.name === "ReplyError") throw error;
-    throw new StoreUnavailableError("Redis", { cause: error });
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** A run whose events were not all stored: BullMQ tries the job again. */
 class RetryableRunError extends Error {
@@ -142,6 +96,7 @@ export class BullmqDispatcher implements JobDispatcher {
   readonly #commands: Redis;
   readonly #cancels: Redis;
   readonly #prefix: string;
+  readonly #keys: ReturnType<typeof protocolKeys>;
   /** Jobs this instance's worker is running, which a cancel message may be about. */
   readonly #running = new Set<string>();
   /** This instance's running slots in the admission count: `<id>|<slots>`. */
@@ -158,6 +113,7 @@ export class BullmqDispatcher implements JobDispatcher {
     this.#options = options;
     this.#logger = options.logger ?? silentLogger;
     this.#prefix = options.prefix ?? "qf:bull";
+    this.#keys = protocolKeys(this.#prefix);
     this.#member = `${crypto.randomUUID()}|${options.concurrency}`;
     const log = (what: string) => (error: Error) =>
       this.#logger.log("debug", `${what} connection error`, { error: error.message });
@@ -180,7 +136,7 @@ export class BullmqDispatcher implements JobDispatcher {
     try {
       await withTimeout(dispatcher.#commands.connect(), 5_000);
       await withTimeout(dispatcher.#cancels.connect(), 5_000);
-      await withTimeout(dispatcher.#cancels.subscribe(dispatcher.#channel()), 5_000);
+      await withTimeout(dispatcher.#cancels.subscribe(dispatcher.#keys.cancels), 5_000);
       // One value for the whole cluster, set by whichever instance starts last: say so when
       // this one changes what another instance set.
       const before = await withTimeout(dispatcher.#queue.getGlobalConcurrency(), 5_000);
@@ -258,7 +214,7 @@ export class BullmqDispatcher implements JobDispatcher {
     // Its slots count while it renews its lease, and a while after it dies.
     const leaseMs = Math.max(2 * lockMs, MIN_LEASE_MS);
     const renew = () =>
-      withTimeout(this.#commands.eval(RENEW, 1, this.#workersKey(), this.#member, leaseMs));
+      withTimeout(this.#commands.eval(RENEW, 1, this.#keys.workers, this.#member, leaseMs));
     await renew();
     this.#renewTimer = setInterval(() => {
       renew().catch((error) =>
@@ -273,8 +229,8 @@ export class BullmqDispatcher implements JobDispatcher {
       ADMIT,
       8,
       ...["wait", "active", "paused", "delayed", "prioritized", "meta"].map((l) => queue.toKey(l)),
-      this.#workersKey(),
-      this.#reservationsKey(),
+      this.#keys.workers,
+      this.#keys.reservations,
       id,
       this.#options.maxQueued,
       RESERVATION_MS,
@@ -288,7 +244,7 @@ export class BullmqDispatcher implements JobDispatcher {
   }
 
   async #unreserve(id: string): Promise<void> {
-    await withTimeout(this.#commands.zrem(this.#reservationsKey(), id));
+    await withTimeout(this.#commands.zrem(this.#keys.reservations, id));
   }
 
   /** Jobs waiting in the shared line, and running on any instance. */
@@ -350,7 +306,7 @@ export class BullmqDispatcher implements JobDispatcher {
    */
   async #cancelHere(id: string, reason: string): Promise<JobRecord | null> {
     // The flag covers a job that resumes after a hand-over, when no one heard the message.
-    await withTimeout(this.#commands.set(this.#flagKey(id), reason, "PX", CANCEL_FLAG_MS));
+    await withTimeout(this.#commands.set(this.#keys.cancelFlag(id), reason, "PX", CANCEL_FLAG_MS));
     const job = await withTimeout(this.#queue.getJob(id));
     if (job) {
       let removed = false;
@@ -364,7 +320,7 @@ export class BullmqDispatcher implements JobDispatcher {
       }
       if (removed) return (await this.#options.store.get(id)) ?? null;
     }
-    await withTimeout(this.#commands.publish(this.#channel(), JSON.stringify({ id, reason })));
+    await withTimeout(this.#commands.publish(this.#keys.cancels, encodeCancelMessage(id, reason)));
     return null;
   }
 
@@ -425,7 +381,7 @@ export class BullmqDispatcher implements JobDispatcher {
     const done = runner.execute(record, { voidStreams, fromSharedLine: true });
     this.#running.add(id);
     try {
-      const reason = await this.#commands.get(this.#flagKey(id)).catch(() => null);
+      const reason = await this.#commands.get(this.#keys.cancelFlag(id)).catch(() => null);
       if (reason !== null) runner.cancelRun(id, reason);
       const outcome = await done;
       if (outcome === "released") {
@@ -470,41 +426,19 @@ export class BullmqDispatcher implements JobDispatcher {
     if (this.#renewTimer === undefined) return;
     clearInterval(this.#renewTimer);
     this.#renewTimer = undefined;
-    await withTimeout(this.#commands.zrem(this.#workersKey(), this.#member)).catch(() => {});
+    await withTimeout(this.#commands.zrem(this.#keys.workers, this.#member)).catch(() => {});
   }
 
   /** Acts on a cancel request published by another instance; anything else is ignored. */
   #onCancelMessage(message: string): void {
-    let request: { id?: unknown; reason?: unknown } | undefined;
-    try {
-      request = JSON.parse(message);
-    } catch {
-      request = undefined;
-    }
-    const id = request?.id;
-    const reason = request?.reason;
-    if (typeof id !== "string" || typeof reason !== "string") {
+    const request = parseCancelMessage(message);
+    if (!request) {
       this.#logger.log("warn", "cancel message ignored", { message: message.slice(0, 200) });
       return;
     }
+    const { id, reason } = request;
     // Only the instance running it acts; the others would bounce the request around.
     if (!this.#running.has(id)) return;
     this.#runner?.cancelRun(id, reason);
-  }
-
-  #channel(): string {
-    return `${this.#prefix}:cancel`;
-  }
-
-  #workersKey(): string {
-    return `${this.#prefix}:admission:workers`;
-  }
-
-  #reservationsKey(): string {
-    return `${this.#prefix}:admission:reserved`;
-  }
-
-  #flagKey(id: string): string {
-    return `${this.#prefix}:cancel:${id}`;
   }
 }

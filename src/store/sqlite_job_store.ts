@@ -24,40 +24,15 @@
  * @module
  */
 
-import { DatabaseSync, type StatementSync } from "node:sqlite";
+import type { DatabaseSync } from "node:sqlite";
 import { FINISHED_STATUSES, type JobEvent, type JobRecord, type JobStatus } from "../core/job.ts";
 import type { JobStore } from "../core/job_store.ts";
 import { describeError } from "../core/describe_error.ts";
 import { StoreUnavailableError } from "../core/store_unavailable_error.ts";
+import { openSqliteDatabase, prepareStatements, type Statements } from "./sqlite_schema.ts";
 
-/** The file name inside the data directory. */
-export const DATABASE_FILE = "quillflow.db";
-
-/** The schema version this code writes; a newer file is refused rather than misread. */
-const SCHEMA_VERSION = 2;
-
-/** Options of a {@linkcode StoreOpenError}. */
-export interface StoreOpenErrorOptions extends ErrorOptions {
-  /** What the user can do about it; by default, how to start with another store. */
-  advice?: string;
-}
-
-/** Thrown when the store cannot be opened or read: a clear start-up error, never an empty store. */
-export class StoreOpenError extends Error {
-  /** The database file. */
-  readonly path: string;
-  /** Creates the error for the file at `path`. */
-  constructor(path: string, reason: string, options: StoreOpenErrorOptions = {}) {
-    const {
-      advice = "Move the file aside to start with an empty store, point DATA_DIR elsewhere, or " +
-        "run with --store=memory",
-      ...errorOptions
-    } = options;
-    super(`Cannot open the job store at ${path}: ${reason}. ${advice}.`, errorOptions);
-    this.name = "StoreOpenError";
-    this.path = path;
-  }
-}
+export { DATABASE_FILE } from "./sqlite_schema.ts";
+export { StoreOpenError, type StoreOpenErrorOptions } from "./store_open_error.ts";
 
 /** Settings of a {@linkcode SqliteJobStore}. */
 export interface SqliteJobStoreOptions {
@@ -79,26 +54,6 @@ export interface SqliteJobStoreOptions {
    */
   openDatabase?: (path: string) => DatabaseSync;
 }
-
-interface Statements {
-  putJob: StatementSync;
-  getJob: StatementSync;
-  listJobs: StatementSync;
-  unfinishedJobs: StatementSync;
-  deleteJob: StatementSync;
-  deleteEvents: StatementSync;
-  insertEvents: StatementSync;
-  readEvents: StatementSync;
-  lastEventId: StatementSync;
-}
-
-/** Schema 1 kept one row per event: each becomes a batch of one. */
-const MIGRATE_FROM_1 = `
-  INSERT OR REPLACE INTO event_batches (job_id, first_id, last_id, events)
-    SELECT job_id, id, id, json_array(json_object('id', id, 'type', type, 'data', json(data)))
-    FROM events;
-  DROP TABLE events;
-`;
 
 /** The first retry of a failed write, in ms; each failure doubles it, up to `MAX_RETRY_MS`. */
 const MIN_RETRY_MS = 50;
@@ -171,30 +126,7 @@ export class SqliteJobStore implements JobStore {
     this.#flushMs = options.flushMs ?? 1;
     this.#maxBufferedEvents = options.maxBufferedEvents ?? 1_000;
     this.#onError = options.onError ?? (() => {});
-    this.#sql = {
-      // An upsert, not INSERT OR REPLACE: replacing deletes the row and inserts it again, which
-      // rewrites every index entry of the job; updating in place touches the status index only.
-      putJob: db.prepare(
-        "INSERT INTO jobs (id, created_at, status, record) VALUES (?, ?, ?, ?) " +
-          "ON CONFLICT (id) DO UPDATE SET status = excluded.status, record = excluded.record",
-      ),
-      getJob: db.prepare("SELECT record FROM jobs WHERE id = ?"),
-      listJobs: db.prepare("SELECT record FROM jobs ORDER BY created_at DESC, rowid DESC LIMIT ?"),
-      unfinishedJobs: db.prepare(
-        "SELECT record FROM jobs WHERE status IN ('queued', 'running') ORDER BY created_at, rowid",
-      ),
-      deleteJob: db.prepare("DELETE FROM jobs WHERE id = ?"),
-      deleteEvents: db.prepare("DELETE FROM event_batches WHERE job_id = ?"),
-      insertEvents: db.prepare(
-        "INSERT OR REPLACE INTO event_batches (job_id, first_id, last_id, events) " +
-          "VALUES (?, ?, ?, ?)",
-      ),
-      readEvents: db.prepare(
-        "SELECT events FROM event_batches WHERE job_id = ? AND last_id > ? " +
-          "ORDER BY first_id LIMIT ?",
-      ),
-      lastEventId: db.prepare("SELECT MAX(last_id) AS id FROM event_batches WHERE job_id = ?"),
-    };
+    this.#sql = prepareStatements(db);
   }
 
   /**
@@ -204,73 +136,7 @@ export class SqliteJobStore implements JobStore {
    * {@linkcode StoreOpenError}.
    */
   static open(path: string, options: SqliteJobStoreOptions = {}): SqliteJobStore {
-    let db: DatabaseSync | undefined;
-    try {
-      db = options.openDatabase?.(path) ?? new DatabaseSync(path);
-      db.exec("PRAGMA busy_timeout = 0");
-      db.exec("PRAGMA locking_mode = EXCLUSIVE");
-      db.exec("PRAGMA journal_mode = WAL");
-      // WAL with NORMAL sync survives a process crash; only a power cut may lose the last batch.
-      db.exec("PRAGMA synchronous = NORMAL");
-      const check = db.prepare("PRAGMA quick_check").all().map((row) => String(row.quick_check));
-      if (check.length !== 1 || check[0] !== "ok") {
-        throw new Error(`the integrity check failed (${check.slice(0, 3).join("; ")})`);
-      }
-      const version = Number(db.prepare("PRAGMA user_version").get()?.user_version ?? 0);
-      if (version > SCHEMA_VERSION) {
-        throw new Error(
-          `it was written by a newer Quillflow (schema ${version}; this one knows ${SCHEMA_VERSION})`,
-        );
-      }
-      const fromOne = version === 1 &&
-        db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'events'").get();
-      db.exec(`
-        BEGIN IMMEDIATE;
-        CREATE TABLE IF NOT EXISTS jobs (
-          id TEXT PRIMARY KEY,
-          created_at INTEGER NOT NULL,
-          status TEXT NOT NULL,
-          record TEXT NOT NULL
-        );
-        CREATE INDEX IF NOT EXISTS jobs_by_created ON jobs (created_at);
-        CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status);
-        -- One row per job per group commit: the job's events of that batch (ids first_id to
-        -- last_id) as a JSON array. Half the CPU of a row per event when a commit holds several
-        -- of a job's events. A rowid table, not WITHOUT ROWID: rows carry kilobytes of text, and
-        -- SQLite's WITHOUT ROWID layout suits small rows only (measured 2.6x slower to insert).
-        CREATE TABLE IF NOT EXISTS event_batches (
-          job_id TEXT NOT NULL,
-          first_id INTEGER NOT NULL,
-          last_id INTEGER NOT NULL,
-          events TEXT NOT NULL,
-          PRIMARY KEY (job_id, first_id)
-        );
-        ${fromOne ? MIGRATE_FROM_1 : ""}
-        PRAGMA user_version = ${SCHEMA_VERSION};
-        COMMIT;
-      `);
-      return new SqliteJobStore(db, options);
-    } catch (error) {
-      try {
-        db?.close();
-      } catch {
-        // already failing: the first error is the one to report
-      }
-      if (isLocked(error)) {
-        throw new StoreOpenError(
-          path,
-          "another process is using it (the database is locked), most likely another Quillflow " +
-            "serving from the same DATA_DIR",
-          {
-            cause: error,
-            advice: "Stop that process first, or give this one its own store: another DATA_DIR " +
-              "or --store=memory",
-          },
-        );
-      }
-      const reason = error instanceof Error ? error.message : String(error);
-      throw new StoreOpenError(path, reason, { cause: error });
-    }
+    return new SqliteJobStore(openSqliteDatabase(path, options.openDatabase), options);
   }
 
   /**
@@ -562,11 +428,4 @@ export class SqliteJobStore implements JobStore {
       );
     }
   }
-}
-
-/** Whether opening failed because another connection holds the file (SQLITE_BUSY). */
-function isLocked(error: unknown): boolean {
-  const code = (error as { errcode?: unknown } | null)?.errcode;
-  return (typeof code === "number" && (code & 0xff) === 5) ||
-    (error instanceof Error && /database is locked/.test(error.message));
 }
