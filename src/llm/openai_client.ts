@@ -24,6 +24,13 @@ export interface OpenAiClientOptions {
   maxAttempts?: number;
   /** Wait before the second attempt in ms (doubles, jittered). Default 500. */
   minRetryDelayMs?: number;
+  /**
+   * Makes the HTTP requests; Deno's `fetch` by default. The transport seam: a client over
+   * `node:http`, or one that hands requests to a Worker, fits here without touching the workflow.
+   */
+  fetch?: (url: string | URL | Request, init?: RequestInit) => Promise<Response>;
+  /** Reads a streamed answer's body into deltas; {@linkcode readChatStream} by default. */
+  readStream?: typeof readChatStream;
 }
 
 /** Whether an error from the SDK is worth another attempt. */
@@ -45,6 +52,7 @@ export class OpenAiClient implements LlmClient {
   readonly #maxAttempts: number;
   readonly #minRetryDelayMs: number;
   readonly #timeoutMs: number;
+  readonly #readStream: typeof readChatStream;
 
   /** Creates a client; no request is made until `complete`. */
   constructor(options: OpenAiClientOptions) {
@@ -52,6 +60,8 @@ export class OpenAiClient implements LlmClient {
     this.#timeoutMs = options.timeoutMs ?? 60_000;
     this.#maxAttempts = options.maxAttempts ?? 3;
     this.#minRetryDelayMs = options.minRetryDelayMs ?? 500;
+    this.#readStream = options.readStream ?? readChatStream;
+    const transport = options.fetch ?? ((url, init) => fetch(url, init));
     this.#client = new OpenAI({
       apiKey: options.apiKey,
       ...(options.baseURL ? { baseURL: options.baseURL } : {}),
@@ -60,7 +70,7 @@ export class OpenAiClient implements LlmClient {
       maxRetries: 0,
       // Deno's own fetch, handed over explicitly: the SDK's default path rejected on abort but
       // left the HTTP request running (the server never saw it cancelled).
-      fetch: (url: string | URL | Request, init?: RequestInit) => fetch(url, init),
+      fetch: (url: string | URL | Request, init?: RequestInit) => transport(url, init),
     });
   }
 
@@ -130,7 +140,7 @@ export class OpenAiClient implements LlmClient {
       { signal },
     ).asResponse();
     if (!response.body) throw new TypeError("The LLM answered a streaming request with no body");
-    return await readChatStream(response.body, onDelta, {
+    return await this.#readStream(response.body, onDelta, {
       signal,
       toError: (error) =>
         new OpenAI.APIError(
