@@ -104,6 +104,11 @@ export class AccessControl {
     );
   }
 
+  /** Whether any origin is allowed by CORS (`CORS_ORIGINS` is set). */
+  get corsEnabled(): boolean {
+    return this.#origins.size > 0;
+  }
+
   /** Whether `request` is a CORS preflight. */
   isPreflight(request: Request): boolean {
     return request.headers.has("origin") && request.headers.has("access-control-request-method");

@@ -101,14 +101,15 @@ export function createHandler(deps: HandlerDeps): (request: Request) => Promise<
   });
   addMcpRoutes(router, deps.mcp);
 
-  // Outermost first: every response is logged and gets CORS headers, errors included.
+  // Outermost first: every response is logged and gets CORS headers, errors included. A concern
+  // that is off (no CORS_ORIGINS, no API_TOKEN) is left out: each layer costs every request.
   const app = compose(
     [
       requestLog(logger, metrics),
-      cors(access),
+      ...(access.corsEnabled ? [cors(access)] : []),
       errors(logger),
       routing(router, access),
-      auth(access),
+      ...(access.enabled ? [auth(access)] : []),
     ],
     async (ctx: RequestContext) => {
       const handler = ctx.handler as NonNullable<RequestContext["handler"]>;
