@@ -67,6 +67,8 @@ Deno.test("LocalDispatcher admits, lines up and runs jobs in this process", asyn
     }
     assert.deepEqual(runner.started, ["a"]);
     assert.equal(dispatcher.waiting, 2);
+    assert.equal(dispatcher.peek("b")?.id, "b", "a waiting job is found without the store");
+    assert.equal(dispatcher.peek("a"), undefined, "a running one is the runner's");
     runner.finish("a");
     await settle();
     assert.deepEqual(runner.started, ["a", "b"]);

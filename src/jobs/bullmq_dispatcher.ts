@@ -164,6 +164,11 @@ export class BullmqDispatcher implements JobDispatcher {
     return dispatcher;
   }
 
+  /** None here: the line is in Redis. */
+  peek(): undefined {
+    return undefined;
+  }
+
   attach(runner: JobRunner): void {
     this.#runner = runner;
   }

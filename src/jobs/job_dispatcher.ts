@@ -77,6 +77,11 @@ export interface JobDispatcher {
    * `withdraw` gives it back.
    */
   admit(id: string): Promise<void>;
+  /**
+   * The record of job `id` if it waits in this process's line, so a lookup needs no store read
+   * (`undefined` where the line is shared).
+   */
+  peek(id: string): JobRecord | undefined;
   /** Gives back the place reserved for job `id`, which will not be enqueued. */
   withdraw(id: string): void;
   /**

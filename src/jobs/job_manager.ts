@@ -274,7 +274,9 @@ export class JobManager {
 
   /** The record of job `id`, if kept. */
   async get(id: string): Promise<JobRecord | undefined> {
-    return this.#runner.get(id) ?? this.#accepting.get(id)?.record ?? await this.#store.get(id);
+    // Jobs of this process first: a store read (SQL and JSON for SQLite) is the last resort.
+    return this.#runner.get(id) ?? this.#dispatcher.peek(id) ?? this.#accepting.get(id)?.record ??
+      await this.#store.get(id);
   }
 
   /** Up to `limit` jobs, newest first. */

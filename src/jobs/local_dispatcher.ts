@@ -47,6 +47,8 @@ export class LocalDispatcher implements JobDispatcher {
   readonly #maxRunning: number;
   readonly #tickets = new Map<string, AdmissionTicket>();
   readonly #line: Waiting[] = [];
+  /** The line by job id, for `peek`. */
+  readonly #waiting = new Map<string, JobRecord>();
   #running = 0;
   #stopped = false;
   #runner: JobRunner | undefined;
@@ -84,6 +86,10 @@ export class LocalDispatcher implements JobDispatcher {
     }
   }
 
+  peek(id: string): JobRecord | undefined {
+    return this.#waiting.get(id);
+  }
+
   withdraw(id: string): void {
     this.#tickets.get(id)?.release();
     this.#tickets.delete(id);
@@ -91,6 +97,7 @@ export class LocalDispatcher implements JobDispatcher {
 
   enqueue(record: JobRecord): Promise<"here"> {
     this.#line.push({ record, options: {} });
+    this.#waiting.set(record.id, record);
     this.#dispatch();
     return Promise.resolve("here");
   }
@@ -98,6 +105,7 @@ export class LocalDispatcher implements JobDispatcher {
   requeue(record: JobRecord, options: ExecuteOptions = {}): void {
     if (!this.#tickets.has(record.id)) this.#tickets.set(record.id, this.#admission.force());
     this.#line.push({ record, options });
+    this.#waiting.set(record.id, record);
     this.#dispatch();
   }
 
@@ -105,6 +113,7 @@ export class LocalDispatcher implements JobDispatcher {
     const at = this.#line.findIndex((waiting) => waiting.record.id === id);
     if (at === -1) return undefined;
     const [{ record }] = this.#line.splice(at, 1) as [Waiting];
+    this.#waiting.delete(id);
     this.withdraw(id);
     return await this.#attached().endWaiting(record, reason);
   }
@@ -112,6 +121,7 @@ export class LocalDispatcher implements JobDispatcher {
   async stopTaking(): Promise<void> {
     this.#stopped = true;
     const line = this.#line.splice(0);
+    this.#waiting.clear();
     for (const { record } of line) this.withdraw(record.id);
     // Left as they are in a durable store, for the next start; else nothing would run them.
     if (this.policy.atShutdown !== "cancel") return;
@@ -133,6 +143,7 @@ export class LocalDispatcher implements JobDispatcher {
   #dispatch(): void {
     while (!this.#stopped && this.#running < this.#maxRunning && this.#line.length > 0) {
       const { record, options } = this.#line.shift() as Waiting;
+      this.#waiting.delete(record.id);
       this.#running++;
       this.#attached().execute(record, options).catch(() => "ended").finally(() => {
         this.#running--;
