@@ -127,7 +127,9 @@ export class ArticleRunner implements JobRunner {
     try {
       run.done = this.#run(run, options);
       await run.done;
-      await run.log.lastWrite;
+      // Whether all was stored matters only where an unsaved run is run again; elsewhere the
+      // job's place is free as soon as it ends, not a group commit later.
+      if (this.#policy.stopWhenUnsaved) await run.log.lastWrite;
       return run.released ? "released" : run.log.unsaved ? "unsaved" : "ended";
     } finally {
       this.#deltas.forget(run.log);

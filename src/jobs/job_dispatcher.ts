@@ -49,8 +49,9 @@ export type RunOutcome = "ended" | "released" | "unsaved";
 /** What a dispatcher runs jobs with; the job manager's runner implements it. */
 export interface JobRunner {
   /**
-   * Runs job `record` here; resolves once it has ended and its events are stored. A record
-   * already `running` was interrupted: it resumes from its checkpoint.
+   * Runs job `record` here; resolves once it has ended (and, where the policy stops unsaved
+   * runs, once its events are stored). A record already `running` was interrupted: it resumes
+   * from its checkpoint.
    */
   execute(record: JobRecord, options?: ExecuteOptions): Promise<RunOutcome>;
   /** Cancels job `id` if it runs here and returns its record; `undefined` if it does not. */
