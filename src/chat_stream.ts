@@ -10,8 +10,30 @@
  * @module
  */
 
+import { describeError } from "./retry.ts";
+
 /** Builds the error to throw for an `error` event or a chunk carrying `error` (the SDK's error type). */
 export type StreamErrorFactory = (error: unknown) => Error;
+
+/**
+ * Thrown when the body breaks off (the connection closed) before the stream said it was done:
+ * the answer is incomplete, and asking again may well get all of it.
+ */
+export class StreamCutError extends Error {
+  /** Characters of answer text that arrived before the cut. */
+  readonly received: number;
+  /** Creates the error for a stream cut after `received` characters; `cause` is the read error. */
+  constructor(received: number, options?: ErrorOptions) {
+    super(
+      `The LLM's answer broke off after ${received} characters: ${
+        describeError(options?.cause ?? "the connection closed")
+      }`,
+      options,
+    );
+    this.name = "StreamCutError";
+    this.received = received;
+  }
+}
 
 function deltaOf(chunk: unknown): string | undefined {
   if (typeof chunk !== "object" || chunk === null) return undefined;
@@ -24,8 +46,9 @@ function deltaOf(chunk: unknown): string | undefined {
 /**
  * Reads `body`, calls `onDelta` with each non-empty text delta, and resolves with their
  * concatenation. Throws `signal.reason` once `signal` is aborted (a cut-off stream is never
- * returned as a finished answer), `toError(payload)` for an `error` event or a chunk carrying
- * `error`, and `SyntaxError` for data that is not JSON.
+ * returned as a finished answer), {@linkcode StreamCutError} when the body fails to read (the
+ * connection broke), `toError(payload)` for an `error` event or a chunk carrying `error`, and
+ * `SyntaxError` for data that is not JSON.
  *
  * @example
  * ```ts
@@ -116,7 +139,15 @@ export async function readChatStream(
   try {
     signal.throwIfAborted();
     while (!finished) {
-      const { value, done } = await reader.read();
+      let read: ReadableStreamReadResult<Uint8Array>;
+      try {
+        read = await reader.read();
+      } catch (error) {
+        // Deno says only "error reading a body from connection": say it was cut, and where.
+        if (signal.aborted) throw signal.reason;
+        throw new StreamCutError(answer.length, { cause: error });
+      }
+      const { value, done } = read;
       if (done) {
         buffer += text.decode() + "\n\n"; // a last event without its blank line still counts
         finished = true;
