@@ -52,12 +52,15 @@ export class RedisServer {
   readonly port: number;
   /** Where it keeps its files. */
   readonly dir: string;
+  /** When the AOF is fsynced: after every write, or once a second. */
+  readonly appendfsync: "always" | "everysec";
   #child: Deno.ChildProcess | undefined;
   #output: OutputTail | undefined;
 
-  private constructor(port: number, dir: string) {
+  private constructor(port: number, dir: string, appendfsync: "always" | "everysec") {
     this.port = port;
     this.dir = dir;
+    this.appendfsync = appendfsync;
   }
 
   /** `redis://127.0.0.1:<port>`. */
@@ -66,9 +69,13 @@ export class RedisServer {
   }
 
   /** Starts a server in a new directory under `parent` and waits until it answers. */
-  static async start(parent = ".test-output"): Promise<RedisServer> {
+  static async start(
+    parent = ".test-output",
+    appendfsync: "always" | "everysec" = "everysec",
+  ): Promise<RedisServer> {
     await Deno.mkdir(parent, { recursive: true });
-    const server = new RedisServer(freePort(), await Deno.makeTempDir({ dir: parent }));
+    const dir = await Deno.makeTempDir({ dir: parent });
+    const server = new RedisServer(freePort(), dir, appendfsync);
     await server.#spawn();
     return server;
   }
@@ -113,7 +120,7 @@ export class RedisServer {
         "--appendonly",
         "yes",
         "--appendfsync",
-        "everysec",
+        this.appendfsync,
       ],
       stdout: "piped",
       stderr: "piped",

@@ -1,0 +1,175 @@
+/**
+ * The service as a child process on a fixed loopback port, so it can be killed and started again
+ * where its clients expect it, as a supervisor (systemd, a container runtime) would. It starts
+ * from a clean environment: nothing of the caller's (`OPENAI_API_KEY`, `STORE`, `DATA_DIR`)
+ * leaks in.
+ *
+ * @module
+ */
+
+const MAIN = new URL("../../main.ts", import.meta.url).pathname;
+const ROOT = new URL("../../", import.meta.url).pathname;
+
+/** Options for {@linkcode ServiceChild.start}. */
+export interface ServiceChildOptions {
+  /** A name for messages. */
+  name: string;
+  /** The port to listen on, the same across restarts. */
+  port: number;
+  /** `main.ts serve` flags, such as `["--data-dir", dir]`. */
+  args: readonly string[];
+  /** How long to wait for the "running at" line. Default 60 s. */
+  timeoutMs?: number;
+  /** Strings to count the stderr lines of, such as `"msg":"job resumed"`. */
+  countLines?: readonly string[];
+  /** Opens the V8 inspector on this loopback port (see `inspector.ts`). */
+  inspectPort?: number;
+}
+
+/** What the child needs of the environment to find Deno's caches; nothing else. */
+function baseEnv(): Record<string, string> {
+  const env: Record<string, string> = { NO_COLOR: "1" };
+  for (const name of ["PATH", "HOME", "DENO_DIR", "XDG_CACHE_HOME"]) {
+    const value = Deno.env.get(name);
+    if (value !== undefined) env[name] = value;
+  }
+  return env;
+}
+
+/**
+ * The last 16 KiB a child wrote to a stream, as text, collected as it runs, and how many of its
+ * lines held each of some strings.
+ */
+class OutputTail {
+  text = "";
+  readonly counts = new Map<string, number>();
+  readonly done: Promise<void>;
+
+  constructor(stream: ReadableStream<Uint8Array>, watch: readonly string[]) {
+    let partial = "";
+    this.done = (async () => {
+      for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+        this.text = (this.text + chunk).slice(-16_384);
+        const lines = (partial + chunk).split("\n");
+        partial = lines.pop() ?? "";
+        for (const line of lines) {
+          for (const what of watch) {
+            if (line.includes(what)) this.counts.set(what, (this.counts.get(what) ?? 0) + 1);
+          }
+        }
+      }
+    })().catch(() => {});
+  }
+}
+
+/** A running service child. */
+export class ServiceChild {
+  /** `http://127.0.0.1:<port>`. */
+  readonly url: string;
+  /** Its process id (the Deno process itself). */
+  readonly pid: number;
+  readonly #child: Deno.ChildProcess;
+  readonly #stderr: OutputTail;
+  readonly #drained: Promise<unknown>;
+  #exited = false;
+
+  private constructor(
+    url: string,
+    child: Deno.ChildProcess,
+    stderr: OutputTail,
+    drained: Promise<unknown>,
+  ) {
+    this.url = url;
+    this.pid = child.pid;
+    this.#child = child;
+    this.#stderr = stderr;
+    this.#drained = drained;
+    child.status.then(() => this.#exited = true);
+  }
+
+  /** Starts `main.ts serve` and resolves once it listens. */
+  static async start(options: ServiceChildOptions): Promise<ServiceChild> {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        ...(options.inspectPort === undefined
+          ? []
+          : [`--inspect=127.0.0.1:${options.inspectPort}`]),
+        "--allow-net",
+        "--allow-env",
+        "--allow-read",
+        "--allow-write",
+        MAIN,
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        String(options.port),
+        ...options.args,
+      ],
+      cwd: ROOT,
+      clearEnv: true,
+      env: baseEnv(),
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const stderr = new OutputTail(child.stderr, options.countLines ?? []);
+    const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    let out = "";
+    const timer = setTimeout(() => {
+      try {
+        child.kill("SIGKILL");
+      } catch { /* gone */ }
+    }, options.timeoutMs ?? 60_000);
+    try {
+      for (;;) {
+        const { value, done } = await lines.read();
+        if (done) {
+          await stderr.done;
+          await child.status;
+          throw new Error(`${options.name} exited before listening:\n${out}\n${stderr.text}`);
+        }
+        out += value;
+        if (/running at http:\/\/\S+/.test(out)) break;
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+    const outDone = (async () => {
+      while (!(await lines.read()).done) { /* drain, so the child never blocks on a pipe */ }
+    })().catch(() => {});
+    return new ServiceChild(
+      `http://127.0.0.1:${options.port}`,
+      child,
+      stderr,
+      Promise.all([outDone, stderr.done]),
+    );
+  }
+
+  /** Whether the process has ended. */
+  get exited(): boolean {
+    return this.#exited;
+  }
+
+  /** The end of what it wrote to stderr (its JSON log lines). */
+  stderr(): string {
+    return this.#stderr.text;
+  }
+
+  /** How many of its stderr lines so far held `what` (one of `countLines`). */
+  linesWith(what: string): number {
+    return this.#stderr.counts.get(what) ?? 0;
+  }
+
+  /** Sends `signal` (SIGKILL by default) and waits for the process to end. */
+  async kill(signal: Deno.Signal = "SIGKILL"): Promise<void> {
+    if (!this.#exited) {
+      try {
+        this.#child.kill(signal);
+      } catch { /* already gone */ }
+    }
+    await this.#child.status;
+    await this.#drained;
+  }
+}
