@@ -138,23 +138,25 @@ export async function startServer(
     : undefined;
   const store = options.store ?? shared?.store ?? openStore(config, logger);
   const manager = createManager(config, llm, store, logger, shared?.dispatcher);
-  if (shared) {
-    shared.dispatcher.start(manager);
-  } else {
-    try {
-      await manager.recover();
-    } catch (error) {
-      await manager.close();
-      await store.close().catch(() => {});
-      throw new Error(`Cannot take up the jobs kept in the store: ${describeError(error)}`, {
-        cause: error,
-      });
-    }
+  // Whatever fails from here leaves nothing running: no worker, no connection, no file lock.
+  const abandon = async () => {
+    await manager.close();
+    await shared?.dispatcher.close();
+    await store.close().catch(() => {});
+  };
+  try {
+    if (shared) await shared.dispatcher.start(manager);
+    else await manager.recover();
+  } catch (error) {
+    await abandon();
+    if (shared) throw error;
+    throw new Error(`Cannot take up the jobs kept in the store: ${describeError(error)}`, {
+      cause: error,
+    });
   }
   const handler = createHandler({
-    ...(shared
-      ? { health: sharedHealth(shared.store), sharedQueue: () => shared.dispatcher.counts() }
-      : {}),
+    health: shared ? sharedHealth(shared.store) : storeHealth(store),
+    ...(shared ? { sharedQueue: () => shared.dispatcher.counts() } : {}),
     manager,
     metrics,
     logger,
@@ -185,9 +187,8 @@ export async function startServer(
       },
     }, handler);
   } catch (error) {
-    // Say, the port is taken: leave nothing running and the data file unlocked.
-    await manager.close();
-    await store.close();
+    // Say, the port is taken.
+    await abandon();
     throw error;
   }
   let stopping: Promise<void> | undefined;
@@ -218,6 +219,14 @@ export async function startServer(
       },
     };
   });
+}
+
+/** `/healthz` of a store of this process: what keeps it from writing, under `store`. */
+function storeHealth(store: JobStore): () => Promise<Record<string, string> | null> {
+  return async () => {
+    const trouble = await store.health?.();
+    return trouble ? { store: trouble } : null;
+  };
 }
 
 function sharedHealth(store: RedisJobStore): () => Promise<Record<string, string> | null> {
