@@ -3,7 +3,7 @@
  * ending with a check of every accepted job and every followed stream (see `bench/chaos/`):
  *
  * 1. crash loop on the SQLite store (SIGKILL every 2–4 s, restart on the same data directory);
- * 2. a full disk (the data directory on a small tmpfs: needs root);
+ * 2. a full disk (the data directory on a 4 MiB tmpfs; without root, a capped SQLite file);
  * 3. Redis killed with `kill -9` mid-load and restarted 3 s later, AOF `always` and `everysec`;
  * 4. three instances on Redis, one killed with SIGKILL every 5 s and restarted;
  * 5. a bad LLM (500 on 20 % of calls, 10 % of streams cut midway, 5 % never answered);
@@ -23,7 +23,7 @@ import { describeMachine } from "./process_stats.ts";
 import { hasRedisServer } from "../testing/redis_cluster.ts";
 import { badLlm } from "./chaos/bad_llm.ts";
 import { crashLoop } from "./chaos/crash_loop.ts";
-import { canMountTmpfs, diskFull, startOnTmpfs } from "./chaos/disk_full.ts";
+import { canMountTmpfs, diskFull, startOnTmpfs, startWithPageCap } from "./chaos/disk_full.ts";
 import { instanceLoss } from "./chaos/instance_loss.ts";
 import { redisDeath } from "./chaos/redis_death.ts";
 import { formatRows, holds, type ScenarioRow } from "./chaos/scenario_row.ts";
@@ -90,31 +90,29 @@ if (import.meta.main) {
     }
     if (only.has(2)) {
       log("2 disk full");
+      const flags = ["--offline-delay-ms", "20", "--max-queued-jobs", "100000"];
       const why = await canMountTmpfs(join(work, "probe-mount"));
-      if (why !== null) {
-        rows.push(notRun("2 disk full (tmpfs)", `cannot mount a tmpfs here: ${why}`));
-      } else {
-        const target = await startOnTmpfs(join(work, "disk"), 4, [
-          "--offline-delay-ms",
-          "20",
-          "--max-queued-jobs",
-          "100000",
-          "--log-level",
-          "error",
-        ]);
-        try {
-          rows.push(
-            await diskFull("2 disk full (4 MiB tmpfs)", target, {
+      // Without root, the SQLite file is capped instead (PRAGMA max_page_count), in-process.
+      const target = why === null
+        ? await startOnTmpfs(join(work, "disk"), 4, [...flags, "--log-level", "error"])
+        : await startWithPageCap(join(work, "disk"), [...flags, "--log-level", "silent"]);
+      if (why !== null) log(`  cannot mount a tmpfs (${why}): capping the SQLite file instead`);
+      try {
+        rows.push(
+          await diskFull(
+            why === null ? "2 disk full (4 MiB tmpfs)" : "2 disk full (page cap)",
+            target,
+            {
               jobsBefore: 30,
               jobsAfter: 30,
               lanes: 10,
               holdMs: 3_000,
               log,
-            }),
-          );
-        } finally {
-          await target.close();
-        }
+            },
+          ),
+        );
+      } finally {
+        await target.close();
       }
     }
     if (only.has(3)) {

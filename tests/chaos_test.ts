@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { badLlm } from "../bench/chaos/bad_llm.ts";
 import { crashLoop } from "../bench/chaos/crash_loop.ts";
+import { diskFull, startWithPageCap } from "../bench/chaos/disk_full.ts";
 import { formatRows, holds, type ScenarioRow } from "../bench/chaos/scenario_row.ts";
 import { makeTestDir } from "./test_dir.ts";
 
@@ -27,6 +28,29 @@ Deno.test("chaos 1: a crash loop on the SQLite store loses nothing and breaks no
   });
   assertHolds(row as ScenarioRow);
   assert.ok((row as ScenarioRow).accepted >= 40);
+});
+
+Deno.test("chaos 2: a full disk gives prompt 503s and a degraded /healthz, then recovers by itself", async () => {
+  await using dir = await makeTestDir("chaos-disk-full");
+  const target = await startWithPageCap(dir.path, [
+    "--offline-delay-ms",
+    "20",
+    "--max-queued-jobs",
+    "1000",
+    "--shutdown-grace-ms",
+    "0",
+  ]);
+  try {
+    const row = await diskFull("2 disk full (page cap)", target, {
+      jobsBefore: 10,
+      jobsAfter: 10,
+      lanes: 5,
+      holdMs: 1_000,
+    });
+    assertHolds(row);
+  } finally {
+    await target.close();
+  }
 });
 
 Deno.test("chaos 5: with a bad LLM every job completes or fails saying why, none stuck", async () => {

@@ -6,11 +6,18 @@
  * accepted before, during or after must finish.
  *
  * Mounting needs root (`mount -t tmpfs`); {@linkcode canMountTmpfs} says whether it works here.
+ * Where it does not (and in the test suite), {@linkcode startWithPageCap} fills the SQLite file
+ * instead, with `PRAGMA max_page_count` on the store's own connection, the service in-process.
  *
  * @module
  */
 
 import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
+import { loadConfig } from "../../src/config.ts";
+import { silentLogger } from "../../src/logger.ts";
+import { startServer } from "../../src/server.ts";
+import { DATABASE_FILE, SqliteJobStore } from "../../src/sqlite_job_store.ts";
 import { freePort } from "../../testing/redis_cluster.ts";
 import { HealthProbe } from "./health_probe.ts";
 import { Ledger } from "./ledger.ts";
@@ -139,6 +146,51 @@ export async function startOnTmpfs(
     await run("umount", [mountPoint]);
     throw error;
   }
+}
+
+/**
+ * Starts the service in this process on a SQLite store in `dataDir` (`args` are its other flags),
+ * whose file "fills" when its page count is capped at what it holds and a filler table takes the
+ * room left in its pages; freeing lifts the cap and drops the filler.
+ */
+export async function startWithPageCap(
+  dataDir: string,
+  args: readonly string[],
+): Promise<FillableService> {
+  await Deno.mkdir(dataDir, { recursive: true });
+  let db: DatabaseSync | undefined;
+  let failed = 0;
+  const store = SqliteJobStore.open(join(dataDir, DATABASE_FILE), {
+    openDatabase: (path) => db = new DatabaseSync(path),
+    onError: () => failed++,
+  });
+  const connection = db as DatabaseSync;
+  const { config } = loadConfig(() => undefined, ["--port", "0", "--store", "sqlite", ...args]);
+  const server = await startServer(config, { store, logger: silentLogger });
+  return {
+    url: server.url,
+    fill: () => {
+      connection.exec("CREATE TABLE IF NOT EXISTS chaos_filler (x BLOB)");
+      const pages = Number(connection.prepare("PRAGMA page_count").get()?.page_count);
+      connection.prepare(`PRAGMA max_page_count = ${pages}`).get();
+      let rows = 0;
+      try {
+        for (; rows < 100_000; rows++) {
+          connection.exec("INSERT INTO chaos_filler VALUES (randomblob(1000))");
+        }
+      } catch {
+        // full: what the service writes next may still fit in a page's free bytes, no more
+      }
+      return Promise.resolve(`file capped at ${pages} pages, ${rows} filler rows`);
+    },
+    free: () => {
+      connection.prepare("PRAGMA max_page_count = 1073741823").get();
+      connection.exec("DROP TABLE IF EXISTS chaos_filler");
+      return Promise.resolve();
+    },
+    failedWrites: () => failed,
+    close: () => server.shutdown(0),
+  };
 }
 
 /** Runs scenario 2 against `target`; resolves with its row. */
