@@ -9,7 +9,6 @@
 
 import { type FaultRates, faultyLlm } from "../../testing/llm_faults.ts";
 import { startOpenAiServer } from "../../testing/openai_server.ts";
-import { freePort } from "../../testing/redis_cluster.ts";
 import { Ledger } from "./ledger.ts";
 import { runLanes } from "./load_lanes.ts";
 import { rowFromLedger, type ScenarioRow } from "./scenario_row.ts";
@@ -50,7 +49,6 @@ export async function badLlm(options: BadLlmOptions): Promise<ScenarioRow> {
   const llm = await startOpenAiServer({ delayMs: options.answerMs ?? 50, script: faults.script });
   const service = await ServiceChild.start({
     name: "bad-LLM service",
-    port: freePort(),
     args: [
       "--store",
       "sqlite",

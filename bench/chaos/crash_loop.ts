@@ -14,7 +14,6 @@
  */
 
 import { readMemory } from "../process_stats.ts";
-import { freePort } from "../../testing/redis_cluster.ts";
 import { type ChurnOptions, runChurn } from "./client_churn.ts";
 import { HealthProbe } from "./health_probe.ts";
 import { collectGarbage } from "./inspector.ts";
@@ -72,8 +71,6 @@ async function memoryAfterGc(
 export async function crashLoop(options: CrashLoopOptions): Promise<ScenarioRow[]> {
   const log = options.log ?? (() => {});
   const deadline = performance.now() + (options.budgetMs ?? 240_000);
-  const port = freePort();
-  const inspectPort = freePort();
   const args = [
     "--store",
     "sqlite",
@@ -88,13 +85,20 @@ export async function crashLoop(options: CrashLoopOptions): Promise<ScenarioRow[
     "--log-level",
     "error",
   ];
-  const start = () =>
-    ServiceChild.start({
+  let port = 0;
+  let inspectPort = 0;
+  const start = async () => {
+    // The same ports every time, as a supervisor restarts a service where clients expect it.
+    const started = await ServiceChild.start({
       name: "crash-loop service",
       port,
       args,
       ...(options.churn ? { inspectPort } : {}),
     });
+    port = started.port;
+    inspectPort = started.inspectPort ?? 0;
+    return started;
+  };
   let service = await start();
   const url = service.url;
   const ledger = new Ledger();

@@ -18,7 +18,6 @@ import { loadConfig } from "../../src/config.ts";
 import { silentLogger } from "../../src/logger.ts";
 import { startServer } from "../../src/server.ts";
 import { DATABASE_FILE, SqliteJobStore } from "../../src/sqlite_job_store.ts";
-import { freePort } from "../../testing/redis_cluster.ts";
 import { HealthProbe } from "./health_probe.ts";
 import { Ledger } from "./ledger.ts";
 import { probeSubmits, runLanes } from "./load_lanes.ts";
@@ -128,7 +127,6 @@ export async function startOnTmpfs(
   try {
     const service = await ServiceChild.start({
       name: "disk-full service",
-      port: freePort(),
       args: ["--store", "sqlite", "--data-dir", join(mountPoint, "data"), ...args],
       countLines: [WRITE_FAILED],
     });

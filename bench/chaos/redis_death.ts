@@ -8,7 +8,7 @@
  * @module
  */
 
-import { freePort, RedisServer } from "../../testing/redis_cluster.ts";
+import { RedisServer } from "../../testing/redis_cluster.ts";
 import { HealthProbe } from "./health_probe.ts";
 import { Ledger } from "./ledger.ts";
 import { probeSubmits, runLanes } from "./load_lanes.ts";
@@ -48,7 +48,6 @@ export function startRedisInstance(
   return ServiceChild.start({
     name,
     countLines,
-    port: freePort(),
     args: [
       "--store",
       "redis",

@@ -1,6 +1,6 @@
 /**
- * The service as a child process on a fixed loopback port, so it can be killed and started again
- * where its clients expect it, as a supervisor (systemd, a container runtime) would. It starts
+ * The service as a child process on loopback, which can be killed and started again on the port
+ * it had, where its clients expect it, as a supervisor (systemd, a container runtime) would. It starts
  * from a clean environment: nothing of the caller's (`OPENAI_API_KEY`, `STORE`, `DATA_DIR`)
  * leaks in.
  *
@@ -14,15 +14,15 @@ const ROOT = new URL("../../", import.meta.url).pathname;
 export interface ServiceChildOptions {
   /** A name for messages. */
   name: string;
-  /** The port to listen on, the same across restarts. */
-  port: number;
+  /** The port to listen on; 0 (the default) picks a free one. Restarts pass the port it got. */
+  port?: number;
   /** `main.ts serve` flags, such as `["--data-dir", dir]`. */
   args: readonly string[];
   /** How long to wait for the "running at" line. Default 60 s. */
   timeoutMs?: number;
   /** Strings to count the stderr lines of, such as `"msg":"job resumed"`. */
   countLines?: readonly string[];
-  /** Opens the V8 inspector on this loopback port (see `inspector.ts`). */
+  /** Opens the V8 inspector on this loopback port, 0 for a free one (see `inspector.ts`). */
   inspectPort?: number;
 }
 
@@ -66,6 +66,10 @@ class OutputTail {
 export class ServiceChild {
   /** `http://127.0.0.1:<port>`. */
   readonly url: string;
+  /** The port it listens on. */
+  readonly port: number;
+  /** The port of its V8 inspector, if it has one. */
+  readonly inspectPort: number | undefined;
   /** Its process id (the Deno process itself). */
   readonly pid: number;
   readonly #child: Deno.ChildProcess;
@@ -75,11 +79,14 @@ export class ServiceChild {
 
   private constructor(
     url: string,
+    inspectPort: number | undefined,
     child: Deno.ChildProcess,
     stderr: OutputTail,
     drained: Promise<unknown>,
   ) {
     this.url = url;
+    this.port = Number(new URL(url).port);
+    this.inspectPort = inspectPort;
     this.pid = child.pid;
     this.#child = child;
     this.#stderr = stderr;
@@ -104,7 +111,7 @@ export class ServiceChild {
         "--host",
         "127.0.0.1",
         "--port",
-        String(options.port),
+        String(options.port ?? 0),
         ...options.args,
       ],
       cwd: ROOT,
@@ -117,6 +124,7 @@ export class ServiceChild {
     const stderr = new OutputTail(child.stderr, options.countLines ?? []);
     const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
     let out = "";
+    let url: string | undefined;
     const timer = setTimeout(() => {
       try {
         child.kill("SIGKILL");
@@ -131,7 +139,8 @@ export class ServiceChild {
           throw new Error(`${options.name} exited before listening:\n${out}\n${stderr.text}`);
         }
         out += value;
-        if (/running at http:\/\/\S+/.test(out)) break;
+        url = /running at (http:\/\/\S+)/.exec(out)?.[1];
+        if (url !== undefined) break;
       }
     } finally {
       clearTimeout(timer);
@@ -139,8 +148,17 @@ export class ServiceChild {
     const outDone = (async () => {
       while (!(await lines.read()).done) { /* drain, so the child never blocks on a pipe */ }
     })().catch(() => {});
+    // The inspector announces itself on stderr before the program runs; that pipe may lag.
+    let inspectPort: number | undefined;
+    for (let i = 0; options.inspectPort !== undefined && inspectPort === undefined; i++) {
+      const match = /Debugger listening on ws:\/\/127\.0\.0\.1:(\d+)\//.exec(stderr.text);
+      if (match) inspectPort = Number(match[1]);
+      else if (i > 100) throw new Error(`${options.name} did not say where its inspector is`);
+      else await new Promise((resolve) => setTimeout(resolve, 20));
+    }
     return new ServiceChild(
-      `http://127.0.0.1:${options.port}`,
+      url as string,
+      inspectPort,
       child,
       stderr,
       Promise.all([outDone, stderr.done]),
