@@ -228,7 +228,9 @@ export async function crashLoop(options: CrashLoopOptions): Promise<ScenarioRow[
       },
     ];
     rows.push(rowFromLedger("6 client churn (during 1)", churnLedger, {
-      recovery: `streams 0 after ${seconds(drainMs)}`,
+      recovery: `streams 0 after ${seconds(drainMs)}; RSS ${growth >= 0 ? "+" : ""}${
+        (growth * 100).toFixed(1)
+      }%`,
       checks,
       notes: [`the last process when it started (cold): ${mib(cold)}`],
     }));

@@ -155,10 +155,13 @@ export function formatRows(rows: readonly ScenarioRow[]): string {
     ],
     rows.map((r) => [
       r.scenario,
-      String(r.accepted),
-      String(r.completed),
-      String([...r.failed.values()].reduce((a, b) => a + b, 0)),
-      String(r.lost),
+      // A row of watchers only (client churn) submits nothing.
+      ...(r.accepted === 0 ? ["-", "-", "-", "-"] : [
+        String(r.accepted),
+        String(r.completed),
+        String([...r.failed.values()].reduce((a, b) => a + b, 0)),
+        String(r.lost),
+      ]),
       String(r.streamsChecked),
       String(r.streamsBad),
       `${r.articlesMatch}/${r.articlesChecked}`,
