@@ -20,7 +20,7 @@ import type { Metrics } from "./metrics.ts";
 import { Router } from "./router.ts";
 import { encodeSse, SSE_HEADERS } from "./sse.ts";
 import { readTopic } from "./topic_input.ts";
-import { AccessControl } from "./access_control.ts";
+import { AccessControl, preflightMethod } from "./access_control.ts";
 import { assetEtag, STATIC_ASSETS } from "./static_assets.ts";
 import { StoreUnavailableError } from "./store_unavailable_error.ts";
 import page from "../static/index.html" with { type: "text" };
@@ -41,6 +41,11 @@ export interface HandlerDeps {
   maxBodyBytes?: number;
   /** Items buffered per event stream before waiting on the client. Default 64. */
   sseClientBuffer?: number;
+  /**
+   * How long a `/progress/{id}` stream stays open after its last message, with heartbeats, in
+   * ms: the original example's page reports any close as a lost connection. Default 5 minutes.
+   */
+  compatHoldMs?: number;
   /** When set, the API requires `Authorization: Bearer <apiToken>`. */
   apiToken?: string | undefined;
   /** Origins allowed by CORS; none by default. */
@@ -55,6 +60,8 @@ export interface HandlerDeps {
    * and jobs running on any instance. `/metrics` leaves these gauges out when it rejects.
    */
   sharedQueue?: () => Promise<{ waiting: number; running: number }>;
+  /** Answers the MCP Streamable HTTP endpoint, `/mcp` (see `src/mcp/http_endpoint.ts`). */
+  mcp?: (request: Request) => Promise<Response>;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -127,7 +134,11 @@ export function createHandler(deps: HandlerDeps): (request: Request) => Promise<
   const logger = deps.logger ?? silentLogger;
   const maxBodyBytes = deps.maxBodyBytes ?? 16_384;
   const highWaterMark = deps.sseClientBuffer ?? 64;
+  const compatHoldMs = deps.compatHoldMs ?? 300_000;
   const access = new AccessControl(deps.apiToken, deps.corsOrigins ?? []);
+  const mcp = deps.mcp ?? (() => {
+    throw new HttpError(404, "not_found", "This service has no MCP endpoint");
+  });
 
   const findJob = async (id: string | undefined): Promise<JobRecord> => {
     const record = id !== undefined && UUID.test(id) ? await manager.get(id) : undefined;
@@ -181,30 +192,47 @@ export function createHandler(deps: HandlerDeps): (request: Request) => Promise<
         ...(shared
           ? {
             quillflow_shared_jobs_waiting: {
+              type: "gauge",
               help: "Jobs waiting in the line shared by every instance.",
               values: [["", shared.waiting]],
             },
             quillflow_shared_jobs_running: {
+              type: "gauge",
               help: "Jobs running on any instance.",
               values: [["", shared.running]],
             },
           }
           : {}),
         quillflow_jobs: {
+          type: "gauge",
           help: "Jobs kept, by status.",
           values: Object.entries(stats.jobsByStatus).map((
             [status, n],
           ) => [`{status="${status}"}`, n]),
         },
-        quillflow_jobs_running: { help: "Jobs running now.", values: [["", stats.running]] },
-        quillflow_jobs_queued: { help: "Jobs waiting for a slot.", values: [["", stats.queued]] },
-        quillflow_sse_streams_open: { help: "Open event streams.", values: [["", stats.streams]] },
-        quillflow_sse_items_sent: {
-          help: "Items written to event streams (counter).",
+        quillflow_jobs_running: {
+          type: "gauge",
+          help: "Jobs running now.",
+          values: [["", stats.running]],
+        },
+        quillflow_jobs_queued: {
+          type: "gauge",
+          help: "Jobs waiting for a slot.",
+          values: [["", stats.queued]],
+        },
+        quillflow_sse_streams_open: {
+          type: "gauge",
+          help: "Open event streams.",
+          values: [["", stats.streams]],
+        },
+        quillflow_sse_items_sent_total: {
+          type: "counter",
+          help: "Items written to event streams.",
           values: [["", stats.itemsWritten]],
         },
-        quillflow_sse_stalled_drops: {
-          help: "Streams dropped for not reading (counter).",
+        quillflow_sse_stalled_drops_total: {
+          type: "counter",
+          help: "Streams dropped for not reading.",
           values: [["", stats.stalledDrops]],
         },
       });
@@ -251,12 +279,16 @@ export function createHandler(deps: HandlerDeps): (request: Request) => Promise<
       const record = await manager.submit(await readTopic(request, maxBodyBytes));
       return json({ job_id: record.id, topic: record.topic, status: "started" });
     })
+    .add("GET", "/mcp", (request) => mcp(request))
+    .add("POST", "/mcp", (request) => mcp(request))
+    .add("DELETE", "/mcp", (request) => mcp(request))
     .add("GET", "/progress/:id", async (_request, { id }) => {
       const record = id !== undefined && UUID.test(id) ? await manager.get(id) : undefined;
       if (!record) return compatNotFound();
       return eventStreamResponse((sink) => manager.subscribe(record, 0, sink), {
         compat: true,
         highWaterMark,
+        holdOpenMs: compatHoldMs,
       });
     });
 
@@ -282,6 +314,19 @@ export function createHandler(deps: HandlerDeps): (request: Request) => Promise<
 
   async function route(request: Request, url: URL): Promise<Response> {
     if (request.method === "OPTIONS" && access.isPreflight(request)) {
+      // Granted only for a route that takes the method: a preflight is a question about it.
+      const asked = router.match(preflightMethod(request), url.pathname);
+      if (asked.kind === "none") {
+        throw new HttpError(404, "not_found", `No route for ${url.pathname}`);
+      }
+      if (asked.kind === "method") {
+        throw new HttpError(
+          405,
+          "method_not_allowed",
+          `${JSON.stringify(preflightMethod(request))} is not allowed here`,
+          { headers: { allow: asked.allow.join(", ") } },
+        );
+      }
       return access.preflight(request);
     }
     const match = router.match(request.method, url.pathname);

@@ -139,6 +139,8 @@ export class BullmqDispatcher implements JobDispatcher {
   /** This instance's running slots in the admission count: `<id>|<slots>`. */
   readonly #member: string;
   #renewTimer: ReturnType<typeof setInterval> | undefined;
+  /** Set once this instance stops taking jobs. */
+  #stopping = false;
   #worker: Worker<QueuedJob> | undefined;
   #workerClient: Redis | undefined;
   #manager: JobManager | undefined;
@@ -320,8 +322,10 @@ export class BullmqDispatcher implements JobDispatcher {
    * the jobs this instance runs have ended.
    */
   async stopTaking(): Promise<void> {
+    this.#stopping = true;
+    const closed = this.#worker?.close();
     await this.#leave();
-    await this.#worker?.close();
+    await closed;
   }
 
   /** Stops the worker and releases the connections. */
@@ -338,6 +342,12 @@ export class BullmqDispatcher implements JobDispatcher {
     const id = job.data.id;
     const manager = this.#manager as JobManager;
     const store = this.#options.store;
+    if (this.#stopping) {
+      // A fetch already under way when the worker began to close can still return a job, even
+      // the one this instance just released: hand it straight back for another instance.
+      await job.moveToWait(token);
+      throw new WaitingError();
+    }
     // Claim the job before reading it: a run this one takes over (its instance froze past its
     // lock) can write nothing after this, so the log read next is the one to go on from.
     await store.fence(id, crypto.randomUUID());

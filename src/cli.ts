@@ -1,23 +1,30 @@
 /**
- * The `quillflow` command line: `serve` (the default) and `generate "topic"`, with `--help` and
- * `--version`. Both commands take every setting as a flag or an environment variable.
+ * The `quillflow` command line: `serve` (the default), `generate "topic"` and `mcp`, with `--help`
+ * and `--version`. Every command takes every setting as a flag or an environment variable.
  *
  * @module
  */
 
-import { type Config, flagOf, loadConfig, SETTINGS } from "./config.ts";
+import { type Config, defaultText, flagOf, loadConfig, SETTINGS } from "./config.ts";
 import { runGenerate } from "./generate_command.ts";
+import { exitStatusOf, listenForInterrupts } from "./interrupts.ts";
 import { resolveDataDir } from "./store_factory.ts";
 import { startServer } from "./server.ts";
 
 /** What the command line asks for. */
 export type Command =
-  | { kind: "help"; topic?: "serve" | "generate" }
+  | { kind: "help"; topic?: HelpTopic }
   | { kind: "version" }
   | { kind: "serve"; config: Config }
-  | { kind: "generate"; config: Config; topic: string; out: string | undefined };
+  | { kind: "generate"; config: Config; topic: string; out: string | undefined }
+  | { kind: "mcp"; config: Config };
 
-const COMMANDS = new Set(["serve", "generate", "help"]);
+/** A command with help of its own. */
+type HelpTopic = "serve" | "generate" | "mcp";
+
+const COMMANDS = new Set(["serve", "generate", "mcp", "help"]);
+const isHelpTopic = (name: string | undefined): name is HelpTopic =>
+  name === "serve" || name === "generate" || name === "mcp";
 
 /**
  * Reads the command, its arguments and the config from `args` and `env`. Throws a `TypeError`
@@ -42,14 +49,10 @@ export function parseCommand(
   const name = first !== undefined && COMMANDS.has(first) ? first : undefined;
   if (args.includes("--help") || args.includes("-h") || name === "help") {
     const about = name === "help" ? args[args.indexOf("help") + 1] : name;
-    return about === "serve" || about === "generate"
-      ? { kind: "help", topic: about }
-      : { kind: "help" };
+    return isHelpTopic(about) ? { kind: "help", topic: about } : { kind: "help" };
   }
   if (args.includes("--version") || args.includes("-V")) return { kind: "version" };
   const { config, rest } = loadConfig(env, args);
-  // The command line keeps jobs by default; embedders of startServer choose for themselves.
-  config.store ??= "sqlite";
   const positional: string[] = [];
   let out: string | undefined;
   for (let i = 0; i < rest.length; i++) {
@@ -68,6 +71,10 @@ export function parseCommand(
   const command = positional[0] !== undefined && COMMANDS.has(positional[0])
     ? positional.shift()
     : "serve";
+  // The command line keeps jobs by default; embedders of startServer choose for themselves. An
+  // MCP client starts `quillflow mcp` once per window, often beside the service: these would
+  // fight over the data directory's lock, so `mcp` keeps its jobs in memory unless told.
+  config.store ??= command === "mcp" ? "memory" : "sqlite";
   if (command === "generate") {
     if (positional.length === 0) {
       throw new TypeError('generate needs a topic: quillflow generate "topic"');
@@ -83,16 +90,17 @@ export function parseCommand(
   }
   if (out !== undefined) throw new TypeError("--out belongs to generate");
   if (positional.length > 0) throw new TypeError(`Unknown argument: ${positional[0]} (see --help)`);
-  return { kind: "serve", config };
+  return command === "mcp" ? { kind: "mcp", config } : { kind: "serve", config };
 }
 
 /** The help text; `topic` narrows it to one command. */
-export function helpText(version: string, topic?: "serve" | "generate"): string {
-  const rows = SETTINGS.map(([name, , , fallback, about]) =>
-    `  ${flagOf(name).padEnd(24)} ${name.padEnd(20)} ${about}${
-      fallback === undefined ? "" : ` [${JSON.stringify(fallback)}]`
-    }`
-  );
+export function helpText(version: string, topic?: HelpTopic): string {
+  const rows = SETTINGS.map(([name, , , , about]) => {
+    const fallback = defaultText(name);
+    return `  ${flagOf(name).padEnd(24)} ${name.padEnd(20)} ${about}${
+      fallback === undefined ? "" : ` [${fallback}]`
+    }`;
+  });
   const usage = {
     serve: `  quillflow [serve] [flags]
       Runs the service: REST + SSE API and the page at http://HOST:PORT/.
@@ -100,11 +108,16 @@ export function helpText(version: string, topic?: "serve" | "generate"): string 
     generate: `  quillflow generate "topic" [--out FILE] [flags]
       Writes one article in this process: progress on stderr, Markdown on stdout
       (or in FILE). Ctrl-C cancels and exits with status 130.`,
+    mcp: `  quillflow mcp [flags]
+      Serves MCP (Model Context Protocol) on stdin/stdout for agents such as Claude
+      Desktop: tools write_article, start_article, get_job, list_jobs, cancel_job.
+      Jobs run in this process and are kept in memory unless STORE says otherwise.
+      The running service serves the same at http://HOST:PORT/mcp.`,
   };
   return `Quillflow ${version}: article topic in, article out.
 
 Usage:
-${topic ? usage[topic] : `${usage.serve}\n${usage.generate}`}
+${topic ? usage[topic] : `${usage.serve}\n${usage.generate}\n${usage.mcp}`}
   quillflow --help | --version
 
 Settings (flags win over environment variables):
@@ -134,8 +147,40 @@ export async function runCli(
       return 0;
     case "generate":
       return await runGenerate(command.config, { topic: command.topic, out: command.out });
+    case "mcp": {
+      // Loaded only for this command: the MCP SDK is no cost to `serve` and `generate`.
+      const { runMcpStdio } = await import("./mcp/stdio_command.ts");
+      return await runMcpStdio(command.config, { version });
+    }
     case "serve":
       return await serve(command.config, env);
+  }
+}
+
+/**
+ * Where the started service keeps its jobs, for the start line; never a Redis password.
+ *
+ * @example
+ * ```ts
+ * import { whereJobsAre } from "./cli.ts";
+ * import { loadConfig } from "./config.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const env = (name: string) => ({ STORE: "redis", REDIS_URL: "redis://:pw@10.0.0.5:6379/2" })[name];
+ * const { config } = loadConfig(env);
+ * assert.equal(whereJobsAre(config, env), "jobs shared through Redis at redis://10.0.0.5:6379/2");
+ * ```
+ */
+export function whereJobsAre(config: Config, env: (name: string) => string | undefined): string {
+  switch (config.store) {
+    case "sqlite":
+      return `jobs kept in ${resolveDataDir(config, env)}`;
+    case "redis": {
+      const url = new URL(config.redisUrl as string);
+      return `jobs shared through Redis at ${url.protocol}//${url.host}${url.pathname}`;
+    }
+    default:
+      return "jobs kept in memory only";
   }
 }
 
@@ -148,22 +193,21 @@ async function serve(config: Config, env: (name: string) => string | undefined):
     console.error(`quillflow: cannot start: ${(error as Error).message}`);
     return 1;
   }
-  const where = config.store === "sqlite"
-    ? `jobs kept in ${resolveDataDir(config, env)}`
-    : "jobs kept in memory only";
   console.log(
-    `Quillflow is running at ${server.url} (provider: ${config.llmProvider}; ${where})`,
+    `Quillflow is running at ${server.url} (provider: ${config.llmProvider}; ${
+      whereJobsAre(config, env)
+    })`,
   );
   const { promise: stopped, resolve } = Promise.withResolvers<number>();
-  // Windows has no SIGTERM to listen for.
-  const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
-  const stop = () => {
-    for (const name of signals) Deno.removeSignalListener(name, stop);
-    server.shutdown().then(() => resolve(0), (error) => {
-      console.error(`quillflow: shutdown failed: ${(error as Error).message}`);
-      resolve(1);
-    });
-  };
-  for (const name of signals) Deno.addSignalListener(name, stop);
+  using _interrupts = listenForInterrupts({
+    first: () => {
+      server.shutdown().then(() => resolve(0), (error) => {
+        console.error(`quillflow: shutdown failed: ${(error as Error).message}`);
+        resolve(1);
+      });
+    },
+    // A second Ctrl-C means now, as it did when the default action ended the process.
+    again: (signal) => Deno.exit(exitStatusOf(signal)),
+  });
   return await stopped;
 }

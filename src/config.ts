@@ -31,6 +31,8 @@ export interface Config {
   shutdownGraceMs: number;
   sseStallMs: number;
   sseClientBuffer: number;
+  /** How long the original example's `/progress/{id}` stream stays open after its last message. */
+  compatHoldMs: number;
   /**
    * `sqlite` keeps jobs in `dataDir`; `memory` loses them on exit; `redis` shares them between
    * instances. Unset means the embedder's choice: the `quillflow` command picks `sqlite`,
@@ -60,8 +62,17 @@ const int = (min: number, max: number): Parser => (raw, name) => {
 
 const UNITS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 };
 
+/** The parsers made by `duration`, so help can show their defaults with a unit. */
+const DURATIONS = new WeakSet<Parser>();
+
 /** A duration such as `500ms`, `30s`, `15m`, `1h`; a bare number counts as `unit`. */
-const duration = (unit: "ms" | "s", min: number): Parser => (raw, name) => {
+const duration = (unit: "ms" | "s", min: number): Parser => {
+  const parse: Parser = (raw, name) => parseDuration(raw, name, unit, min);
+  DURATIONS.add(parse);
+  return parse;
+};
+
+function parseDuration(raw: string, name: string, unit: "ms" | "s", min: number): number {
   const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/.exec(raw);
   const ms = match ? Number(match[1]) * (UNITS[match[2] ?? unit] as number) : NaN;
   if (!Number.isFinite(ms) || ms < min || ms > 365 * 86_400_000) {
@@ -72,7 +83,16 @@ const duration = (unit: "ms" | "s", min: number): Parser => (raw, name) => {
     );
   }
   return Math.round(ms);
-};
+}
+
+/** `ms` in the largest unit that holds it exactly: 3600000 → `1h`, 600 → `600ms`. */
+function formatDuration(ms: number): string {
+  const unit = (["h", "m", "s"] as const).find((u) => {
+    const size = UNITS[u] as number;
+    return ms >= size && ms % size === 0;
+  });
+  return unit ? `${ms / (UNITS[unit] as number)}${unit}` : `${ms}ms`;
+}
 
 const text: Parser = (raw) => raw;
 
@@ -223,11 +243,18 @@ export const SETTINGS = [
     "Events buffered per stream before waiting on the client.",
   ],
   [
+    "COMPAT_HOLD_MS",
+    "compatHoldMs",
+    duration("ms", 0),
+    300_000,
+    "How long a /progress/{id} stream (the original example's route) stays open after its last message, with heartbeats: that example's page reports any close as a lost connection. 0 closes at once.",
+  ],
+  [
     "STORE",
     "store",
     oneOf(["sqlite", "memory", "redis"]),
     undefined,
-    "`sqlite` keeps jobs in DATA_DIR across restarts (the default); `memory` forgets them on exit; `redis` shares them between instances through REDIS_URL.",
+    "`sqlite` keeps jobs in DATA_DIR across restarts (the default; `quillflow mcp`: memory); `memory` forgets them on exit; `redis` shares them between instances through REDIS_URL.",
   ],
   [
     "DATA_DIR",
@@ -258,6 +285,34 @@ export const SETTINGS = [
     "STORE=redis: a job whose instance stops renewing its lock this long is resumed elsewhere.",
   ],
 ] as const;
+
+/** The env name of a setting, such as `JOB_TTL`. */
+export type SettingName = (typeof SETTINGS)[number][0];
+
+/**
+ * The default of setting `name` as it would be typed, so that typing it means the default
+ * (a bare `3600000` would mean 1,000 hours for `JOB_TTL`, whose bare numbers are seconds);
+ * `undefined` when there is none.
+ *
+ * @example
+ * ```ts
+ * import { defaultText } from "./config.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(defaultText("JOB_TTL"), "1h");
+ * assert.equal(defaultText("PORT"), "8000");
+ * assert.equal(defaultText("API_TOKEN"), undefined);
+ * ```
+ */
+export function defaultText(name: SettingName): string | undefined {
+  const setting = SETTINGS.find((row) => row[0] === name);
+  if (setting === undefined) throw new RangeError(`Unknown setting: ${name}`);
+  const [, , parse, fallback] = setting;
+  if (fallback === undefined) return undefined;
+  if (Array.isArray(fallback)) return fallback.length === 0 ? undefined : fallback.join(",");
+  if (typeof fallback === "number" && DURATIONS.has(parse)) return formatDuration(fallback);
+  return String(fallback);
+}
 
 /** The command-line flag of an env name: `MAX_CONCURRENT_JOBS` → `--max-concurrent-jobs`. */
 export function flagOf(env: string): string {

@@ -9,6 +9,7 @@
 
 import type { Config } from "./config.ts";
 import type { JobEvent } from "./job.ts";
+import { listenForInterrupts } from "./interrupts.ts";
 import { type FeedItem, isSignal } from "./job_feed.ts";
 import { MemoryJobStore } from "./job_store.ts";
 import type { LlmClient } from "./llm.ts";
@@ -79,13 +80,17 @@ export async function runGenerate(config: Config, options: GenerateOptions): Pro
     tty: options.tty ?? Deno.stderr.isTerminal(),
   });
   const interrupt = new AbortController();
-  const onSigint = () => {
-    // A second Ctrl-C means now.
-    if (interrupt.signal.aborted) Deno.exit(EXIT_INTERRUPTED);
-    interrupt.abort();
-  };
   const signal = options.signal ?? interrupt.signal;
-  if (!options.signal) Deno.addSignalListener("SIGINT", onSigint);
+  // Kept to the end: a signal after the listener is gone would end the process mid-line.
+  using _interrupts = options.signal ? undefined : listenForInterrupts({
+    first: () => interrupt.abort(),
+    again: () => {
+      // End the bar's line first, or the shell's prompt is drawn on it.
+      bar.stop("interrupted");
+      stderr("quillflow: interrupted; no article was written\n");
+      Deno.exit(EXIT_INTERRUPTED);
+    },
+  }, ["SIGINT"]);
   let last: JobEvent | undefined;
   try {
     const record = await manager.submit(topic);
@@ -113,7 +118,6 @@ export async function runGenerate(config: Config, options: GenerateOptions): Pro
     await ended;
     signal.removeEventListener("abort", cancel);
   } finally {
-    if (!options.signal) Deno.removeSignalListener("SIGINT", onSigint);
     await manager.close();
     await store.close();
   }

@@ -37,6 +37,11 @@ export interface FeedSink {
   writer: WritableStreamDefaultWriter<FeedItem>;
   /** Ends the stream at once, dropping what is queued (the client is gone or stuck). */
   abort(reason: unknown): void;
+  /**
+   * How long, in ms, the stream stays open after the terminal event, with heartbeats, before
+   * it is closed: for clients that report any close as a failure. Absent or 0 closes at once.
+   */
+  holdOpenMs?: number;
 }
 
 /** Settings of a {@linkcode JobFeed}. */
@@ -55,12 +60,15 @@ class Subscription {
   readonly jobId: string;
   readonly writer: WritableStreamDefaultWriter<FeedItem>;
   readonly abort: (reason: unknown) => void;
+  readonly holdOpenMs: number;
   cursor: number;
   lastWriteAt: number;
   /** When the writer last ran out of room, or `null` while it has room. */
   stalledSince: number | null = null;
   /** When `close` was asked for; nothing is written after. */
   closingSince: number | null = null;
+  /** When the terminal event was written to a stream held open; only heartbeats follow it. */
+  heldSince: number | null = null;
   dirty = true;
   pumping = false;
 
@@ -69,6 +77,7 @@ class Subscription {
     this.cursor = cursor;
     this.writer = sink.writer;
     this.abort = sink.abort;
+    this.holdOpenMs = sink.holdOpenMs ?? 0;
     this.lastWriteAt = now;
   }
 }
@@ -108,8 +117,8 @@ export class JobFeed {
 
   /**
    * Starts delivering `jobId`'s events with ids above `afterId` to `sink`, then live ones, and
-   * closes its writer after the terminal event. The subscription ends by itself when the writer
-   * closes or errors (the client went away).
+   * closes its writer after the terminal event (or `sink.holdOpenMs` later). The subscription
+   * ends by itself when the writer closes or errors (the client went away).
    */
   subscribe(jobId: string, afterId: number, sink: FeedSink): void {
     const sub = new Subscription(jobId, afterId, sink, this.#clock.now());
@@ -143,7 +152,12 @@ export class JobFeed {
   async closeAll(final: FeedItem = SHUTDOWN, graceMs = 1_000): Promise<void> {
     const all = [...this.#byJob.values()].flatMap((subs) => [...subs]);
     for (const sub of all) {
-      if (sub.closingSince === null && (sub.writer.desiredSize ?? 0) > 0) this.#write(sub, final);
+      // A held stream's job has ended: nothing to resume, so nothing but the close.
+      if (
+        sub.closingSince === null && sub.heldSince === null && (sub.writer.desiredSize ?? 0) > 0
+      ) {
+        this.#write(sub, final);
+      }
       this.#close(sub);
     }
     const closed = Promise.allSettled(all.map((sub) => sub.writer.closed));
@@ -159,7 +173,7 @@ export class JobFeed {
 
   #pump(sub: Subscription): void {
     sub.dirty = true;
-    if (sub.pumping || sub.closingSince !== null) return;
+    if (sub.pumping || sub.closingSince !== null || sub.heldSince !== null) return;
     // With a writer that has room and a store that answers at once, the new events are written
     // in this turn: no async loop and no promise per subscriber, which is what fan-out costs.
     if (this.#store.eventsNow && this.#deliverNow(sub)) return;
@@ -218,14 +232,15 @@ export class JobFeed {
     }
   }
 
-  /** Writes `events` past the cursor; returns whether the terminal one closed the stream. */
+  /** Writes `events` past the cursor; returns whether the terminal one ended the delivery. */
   #writeEvents(sub: Subscription, events: readonly JobEvent[]): boolean {
     for (const event of events) {
       if (event.id <= sub.cursor) continue;
       this.#write(sub, event);
       sub.cursor = event.id;
       if (TERMINAL_EVENTS.has(event.type)) {
-        this.#close(sub);
+        if (sub.holdOpenMs > 0) sub.heldSince = this.#clock.now();
+        else this.#close(sub);
         return true;
       }
     }
@@ -282,6 +297,8 @@ export class JobFeed {
         if (stuckSince !== null && now - stuckSince >= this.#stallMs) {
           this.stalledDrops++;
           this.#abort(sub, new Error("Client stopped reading"));
+        } else if (sub.heldSince !== null && now - sub.heldSince >= sub.holdOpenMs) {
+          this.#close(sub);
         } else if (
           sub.closingSince === null && now - sub.lastWriteAt >= this.#heartbeatMs &&
           (sub.writer.desiredSize ?? 0) > 0

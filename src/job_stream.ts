@@ -108,13 +108,22 @@ export const COMPAT_CONNECTED: Uint8Array = encoder.encode(encodeSse({
 /** Asks browsers to reconnect after one second rather than their default. */
 const RETRY_PREAMBLE = encoder.encode(encodeSse({ retry: 1000 }));
 
-/**
- * Creates a stream response: `subscribe` receives the sink to feed. `compat` picks the
- * original example's framing.
- */
+/** Options of {@linkcode eventStreamResponse}. */
+export interface EventStreamOptions {
+  /** Picks the original example's data-only framing. */
+  compat: boolean;
+  /** Items buffered before the feed waits on the client. */
+  highWaterMark: number;
+  /** How long the stream stays open after the terminal event, with heartbeats, in ms. */
+  holdOpenMs?: number;
+  /** Extra response headers. */
+  headers?: Record<string, string>;
+}
+
+/** Creates a stream response: `subscribe` receives the sink to feed. */
 export function eventStreamResponse(
   subscribe: (sink: FeedSink) => void,
-  options: { compat: boolean; highWaterMark: number; headers?: Record<string, string> },
+  options: EventStreamOptions,
 ): Response {
   const stream = options.compat
     ? new SseStream<FeedItem>(encodeCompat, {
@@ -125,6 +134,10 @@ export function eventStreamResponse(
       highWaterMark: options.highWaterMark,
       preamble: RETRY_PREAMBLE,
     });
-  subscribe({ writer: stream.writable.getWriter(), abort: (reason) => stream.abort(reason) });
+  subscribe({
+    writer: stream.writable.getWriter(),
+    abort: (reason) => stream.abort(reason),
+    ...(options.holdOpenMs ? { holdOpenMs: options.holdOpenMs } : {}),
+  });
   return new Response(stream.readable, { headers: { ...SSE_HEADERS, ...options.headers } });
 }

@@ -5,6 +5,7 @@
  * @module
  */
 
+import denoJson from "../deno.json" with { type: "json" };
 import { createHandler } from "./app.ts";
 import type { Config } from "./config.ts";
 import type { BullmqDispatcher } from "./bullmq_dispatcher.ts";
@@ -13,6 +14,7 @@ import type { JobStore } from "./job_store.ts";
 import type { LlmClient } from "./llm.ts";
 import { OfflineWriter } from "./llm_offline.ts";
 import { OpenAiClient } from "./llm_openai.ts";
+import { McpHttpEndpoint } from "./mcp/http_endpoint.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { instrumentLlm, Metrics } from "./metrics.ts";
 import type { RedisJobStore } from "./redis_job_store.ts";
@@ -95,8 +97,9 @@ export async function connectRedis(
   } catch (error) {
     if (!(error instanceof Deno.errors.NotCapable)) throw error;
     throw new TypeError(
-      "STORE=redis needs the whole environment readable (--allow-env without a list): its " +
-        "Redis client libraries read it when loaded; `deno task start:redis` grants that",
+      "STORE=redis: its Redis client libraries read environment variables outside the " +
+        "--allow-env list when loaded; run with the `quillflow` permission set (`deno task " +
+        "start`, or -P=quillflow), which reads every variable it does not list as unset",
       { cause: error },
     );
   }
@@ -154,7 +157,15 @@ export async function startServer(
       cause: error,
     });
   }
+  const mcp = new McpHttpEndpoint({
+    jobs: manager,
+    version: denoJson.version,
+    logger,
+    maxBodyBytes: config.maxBodyBytes,
+    allowedOrigins: config.corsOrigins,
+  });
   const handler = createHandler({
+    mcp: (request) => mcp.handle(request),
     health: shared ? sharedHealth(shared.store) : storeHealth(store),
     ...(shared ? { sharedQueue: () => shared.dispatcher.counts() } : {}),
     manager,
@@ -162,6 +173,7 @@ export async function startServer(
     logger,
     maxBodyBytes: config.maxBodyBytes,
     sseClientBuffer: config.sseClientBuffer,
+    compatHoldMs: config.compatHoldMs,
     apiToken: config.apiToken,
     corsOrigins: config.corsOrigins,
   });
@@ -209,6 +221,7 @@ export async function startServer(
           // Take no more jobs from the shared queue while the running ones get their grace.
           const stopped = shared?.dispatcher.stopTaking();
           await manager.shutdown(graceMs);
+          await mcp.close();
           await stopped;
           await shared?.dispatcher.close();
           await closed;

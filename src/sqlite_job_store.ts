@@ -127,7 +127,6 @@ const TAIL_JOBS = 256;
  */
 export class SqliteJobStore implements JobStore {
   readonly #db: DatabaseSync;
-  readonly #path: string;
   readonly #sql: Statements;
   readonly #flushMs: number;
   readonly #maxBufferedEvents: number;
@@ -166,9 +165,8 @@ export class SqliteJobStore implements JobStore {
   /** Jobs outlive the process. */
   readonly durable = true;
 
-  private constructor(db: DatabaseSync, path: string, options: SqliteJobStoreOptions) {
+  private constructor(db: DatabaseSync, options: SqliteJobStoreOptions) {
     this.#db = db;
-    this.#path = path;
     this.#flushMs = options.flushMs ?? 1;
     this.#maxBufferedEvents = options.maxBufferedEvents ?? 1_000;
     this.#onError = options.onError ?? (() => {});
@@ -250,7 +248,7 @@ export class SqliteJobStore implements JobStore {
         PRAGMA user_version = ${SCHEMA_VERSION};
         COMMIT;
       `);
-      return new SqliteJobStore(db, path, options);
+      return new SqliteJobStore(db, options);
     } catch (error) {
       try {
         db?.close();
@@ -484,7 +482,8 @@ export class SqliteJobStore implements JobStore {
       // Keep the batch, in order: a full disk may have room again later. Its waiters learn now.
       this.#failure = error;
       this.#onError(error);
-      const unavailable = new StoreUnavailableError(`The job store at ${this.#path}`, {
+      // Clients see this message: it names no path on the server.
+      const unavailable = new StoreUnavailableError("The job store", {
         problem: "cannot be written",
         cause: error,
       });

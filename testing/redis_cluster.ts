@@ -1,10 +1,13 @@
 /**
  * Test and benchmark support for the shared store: a throw-away `redis-server` on a free
- * loopback port, and service instances run as subprocesses of `main.ts`, as operators run them.
- * Everything started here must be stopped and awaited (`stop`, `kill`) by the caller.
+ * loopback port, and service instances run as subprocesses of `main.ts`, as operators run them,
+ * each from a clean environment ({@linkcode childEnv}). Everything started here must be stopped
+ * and awaited (`stop`, `kill`) by the caller.
  *
  * @module
  */
+
+import { childEnv } from "./child_env.ts";
 
 const ROOT = new URL("../", import.meta.url);
 const MAIN = new URL("main.ts", ROOT).pathname;
@@ -14,6 +17,8 @@ export async function hasRedisServer(): Promise<boolean> {
   try {
     const { success } = await new Deno.Command("redis-server", {
       args: ["--version"],
+      clearEnv: true,
+      env: childEnv(),
       stdout: "null",
       stderr: "null",
     }).output();
@@ -23,8 +28,11 @@ export async function hasRedisServer(): Promise<boolean> {
   }
 }
 
-/** A loopback port nothing listens on, as far as can be told. */
-export function freePort(): number {
+/**
+ * A loopback port nothing listened on a moment ago: only a candidate, since anything may take it
+ * before it is used; {@linkcode RedisServer.start} tries another when it was.
+ */
+function candidatePort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const { port } = listener.addr;
   listener.close();
@@ -46,38 +54,60 @@ class OutputTail {
   }
 }
 
-/** A `redis-server` with AOF persistence in a directory of its own. */
+/** How long a `redis-server` may take to say it is ready: a hang detector, not a speed test. */
+const REDIS_READY_TIMEOUT_MS = 30_000;
+
+/**
+ * A `redis-server` with AOF persistence in a directory of its own.
+ *
+ * It cannot listen on port 0 and tell which port it got, so it is started on a port free a moment
+ * before, and on another one when that was taken in between (by another test run on the same
+ * machine, say). Ready means its own log says it accepts connections: a PING could be answered by
+ * whichever server won that port.
+ */
 export class RedisServer {
-  /** Its port on 127.0.0.1. */
-  readonly port: number;
   /** Where it keeps its files. */
   readonly dir: string;
   /** When the AOF is fsynced: after every write, or once a second. */
   readonly appendfsync: "always" | "everysec";
+  #port: number;
   #child: Deno.ChildProcess | undefined;
   #output: OutputTail | undefined;
 
   private constructor(port: number, dir: string, appendfsync: "always" | "everysec") {
-    this.port = port;
+    this.#port = port;
     this.dir = dir;
     this.appendfsync = appendfsync;
   }
 
-  /** `redis://127.0.0.1:<port>`. */
-  get url(): string {
-    return `redis://127.0.0.1:${this.port}`;
+  /** Its port on 127.0.0.1. */
+  get port(): number {
+    return this.#port;
   }
 
-  /** Starts a server in a new directory under `parent` and waits until it answers. */
+  /** `redis://127.0.0.1:<port>`. */
+  get url(): string {
+    return `redis://127.0.0.1:${this.#port}`;
+  }
+
+  /**
+   * Starts a server in a new directory under `parent` and waits until it accepts connections;
+   * `appendfsync` says when its AOF reaches the disk.
+   */
   static async start(
     parent = ".test-output",
     appendfsync: "always" | "everysec" = "everysec",
   ): Promise<RedisServer> {
     await Deno.mkdir(parent, { recursive: true });
-    const dir = await Deno.makeTempDir({ dir: parent });
-    const server = new RedisServer(freePort(), dir, appendfsync);
-    await server.#spawn();
-    return server;
+    const server = new RedisServer(0, await Deno.makeTempDir({ dir: parent }), appendfsync);
+    const tried: number[] = [];
+    while (tried.length < 5) {
+      server.#port = candidatePort();
+      tried.push(server.#port);
+      if (await server.#spawn()) return server;
+    }
+    await Deno.remove(server.dir, { recursive: true }).catch(() => {});
+    throw new Error(`redis-server found every port it tried taken: ${tried.join(", ")}`);
   }
 
   /** Stops the server (`SIGTERM` saves the AOF; `SIGKILL` does not) and waits for its exit. */
@@ -97,7 +127,11 @@ export class RedisServer {
   /** Starts it again on the same port and directory, as after a Redis restart. */
   async restart(): Promise<void> {
     await this.stop();
-    await this.#spawn();
+    if (!(await this.#spawn())) {
+      throw new Error(
+        `redis-server cannot restart: port ${this.#port} was taken while it was down`,
+      );
+    }
   }
 
   /** Stops it and removes its directory. */
@@ -106,11 +140,12 @@ export class RedisServer {
     await Deno.remove(this.dir, { recursive: true }).catch(() => {});
   }
 
-  async #spawn(): Promise<void> {
-    this.#child = new Deno.Command("redis-server", {
+  /** Starts the process; false when its port was taken, so that another one can be tried. */
+  async #spawn(): Promise<boolean> {
+    const child = new Deno.Command("redis-server", {
       args: [
         "--port",
-        String(this.port),
+        String(this.#port),
         "--bind",
         "127.0.0.1",
         "--dir",
@@ -122,31 +157,38 @@ export class RedisServer {
         "--appendfsync",
         this.appendfsync,
       ],
+      clearEnv: true,
+      env: childEnv(),
       stdout: "piped",
       stderr: "piped",
     }).spawn();
-    this.#output = new OutputTail(this.#child.stdout);
-    this.#child.stderr.cancel().catch(() => {});
-    for (let i = 0; i < 100; i++) {
-      if (await this.#ping()) return;
-      await new Promise((resolve) => setTimeout(resolve, 50));
+    const { promise: ready, resolve } = Promise.withResolvers<boolean>();
+    // Redis logs to stdout; "Ready to accept connections" follows the bind and the AOF load.
+    const output = new OutputTail(child.stdout, (text) => {
+      if (/Ready to accept connections/.test(text)) resolve(true);
+    });
+    child.stderr.cancel().catch(() => {});
+    child.status.then(() => resolve(false));
+    const timer = setTimeout(() => resolve(false), REDIS_READY_TIMEOUT_MS);
+    const started = await ready;
+    clearTimeout(timer);
+    if (started) {
+      this.#child = child;
+      this.#output = output;
+      return true;
     }
-    throw new Error(`redis-server did not start on port ${this.port}: ${this.#output.text}`);
-  }
-
-  async #ping(): Promise<boolean> {
-    let conn: Deno.TcpConn | undefined;
     try {
-      conn = await Deno.connect({ hostname: "127.0.0.1", port: this.port });
-      await conn.write(new TextEncoder().encode("PING\r\n"));
-      const buffer = new Uint8Array(64);
-      const n = await conn.read(buffer);
-      return new TextDecoder().decode(buffer.subarray(0, n ?? 0)).startsWith("+PONG");
+      child.kill("SIGKILL");
     } catch {
-      return false;
-    } finally {
-      conn?.close();
+      // already gone
     }
+    await child.status;
+    await output.done;
+    if (/Address already in use/.test(output.text)) return false;
+    throw new Error(
+      `redis-server did not start on port ${this.#port} within ${REDIS_READY_TIMEOUT_MS} ms:\n` +
+        output.text,
+    );
   }
 }
 
@@ -201,7 +243,8 @@ export class Instance {
       cwd: ROOT.pathname,
       stdout: "piped",
       stderr: "piped",
-      env: { NO_COLOR: "1" },
+      clearEnv: true,
+      env: childEnv(),
     }).spawn();
     const { promise: listening, resolve } = Promise.withResolvers<string | null>();
     const stdout = new OutputTail(child.stdout, (text) => {
@@ -225,7 +268,8 @@ export class Instance {
       cwd: ROOT.pathname,
       stdout: "null",
       stderr: "piped",
-      env: { NO_COLOR: "1" },
+      clearEnv: true,
+      env: childEnv(),
     }).output();
     return { code, stderr: new TextDecoder().decode(stderr) };
   }

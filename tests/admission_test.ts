@@ -155,6 +155,46 @@ Deno.test({
       });
     });
 
+    await t.step("places come back when jobs leave: nothing leaks", async () => {
+      await withRedis([["--max-concurrent-jobs", "1", "--max-queued-jobs", "1"]], async ([a]) => {
+        const base = (a as Instance).url;
+        const first = await burst([base], 3);
+        assert.equal(first.accepted.length, 2);
+        const status = async (id: string) =>
+          (await (await fetch(`${base}/api/jobs/${id}`)).json()).status as string;
+        const cancel = async (id: string) => {
+          const response = await fetch(`${base}/api/jobs/${id}`, { method: "DELETE" });
+          assert.equal(response.status, 202);
+          await response.body?.cancel();
+        };
+        let statuses: string[] = [];
+        await waitFor(
+          async () =>
+            (statuses = await Promise.all(first.accepted.map(status))).includes("running"),
+          15_000,
+          "one job to run",
+        );
+        assert.deepEqual([...statuses].sort(), ["queued", "running"]);
+        const waiting = first.accepted[statuses.indexOf("queued")] as string;
+        const running = first.accepted[statuses.indexOf("running")] as string;
+        // A waiting job cancelled gives its place back at once.
+        await cancel(waiting);
+        const second = await burst([base], 2);
+        assert.equal(second.accepted.length, 1);
+        // A running one, once its run has stopped; the job waiting behind it runs then.
+        await cancel(running);
+        await waitFor(
+          async () => {
+            const line = await sharedLine(a as Instance);
+            return line.running === 1 && line.waiting === 0;
+          },
+          15_000,
+          "the waiting job to run",
+        );
+        assert.equal((await burst([base], 2)).accepted.length, 1);
+      });
+    });
+
     await t.step(
       "two instances of 2 slots under a global cap of 3, 2 waiting: 5 of 12 accepted",
       async () => {

@@ -228,7 +228,8 @@ Deno.test("native API: topic forms, listing and errors", async (t) => {
 });
 
 Deno.test("compatibility routes give the original example's exact shapes", async (t) => {
-  const server = await startTestServer(["--offline-delay-ms", "5"]);
+  // No hold after the last message (tests/compat_test.ts covers it): the stream is read whole.
+  const server = await startTestServer(["--offline-delay-ms", "5", "--compat-hold-ms", "0"]);
   try {
     const started = await fetch(`${server.url}/start-job`, {
       method: "POST",

@@ -107,6 +107,10 @@ const RECORDER = `
     if (outline && outline.childElementCount > 0 && result && result.hidden) {
       trace.add("outline-before-article");
     }
+    const connection = document.getElementById("connection");
+    if (connection && !connection.hidden && connection.textContent.includes("Reconnecting")) {
+      trace.add("reconnecting");
+    }
   };
   document.addEventListener("DOMContentLoaded", () => {
     new MutationObserver(record).observe(document.body, {
@@ -119,8 +123,8 @@ const RECORDER = `
 const problemsOf = new WeakMap<Page, string[]>();
 
 /**
- * Opens a page that records, from the first byte, every step state and whether text was
- * streamed into the live view before the article appeared. The recorder is injected over the
+ * Opens a page that records, from the first byte, every step state, whether text was streamed
+ * into the live view before the article appeared, and whether it ever said "Reconnecting". The recorder is injected over the
  * DevTools protocol, so the page's strict CSP stays in force for the page's own scripts.
  */
 async function openPage(context: BrowserContext, path = "/"): Promise<Page> {
@@ -154,8 +158,16 @@ async function submitTopic(page: Page, topic: string): Promise<string> {
   return new URL(page.url()).searchParams.get("job") ?? "";
 }
 
+/**
+ * Waits until the page shows `status` and, for an end, has applied the end event itself: a
+ * finished job opened from its snapshot says `completed` before its replay has arrived.
+ */
 async function waitForStatus(page: Page, status: string): Promise<void> {
   await page.waitForSelector(`#job[data-status="${status}"]`);
+  if (status === "completed") await page.locator("#result").waitFor({ state: "visible" });
+  if (status === "failed" || status === "cancelled") {
+    await page.locator("#error-box").waitFor({ state: "visible" });
+  }
 }
 
 /** A TCP relay to `target` whose connections can all be cut at once, as a flaky network would. */
@@ -196,13 +208,79 @@ function startRelay(target: string) {
   };
 }
 
+/**
+ * The offline writer (300 ms a call, so streaming shows), except that while a topic is held its
+ * sections stop halfway, their first half streamed, until the test lets them go: a mid-job state
+ * that lasts as long as the test needs, however slow the machine. A cancel still ends them.
+ */
+class GatedWriter implements LlmClient {
+  readonly provider = "offline";
+  readonly model = null;
+  readonly #offline = new OfflineWriter({ delayMs: 300 });
+  readonly #instant = new OfflineWriter();
+  readonly #gates = new Map<string, PromiseWithResolvers<void>>();
+
+  /** Holds the sections of `topic`'s jobs halfway until the returned function is called. */
+  hold(topic: string): () => void {
+    const gate = Promise.withResolvers<void>();
+    this.#gates.set(topic, gate);
+    return () => {
+      this.#gates.delete(topic);
+      gate.resolve();
+    };
+  }
+
+  async complete(request: LlmRequest, options: LlmCallOptions = {}): Promise<string> {
+    const gate = this.#gates.get(String(request.input.topic));
+    if (!gate || request.purpose !== "section") {
+      return await this.#offline.complete(request, options);
+    }
+    const text = await this.#instant.complete(request);
+    const half = text.indexOf(" ", text.length / 2);
+    options.onDelta?.(text.slice(0, half));
+    await unlessAborted(gate.promise, options.signal);
+    options.onDelta?.(text.slice(half));
+    return text;
+  }
+}
+
+async function unlessAborted(promise: Promise<void>, signal: AbortSignal | undefined) {
+  if (!signal) return await promise;
+  signal.throwIfAborted();
+  const aborted = Promise.withResolvers<never>();
+  const onAbort = () => aborted.reject(signal.reason);
+  signal.addEventListener("abort", onAbort, { once: true });
+  try {
+    await Promise.race([promise, aborted.promise]);
+  } finally {
+    signal.removeEventListener("abort", onAbort);
+  }
+}
+
+/** Waits until the page shows the first half of every section of a held job. */
+async function waitForHalfway(page: Page, sections = 3): Promise<void> {
+  // A locator, not waitForFunction: the page's CSP forbids the eval that would need.
+  await page.locator("#live-sections .stream:not(:empty)").nth(sections - 1).waitFor();
+}
+
+/** Each section's streamed text is in the article, once: nothing lost or doubled. */
+async function assertSectionsOnce(page: Page, article: string): Promise<void> {
+  const sections = await page.locator("#live-sections .stream").allTextContents();
+  assert.equal(sections.length, 3);
+  for (const text of sections) {
+    assert.equal(text.split("Most people meet").length, 2, `doubled or lost: ${text}`);
+    assert.ok(article.includes(text.trim()), `not in the article: ${text}`);
+  }
+}
+
 async function screenshot(page: Page, name: string): Promise<void> {
   await Deno.mkdir(OUTPUT_DIR, { recursive: true });
   await page.screenshot({ path: `${OUTPUT_DIR}/${name}.png`, fullPage: true });
 }
 
 Deno.test("web page in headless Chromium", browserTest, async (t) => {
-  const harness = await startHarness();
+  const writer = new GatedWriter();
+  const harness = await startHarness([], { llm: writer });
   const { context, server } = harness;
   try {
     await t.step("serves every asset itself under a strict CSP", async () => {
@@ -266,72 +344,92 @@ Deno.test("web page in headless Chromium", browserTest, async (t) => {
     );
 
     await t.step("reload mid-job resumes the same job without duplicated text", async () => {
-      const page = await openPage(context);
-      const id = await submitTopic(page, "Reloading pages");
-      await page.waitForSelector('#steps [data-step="content"][data-state="running"]');
-      await page.reload();
-      await page.waitForSelector("html[data-ready=true]", { state: "attached" });
-      assert.equal(new URL(page.url()).searchParams.get("job"), id);
-      await page.locator("#job-topic", { hasText: "Reloading pages" }).waitFor();
-      await waitForStatus(page, "completed");
-      const snapshot = await (await fetch(`${server.url}/api/jobs/${id}`)).json();
-      // The styled text streamed into the live view is exactly the article: nothing doubled.
-      const streamed = await page.locator("#live-style").textContent();
-      assert.equal(streamed?.trim(), snapshot.article);
-      assert.match(await page.locator("#article h1").innerText(), /Reloading pages/);
-      assert.deepEqual(pageProblems(page), []);
-      await page.close();
+      // Held halfway through its sections, the job is mid-way for as long as the test needs.
+      const release = writer.hold("Reloading pages");
+      try {
+        const page = await openPage(context);
+        const id = await submitTopic(page, "Reloading pages");
+        await waitForHalfway(page);
+        await page.reload();
+        await page.waitForSelector("html[data-ready=true]", { state: "attached" });
+        assert.equal(new URL(page.url()).searchParams.get("job"), id);
+        await page.locator("#job-topic", { hasText: "Reloading pages" }).waitFor();
+        await waitForHalfway(page);
+        assert.equal(await page.locator("#job").getAttribute("data-status"), "running");
+        release();
+        await waitForStatus(page, "completed");
+        const snapshot = await (await fetch(`${server.url}/api/jobs/${id}`)).json();
+        // The styled text streamed into the live view is exactly the article: nothing doubled.
+        const streamed = await page.locator("#live-style").textContent();
+        assert.equal(streamed?.trim(), snapshot.article);
+        await assertSectionsOnce(page, snapshot.article);
+        assert.match(await page.locator("#article h1").innerText(), /Reloading pages/);
+        assert.deepEqual(pageProblems(page), []);
+        await page.close();
+      } finally {
+        release();
+      }
     });
 
     await t.step(
       "a dropped connection resumes with Last-Event-ID, text neither lost nor doubled",
       async () => {
         const relay = startRelay(server.url);
+        const release = writer.hold("Flaky networks");
         try {
           const page = await openPage(context, `${relay.url}/`);
-          const streams: Request[] = [];
-          page.on("request", (request) => {
-            if (request.url().includes("/events")) streams.push(request);
+          // The Last-Event-ID each stream request carried (0 for none), as the server got it.
+          const resumedAfter: number[] = [];
+          page.on("request", async (request: Request) => {
+            if (!request.url().includes("/events")) return;
+            resumedAfter.push(Number((await request.allHeaders())["last-event-id"] ?? 0));
           });
           const id = await submitTopic(page, "Flaky networks");
-          await page.waitForSelector('#steps [data-step="content"][data-state="running"]');
+          await waitForHalfway(page);
           relay.cutAll();
-          await page.locator("#connection", { hasText: "Reconnecting" }).waitFor();
+          // Held, the job cannot end meanwhile: the new stream must resume mid-job.
+          await waitUntil(
+            "a stream resumes with Last-Event-ID",
+            () => resumedAfter.some((n) => n > 0),
+          );
+          release();
           await waitForStatus(page, "completed");
+          assert.ok((await trace(page)).includes("reconnecting"), "never said Reconnecting");
           assert.equal(await page.locator("#connection").isVisible(), false);
           const snapshot = await (await fetch(`${server.url}/api/jobs/${id}`)).json();
           assert.equal((await page.locator("#live-style").textContent())?.trim(), snapshot.article);
-          const sections = await page.locator("#live-sections .stream").allTextContents();
-          assert.equal(sections.length, 3);
-          for (const text of sections) {
-            assert.equal(text.split("Most people meet").length, 2, `doubled or lost: ${text}`);
-            assert.ok(snapshot.article.includes(text.trim()), `not in the article: ${text}`);
-          }
+          await assertSectionsOnce(page, snapshot.article);
           assert.match(await page.locator("#article h1").innerText(), /Flaky networks/);
-          const resumedAfter = await Promise.all(
-            streams.map(async (request) => Number((await request.allHeaders())["last-event-id"])),
-          );
-          assert.ok(resumedAfter.some((id) => id > 0), `no resume: ${resumedAfter}`);
+          // The browser logs the cut stream as a failed load; nothing else may go wrong.
+          const problems = pageProblems(page).filter((p) => !p.includes("net::ERR_INCOMPLETE"));
+          assert.deepEqual(problems, []);
           await page.close();
         } finally {
+          release();
           await relay.close();
         }
       },
     );
 
     await t.step("cancel stops a running job and says so", async () => {
-      const page = await openPage(context);
-      const id = await submitTopic(page, "Cancelled plans");
-      const cancel = page.getByRole("button", { name: "Cancel", exact: true });
-      await cancel.waitFor({ state: "visible" });
-      await cancel.click();
-      await waitForStatus(page, "cancelled");
-      assert.match(await page.locator("#error-box").innerText(), /cancelled/);
-      assert.equal(await cancel.isVisible(), false);
-      assert.equal(await page.locator("#result").isVisible(), false);
-      const snapshot = await (await fetch(`${server.url}/api/jobs/${id}`)).json();
-      assert.equal(snapshot.status, "cancelled");
-      await page.close();
+      // Held, the job is still running when the click lands, however slow the machine.
+      const release = writer.hold("Cancelled plans");
+      try {
+        const page = await openPage(context);
+        const id = await submitTopic(page, "Cancelled plans");
+        await waitForHalfway(page);
+        const cancel = page.getByRole("button", { name: "Cancel", exact: true });
+        await cancel.click();
+        await waitForStatus(page, "cancelled");
+        assert.match(await page.locator("#error-box").innerText(), /cancelled/);
+        assert.equal(await cancel.isVisible(), false);
+        assert.equal(await page.locator("#result").isVisible(), false);
+        const snapshot = await (await fetch(`${server.url}/api/jobs/${id}`)).json();
+        assert.equal(snapshot.status, "cancelled");
+        await page.close();
+      } finally {
+        release();
+      }
     });
 
     await t.step("two tabs on one job both complete", async () => {
@@ -497,20 +595,18 @@ Deno.test(
   "web page: seven jobs in seven tabs stay under six connections",
   browserTest,
   async () => {
-    // Slow jobs, all running at once, so every tab is still streaming when the next one opens.
-    const harness = await startHarness([
-      "--offline-delay-ms",
-      "1500",
-      "--max-concurrent-jobs",
-      "8",
-    ]);
+    // Every job is held halfway, all running at once, until the seven tabs are open: each tab
+    // is still streaming when the next one opens, however slow the machine.
+    const writer = new GatedWriter();
+    const releases = Array.from({ length: 7 }, (_, i) => writer.hold(`Tab ${i + 1}`));
+    const harness = await startHarness(["--max-concurrent-jobs", "8"], { llm: writer });
     const { server, context } = harness;
     try {
       const pages: Page[] = [];
       for (let i = 1; i <= 7; i++) {
         const page = await openPage(context);
         await submitTopic(page, `Tab ${i}`);
-        await page.waitForSelector('#steps [data-step="outline"][data-state="running"]');
+        await waitForHalfway(page);
         // Every tab but the newest goes to the background and gives its stream back.
         for (const earlier of pages) await setHidden(earlier, true);
         pages.push(page);
@@ -519,6 +615,7 @@ Deno.test(
           () => server.manager.stats().streams <= 1,
         );
       }
+      for (const release of releases) release();
       const [newest] = pages.slice(-1);
       assert.ok(newest);
       await waitForStatus(newest, "completed");
@@ -532,6 +629,7 @@ Deno.test(
         );
       }
     } finally {
+      for (const release of releases) release();
       await harness.close();
     }
   },
@@ -573,3 +671,122 @@ Deno.test("web page shows a failed job's error clearly", browserTest, async () =
     await harness.close();
   }
 });
+
+const ORIGINAL_PAGES = new Map(
+  await Promise.all(
+    ["index.html", "progress.html"].map(async (name) =>
+      [
+        name === "index.html" ? "/" : `/${name}`,
+        await Deno.readTextFile(new URL(`./fixtures/original_example/${name}`, import.meta.url)),
+      ] as const
+    ),
+  ),
+);
+
+// Records every message the page's EventSource gets, before the page's own handler sees it.
+const MESSAGE_RECORDER = `
+  const messages = [];
+  globalThis.__messages = messages;
+  const Native = globalThis.EventSource;
+  globalThis.EventSource = class extends Native {
+    constructor(url, init) {
+      super(url, init);
+      this.addEventListener("message", (event) => {
+        try {
+          messages.push(JSON.parse(event.data));
+        } catch {
+          messages.push(event.data);
+        }
+      });
+    }
+  };
+`;
+
+// True once a heartbeat came after the last message, or once the page shows an error.
+const HELD_OR_FAILED = `(() => {
+  const messages = globalThis.__messages ?? [];
+  const last = messages.findIndex((m) => m.step === "complete" || m.step === "error");
+  const held = last !== -1 && messages.slice(last + 1).some((m) => m.heartbeat === true);
+  return held || document.getElementById("errorMessage").style.display === "block";
+})()`;
+
+Deno.test(
+  "the original example's pages, unchanged in behaviour, end clean on the compatibility routes",
+  browserTest,
+  async (t) => {
+    // Heartbeats every 100 ms make "the stream stayed open after the last message" quick to
+    // see; the hold is far longer than the test.
+    const harness = await startHarness(["--heartbeat-ms", "100", "--compat-hold-ms", "10m"]);
+    const { server, context } = harness;
+    try {
+      const page = await context.newPage();
+      const problems: string[] = [];
+      page.on("pageerror", (error) => problems.push(`pageerror: ${error.message}`));
+      page.on("console", (message) => {
+        if (message.type() === "error") problems.push(`console: ${message.text()}`);
+      });
+      page.on("dialog", (dialog) => {
+        problems.push(`dialog: ${dialog.message()}`);
+        dialog.dismiss().catch(() => {});
+      });
+      // The test serves the two pages on the service's own origin, as the original server
+      // served them beside its routes; everything else goes to the service.
+      await page.route(
+        (url) => ORIGINAL_PAGES.has(url.pathname),
+        (route) =>
+          route.fulfill({
+            contentType: "text/html; charset=utf-8",
+            body: ORIGINAL_PAGES.get(new URL(route.request().url()).pathname) ?? "",
+          }),
+      );
+      await page.addInitScript({ content: MESSAGE_RECORDER });
+
+      let id = "";
+      await t.step("the form starts a job and the progress page shows its article", async () => {
+        await page.goto("/");
+        await page.getByLabel("What would you like to write about?").fill("Original pages");
+        await page.getByRole("button", { name: "Generate Article" }).click();
+        await page.waitForURL(/\/progress\.html\?job_id=[0-9a-f-]{36}&topic=Original%20pages$/);
+        id = new URL(page.url()).searchParams.get("job_id") ?? "";
+        await page.waitForFunction(HELD_OR_FAILED);
+        assert.equal(
+          await page.locator("#errorMessage").isVisible(),
+          false,
+          `the page shows: ${await page.locator("#errorMessage").textContent()}`,
+        );
+        const snapshot = await (await fetch(`${server.url}/api/jobs/${id}`)).json();
+        assert.equal(snapshot.status, "completed");
+        assert.equal(await page.locator("#articleContent").textContent(), snapshot.article);
+        assert.equal(await page.locator("#resultSection").isVisible(), true);
+        assert.equal(await page.locator("#progressPercentage").textContent(), "100%");
+        assert.equal(await page.locator("#topicTitle").textContent(), '"Original pages"');
+        assert.equal(await page.getByText("Connection lost").count(), 0);
+        assert.equal(server.manager.stats().streams, 1, "the finished job's stream is held open");
+        assert.deepEqual(problems, []);
+      });
+
+      await t.step("a reload of the finished job's page ends clean too", async () => {
+        await page.reload();
+        await page.waitForFunction(HELD_OR_FAILED);
+        assert.equal(
+          await page.locator("#errorMessage").isVisible(),
+          false,
+          `the page shows: ${await page.locator("#errorMessage").textContent()}`,
+        );
+        assert.match((await page.locator("#articleContent").textContent()) ?? "", /Original pages/);
+        await waitUntil(
+          "the old page's stream is let go",
+          () => server.manager.stats().streams === 1,
+        );
+        assert.deepEqual(problems, []);
+      });
+
+      await t.step("a page that leaves lets its held stream go", async () => {
+        await page.close();
+        await waitUntil("the held stream is let go", () => server.manager.stats().streams === 0);
+      });
+    } finally {
+      await harness.close();
+    }
+  },
+);

@@ -1,28 +1,44 @@
 import assert from "node:assert/strict";
 import denoJson from "../deno.json" with { type: "json" };
-import { parseCommand } from "../src/cli.ts";
+import { helpText, parseCommand, whereJobsAre } from "../src/cli.ts";
+import { loadConfig, SETTINGS } from "../src/config.ts";
+import { InterruptGate } from "../src/interrupts.ts";
 import { ProgressBar } from "../src/progress_bar.ts";
-import { startTaskFlags } from "./service_process.ts";
+import { childEnv } from "../testing/child_env.ts";
+import { CTRL_C, plain, PtyProcess } from "./pty.ts";
 import { makeTestDir } from "./test_dir.ts";
 
+/** The `deno run` flags of the generate task: its permission set. */
+function generateTaskFlags(): string[] {
+  const words = denoJson.tasks.generate.split(/\s+/);
+  return words.slice(words.indexOf("run") + 1, words.indexOf("main.ts"));
+}
+
+/** `quillflow args` with the generate task's permissions, stdout and stderr apart (pipes). */
 function quillflow(args: string[]): Deno.Command {
-  // The generate task has the same permissions as the start task.
   return new Deno.Command(Deno.execPath(), {
-    args: ["run", ...startTaskFlags(), "main.ts", ...args],
+    args: ["run", ...generateTaskFlags(), "main.ts", ...args],
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
-    env: { LOG_LEVEL: "warn" },
+    clearEnv: true,
+    env: childEnv({ LOG_LEVEL: "warn" }),
   });
 }
 
 const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
 
+/** What quillflow wrote to stderr, without Deno's notice that permission sets are experimental. */
+const quillflowStderr = (bytes: Uint8Array) =>
+  decode(bytes).split("\n").filter((line) =>
+    !plain(line).startsWith("Warning Permissions in the config file")
+  ).join("\n");
+
 Deno.test("quillflow generate writes Markdown to stdout and plain progress lines to stderr", async () => {
   const { code, stdout, stderr } = await quillflow(
     ["generate", "tea ceremonies", "--offline-delay-ms", "0"],
   ).output();
-  const err = decode(stderr);
+  const err = quillflowStderr(stderr);
   assert.equal(code, 0, err);
   const article = decode(stdout);
   assert.match(article, /^# tea ceremonies: a friendly guide\n/);
@@ -68,6 +84,67 @@ Deno.test("Ctrl-C during quillflow generate cancels and exits non-zero", async (
   assert.ok(performance.now() - started < 3_000, "exited promptly");
 });
 
+/** What the progress bar writes before each redraw of its line. */
+const REDRAW = "\r\x1b[2K";
+
+/** `deno task generate args` in a terminal, in this project, with a HOME of its own. */
+async function generateInTerminal(home: string, args: string[]): Promise<PtyProcess> {
+  return await PtyProcess.spawn([Deno.execPath(), "task", "generate", ...args], {
+    cwd: Deno.cwd(),
+    home: await Deno.realPath(home),
+  });
+}
+
+Deno.test("deno task generate in a terminal: no permission prompt, a redrawn bar, the article", async () => {
+  await using home = await makeTestDir("cli-home");
+  await using pty = await generateInTerminal(home.path, [
+    "tea in a terminal",
+    "--offline-delay-ms",
+    "0",
+  ]);
+  const code = await pty.exit();
+  const text = plain(pty.output);
+  assert.equal(code, 0, text);
+  const bars = pty.output.split(REDRAW);
+  assert.ok(bars.length > 3, "the bar is redrawn in place");
+  assert.match(bars.at(-1) as string, /^█+ 100% step 3\/3 done · \d+\.\ds\r?\n/);
+  assert.match(text, /^# tea in a terminal: a friendly guide\r?$/m);
+});
+
+Deno.test("Ctrl-C on deno task generate in a terminal ends the bar's line and exits 130", async (t) => {
+  await using home = await makeTestDir("cli-home");
+  // Under deno task one Ctrl-C reaches the command twice; the second copy used to end it at
+  // once, in a third to a half of the runs, with the shell's prompt then drawn on the bar's line.
+  for (let run = 1; run <= 10; run++) {
+    await t.step(`run ${run}`, async () => {
+      await using pty = await generateInTerminal(home.path, [
+        "slow tea",
+        "--offline-delay-ms",
+        "5000",
+      ]);
+      await pty.waitFor(/outline: planning/);
+      await pty.type(CTRL_C);
+      const code = await pty.exit();
+      const output = pty.output;
+      assert.equal(code, 130, plain(output));
+      assert.match(
+        output.split(REDRAW).at(-1) as string,
+        /^[█░]+ +\d+% step 1\/3 cancelled · \d+\.\ds\r?\nquillflow: cancelled; no article was written\r?\n$/,
+        "the bar's line is ended, then the message, then nothing",
+      );
+    });
+  }
+});
+
+Deno.test("one Ctrl-C delivered twice is one interrupt; a later one is another", () => {
+  const gate = new InterruptGate();
+  assert.equal(gate.classify(10_000), "first");
+  assert.equal(gate.classify(10_001), "repeat");
+  assert.equal(gate.classify(10_249), "repeat");
+  assert.equal(gate.classify(10_250), "again");
+  assert.equal(gate.classify(60_000), "again");
+});
+
 Deno.test("quillflow --version, --help and bad arguments", async (t) => {
   await t.step("--version prints the version of deno.json", async () => {
     const { code, stdout } = await quillflow(["--version"]).output();
@@ -81,6 +158,20 @@ Deno.test("quillflow --version, --help and bad arguments", async (t) => {
     for (const expected of ["quillflow [serve]", "quillflow generate", "--store", "--data-dir"]) {
       assert.ok(text.includes(expected), expected);
     }
+  });
+  await t.step("--help shows each default as it would be typed, meaning the default", () => {
+    const text = helpText("0.0.0");
+    assert.match(text, /JOB_TTL .*\[1h\]/);
+    assert.doesNotMatch(text, /3600000/);
+    let checked = 0;
+    for (const [name, key, , fallback] of SETTINGS) {
+      const shown = new RegExp(`^  --\\S+ +${name} .*\\[([^\\]]*)\\]$`, "m").exec(text)?.[1];
+      if (shown === undefined) continue;
+      const { config } = loadConfig((env) => env === name ? shown : undefined);
+      assert.deepEqual(config[key], fallback, `${name} [${shown}]`);
+      checked++;
+    }
+    assert.ok(checked >= 15, `only ${checked} defaults found in --help`);
   });
   await t.step("parseCommand() reads commands, topics and flags", () => {
     const none = () => undefined;
@@ -99,8 +190,23 @@ Deno.test("quillflow --version, --help and bad arguments", async (t) => {
   await t.step("a bad argument exits with status 2 and a short message", async () => {
     const { code, stderr } = await quillflow(["generate"]).output();
     assert.equal(code, 2);
-    assert.match(decode(stderr), /^quillflow: generate needs a topic/);
+    assert.match(quillflowStderr(stderr), /^quillflow: generate needs a topic/);
   });
+});
+
+Deno.test("the start line says where each store keeps the jobs, never a Redis password", () => {
+  const where = (vars: Record<string, string>) => {
+    const env = (name: string) => vars[name];
+    const command = parseCommand([], env);
+    assert.ok(command.kind === "serve");
+    return whereJobsAre(command.config, env);
+  };
+  assert.equal(where({ STORE: "memory" }), "jobs kept in memory only");
+  assert.equal(where({ DATA_DIR: "/srv/quillflow" }), "jobs kept in /srv/quillflow");
+  assert.equal(
+    where({ STORE: "redis", REDIS_URL: "redis://user:secret@127.0.0.1:6390/3" }),
+    "jobs shared through Redis at redis://127.0.0.1:6390/3",
+  );
 });
 
 Deno.test("ProgressBar redraws one line on a terminal and prints lines elsewhere", () => {

@@ -1,16 +1,12 @@
-/** The default single-process store is untouched by the shared-store work. */
+/** The memory store (`--store memory`) in a service process of its own. */
 
 import assert from "node:assert/strict";
 import { collectEvents } from "../testing/sse_client.ts";
 import { Instance } from "../testing/redis_cluster.ts";
 
-Deno.test("memory store (the default): jobs run in the process, FIFO, and cancel", async (t) => {
-  const instance = await Instance.start("memory", [
-    "--offline-delay-ms",
-    "50",
-    "--max-concurrent-jobs",
-    "1",
-  ]);
+Deno.test("memory store: jobs run in the process, FIFO, cancel, and are gone after a restart", async (t) => {
+  const args = ["--store", "memory", "--offline-delay-ms", "50", "--max-concurrent-jobs", "1"];
+  let instance = await Instance.start("memory", args);
   const submit = async (topic: string) => {
     const response = await fetch(`${instance.url}/api/jobs`, {
       method: "POST",
@@ -42,6 +38,16 @@ Deno.test("memory store (the default): jobs run in the process, FIFO, and cancel
     await t.step("/healthz is ok without a shared store", async () => {
       const response = await fetch(`${instance.url}/healthz`);
       assert.deepEqual(await response.json(), { status: "ok" });
+    });
+    await t.step("nothing is kept: after a restart the jobs are unknown", async () => {
+      const id = await submit("forgotten");
+      await events(id);
+      await instance.kill();
+      instance = await Instance.start("memory", args);
+      const response = await fetch(`${instance.url}/api/jobs/${id}`);
+      assert.equal(response.status, 404, "a job outlived the process: not the memory store");
+      await response.body?.cancel();
+      assert.deepEqual((await (await fetch(`${instance.url}/api/jobs`)).json()).jobs, []);
     });
   } finally {
     await instance.kill();

@@ -6,8 +6,9 @@
  */
 
 import denoJson from "../deno.json" with { type: "json" };
+import { childEnv } from "../testing/child_env.ts";
 
-/** The `deno run` flags of the `start` task. */
+/** The `deno run` flags of the `start` task: its permission set, `-P=quillflow --no-prompt`. */
 export function startTaskFlags(): string[] {
   const words = denoJson.tasks.start.split(/\s+/);
   return words.slice(words.indexOf("run") + 1, words.indexOf("main.ts"));
@@ -23,13 +24,18 @@ export interface ServiceProcess extends AsyncDisposable {
   stderr(): string;
 }
 
-/** Starts `main.ts serve` with `args` on a free port and waits until it listens. */
+/**
+ * Starts `main.ts serve` with `args` on a free port, from a clean environment
+ * ({@linkcode childEnv}), and waits until it listens.
+ */
 export async function startService(args: string[]): Promise<ServiceProcess> {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", ...startTaskFlags(), "main.ts", "serve", "--port", "0", ...args],
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
+    clearEnv: true,
+    env: childEnv(),
   }).spawn();
   let errText = "";
   const errDone = child.stderr.pipeThrough(new TextDecoderStream()).pipeTo(

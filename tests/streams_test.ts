@@ -120,6 +120,10 @@ Deno.test("1,000 clients that abort at random points leave no subscription behin
     const jobs = await Promise.all(
       Array.from({ length: 10 }, (_, i) => submit(server.url, `Disconnect ${i}`)),
     );
+    // Every client ends one of three ways; anything else (an error status, a failed connection,
+    // a broken stream before its abort) is a failure, not noise.
+    const outcomes = { aborted: 0, ended: 0, cancelled: 0 };
+    const unexpected: string[] = [];
     const clients = Array.from({ length: 1_000 }, async (_, i) => {
       const job = jobs[i % jobs.length]!;
       const controller = new AbortController();
@@ -129,19 +133,34 @@ Deno.test("1,000 clients that abort at random points leave no subscription behin
         const response = await fetch(`${server.url}/api/jobs/${job.id}/events`, {
           signal: controller.signal,
         });
+        if (response.status !== 200) {
+          unexpected.push(`client ${i}: status ${response.status}: ${await response.text()}`);
+          return;
+        }
         // Some read a little, some read nothing before they go.
         if (i % 2 === 0) {
           for await (const _ of readSse(response.body!)) {
             /* read until aborted */
           }
-        } else await response.body?.cancel();
-      } catch {
-        // aborted: expected
+          outcomes.ended++; // the job ended before the abort
+        } else {
+          await response.body?.cancel();
+          outcomes.cancelled++;
+        }
+      } catch (error) {
+        if (
+          controller.signal.aborted && error instanceof DOMException && error.name === "AbortError"
+        ) {
+          outcomes.aborted++;
+        } else unexpected.push(`client ${i}: ${error}`);
       } finally {
         clearTimeout(timer);
       }
     });
     await Promise.all(clients);
+    assert.deepEqual(unexpected, [], `${unexpected.length} clients failed`);
+    assert.equal(outcomes.aborted + outcomes.ended + outcomes.cancelled, 1_000);
+    assert.ok(outcomes.aborted > 0, `some clients aborted mid-stream: ${JSON.stringify(outcomes)}`);
     // Every job still completes.
     for (const job of jobs) {
       const events = await collectEvents(`${server.url}/api/jobs/${job.id}/events`);

@@ -146,7 +146,8 @@ export async function followJob(
       if (!(response instanceof Response) || !response.ok || !response.body) {
         if (response instanceof Response) await response.body?.cancel();
       } else {
-        for await (const event of readSse(response.body)) {
+        // `giveUp` bounds this connection; readSse's own bound would count as a drop.
+        for await (const event of readSse(response.body, { timeoutMs: Infinity })) {
           if (event.comment !== undefined || event.event === "shutdown") continue;
           if (checker.take(event)) linger = setTimeout(() => connection.abort(), 2_000);
         }

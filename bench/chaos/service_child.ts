@@ -1,11 +1,13 @@
 /**
  * The service as a child process on loopback, which can be killed and started again on the port
  * it had, where its clients expect it, as a supervisor (systemd, a container runtime) would. It starts
- * from a clean environment: nothing of the caller's (`OPENAI_API_KEY`, `STORE`, `DATA_DIR`)
- * leaks in.
+ * from the tests' clean environment ({@linkcode childEnv}): nothing of the caller's
+ * (`OPENAI_API_KEY`, `STORE`, `DATA_DIR`, `HOME`) leaks in.
  *
  * @module
  */
+
+import { childEnv } from "../../testing/child_env.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 const ROOT = new URL("../../", import.meta.url).pathname;
@@ -24,16 +26,6 @@ export interface ServiceChildOptions {
   countLines?: readonly string[];
   /** Opens the V8 inspector on this loopback port, 0 for a free one (see `inspector.ts`). */
   inspectPort?: number;
-}
-
-/** What the child needs of the environment to find Deno's caches; nothing else. */
-function baseEnv(): Record<string, string> {
-  const env: Record<string, string> = { NO_COLOR: "1" };
-  for (const name of ["PATH", "HOME", "DENO_DIR", "XDG_CACHE_HOME"]) {
-    const value = Deno.env.get(name);
-    if (value !== undefined) env[name] = value;
-  }
-  return env;
 }
 
 /**
@@ -116,7 +108,7 @@ export class ServiceChild {
       ],
       cwd: ROOT,
       clearEnv: true,
-      env: baseEnv(),
+      env: childEnv(),
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
