@@ -25,6 +25,7 @@ import { assetEtag, STATIC_ASSETS } from "./static_assets.ts";
 import { StoreUnavailableError } from "./store_unavailable_error.ts";
 import { openApiDocument } from "./openapi.ts";
 import page from "../static/index.html" with { type: "text" };
+import docsPage from "../static/docs.html" with { type: "text" };
 
 // Scripts and styles are files served by this service: no inline code, no other origin.
 const PAGE_CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
@@ -162,6 +163,7 @@ export function createHandler(deps: HandlerDeps): RequestHandler {
 
   const router = new Router<Ctx>()
     .add("GET", "/", () => htmlPage(page))
+    .add("GET", "/docs", () => htmlPage(docsPage))
     .add(
       "GET",
       "/openapi.json",

@@ -532,6 +532,9 @@ const PATHS: Record<string, OpenApiPathItem> = {
       },
     },
   },
+  "/docs": {
+    get: page("getDocs", "API reference", "This document rendered for people."),
+  },
   "/": {
     get: page("getPage", "The web page", "Write an article and watch it being written."),
   },

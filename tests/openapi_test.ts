@@ -159,8 +159,10 @@ Deno.test("every response of the service is described by /openapi.json", async (
   try {
     await t.step("pages, files, health, metrics", async () => {
       await call(validator, "GET", `${base}/`);
+      await call(validator, "GET", `${base}/docs`);
       const asset = await fetch(`${base}/static/app.js`);
       await validator.check("GET", asset.url, asset);
+      await call(validator, "GET", `${base}/static/docs.css`);
       await call(validator, "GET", `${base}/static/marked.LICENSE.txt`);
       const etag = asset.headers.get("etag") ?? "";
       const cached = await call(validator, "GET", `${base}/static/app.js`, {
