@@ -1,17 +1,23 @@
 /**
  * The typed client (`src/client.ts`) against the real service over loopback: what it returns is
  * what `/openapi.json` describes, its errors are typed, and its event iterator loses and repeats
- * nothing when a proxy cuts its connections or the service is killed and started again.
+ * nothing when a proxy cuts its connections or the service is killed and started again. Also
+ * `quillflow generate --server`, which uses it.
  *
  * @module
  */
 
 import assert from "node:assert/strict";
+import denoJson from "../deno.json" with { type: "json" };
 import { type JobStreamEvent, QuillflowClient, QuillflowError } from "../src/client.ts";
+import { parseCommand } from "../src/cli.ts";
+import { loadConfig } from "../src/config.ts";
+import { runGenerate } from "../src/generate_command.ts";
+import { childEnv } from "../testing/child_env.ts";
 import { OpenApiValidator } from "../testing/openapi_validator.ts";
 import { collectEvents } from "../testing/sse_client.ts";
 import { startTcpProxy } from "../testing/tcp_proxy.ts";
-import { startTestServer } from "./_server.ts";
+import { startTestServer, waitFor } from "./_server.ts";
 import { startService } from "./service_process.ts";
 import { makeTestDir } from "./test_dir.ts";
 
@@ -247,4 +253,113 @@ Deno.test("QuillflowClient.events resumes across a kill -9 and restart on the sq
   } finally {
     await service[Symbol.asyncDispose]();
   }
+});
+
+/** `quillflow args` with the generate task's permissions, from a clean environment. */
+function quillflow(args: string[], env: Record<string, string> = {}): Deno.Command {
+  const words = denoJson.tasks.generate.split(/\s+/);
+  const flags = words.slice(words.indexOf("run") + 1, words.indexOf("main.ts"));
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", ...flags, "main.ts", ...args],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    clearEnv: true,
+    env: childEnv({ LOG_LEVEL: "warn", ...env }),
+  });
+}
+
+const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+
+Deno.test("quillflow generate --server runs the job on a running service", async (t) => {
+  const server = await startTestServer(["--offline-delay-ms", "5", "--api-token", "s3cret"]);
+  try {
+    await t.step("the article on stdout, the progress bar's lines on stderr", async () => {
+      const { code, stdout, stderr } = await quillflow(
+        ["generate", "--server", server.url, "--token", "s3cret", "Remote tea"],
+      ).output();
+      const err = decode(stderr);
+      assert.equal(code, 0, err);
+      const [job] = await new QuillflowClient(server.url, { token: "s3cret" }).list({ limit: 1 });
+      assert.equal(job?.topic, "Remote tea", "the job ran on the server");
+      assert.equal(decode(stdout), `${job?.article?.trimEnd()}\n`);
+      assert.match(err, / 33% step 1\/3 outline: 3 sections planned \(\d+\.\ds\)\n/);
+      assert.match(err, /100% step 3\/3 done/);
+    });
+    await t.step("the token may come from API_TOKEN", async () => {
+      const { code, stderr } = await quillflow(
+        ["generate", `--server=${server.url}`, "Env tea", "--out", "/dev/null"],
+        { API_TOKEN: "s3cret" },
+      ).output();
+      assert.equal(code, 0, decode(stderr));
+    });
+    await t.step("a wrong token: exit 1 and a clear message", async () => {
+      const { code, stdout, stderr } = await quillflow(
+        ["generate", "--server", server.url, "--token", "nope", "Refused tea"],
+      ).output();
+      assert.equal(code, 1);
+      assert.equal(decode(stdout), "");
+      assert.match(decode(stderr), /refused the token \(set it with --token or API_TOKEN\)/);
+    });
+  } finally {
+    await server.shutdown();
+  }
+  await t.step("no service there: exit 1, saying so", async () => {
+    await using proxy = startTcpProxy({ upstream: NOWHERE });
+    const { code, stderr } = await quillflow(["generate", "--server", proxy.url, "Lost tea"])
+      .output();
+    assert.equal(code, 1);
+    assert.match(decode(stderr), /generation failed: Cannot reach http:\/\/127\.0\.0\.1:\d+/);
+  });
+});
+
+Deno.test("generate --server: an interrupt cancels the job on the service", async () => {
+  const server = await startTestServer(["--offline-delay-ms", "60000"]);
+  try {
+    const { config } = loadConfig(() => undefined, []);
+    const controller = new AbortController();
+    let err = "";
+    const exit = runGenerate(config, {
+      topic: "Cancelled remotely",
+      server: server.url,
+      signal: controller.signal,
+      tty: false,
+      stderr: (text) => void (err += text),
+      stdout: () => Promise.reject(new Error("no article expected")),
+    });
+    await waitFor(
+      async () => {
+        const [job] = await server.manager.list(1);
+        return job?.status === "running";
+      },
+      20_000,
+      "the job running on the service",
+    );
+    controller.abort();
+    assert.equal(await exit, 130, err);
+    const [job] = await server.manager.list(1);
+    assert.equal(job?.status, "cancelled");
+    assert.match(err, /cancelled; no article was written/);
+  } finally {
+    await server.shutdown();
+  }
+});
+
+Deno.test("parseCommand reads generate --server URL and --token", () => {
+  const none = () => undefined;
+  const command = parseCommand(
+    ["generate", "--server", "http://10.0.0.5:8000", "--token=t0k", "tea"],
+    none,
+  );
+  assert.ok(command.kind === "generate");
+  assert.equal(command.server, "http://10.0.0.5:8000");
+  assert.equal(command.token, "t0k");
+  assert.equal(command.topic, "tea");
+  assert.throws(() => parseCommand(["generate", "--token", "t", "tea"], none), /with --server/);
+  assert.throws(
+    () => parseCommand(["generate", "--server", "ftp://x", "tea"], none),
+    /--server must be an http\(s\) URL/,
+  );
+  assert.throws(() => parseCommand(["generate", "tea", "--server"], none), /needs a value/);
+  assert.throws(() => parseCommand(["--server", "http://x"], none), /belong to generate/);
 });
