@@ -284,6 +284,8 @@ export class QuillflowClient {
         failure = new QuillflowError(0, "network", "The event stream ended before the job did");
         try {
           for await (const frame of readServerSentEvents(response.body!)) {
+            // Events that arrived in one chunk with one already yielded: an abort since wins.
+            signal?.throwIfAborted();
             if (frame.event === "shutdown") {
               // The service is stopping: come back to it (or another instance) shortly.
               failure = new QuillflowError(503, "shutting_down", "The server shut down");

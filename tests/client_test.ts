@@ -168,6 +168,20 @@ Deno.test("QuillflowClient errors are typed: status, code, retryAfter", async (t
       const error = await rejection(new QuillflowClient(server.url).list());
       assert.deepEqual([error.status, error.code], [401, "unauthorized"]);
     });
+    await t.step("events: aborting the signal mid-stream ends it with the reason", async () => {
+      const controller = new AbortController();
+      const seen: string[] = [];
+      await assert.rejects(
+        (async () => {
+          for await (const event of client.events(running.id, { signal: controller.signal })) {
+            seen.push(event.type);
+            controller.abort(new Error("no longer wanted"));
+          }
+        })(),
+        /no longer wanted/,
+      );
+      assert.deepEqual(seen, ["status"], "nothing after the abort");
+    });
     await t.step("events: a 404 is thrown at once, without retrying", async () => {
       await using proxy = startTcpProxy({ upstream: hostOf(server.url) });
       const proxied = new QuillflowClient(proxy.url, { token: "s3cret" });
