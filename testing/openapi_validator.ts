@@ -143,16 +143,8 @@ export class OpenApiValidator {
   /** Fetches the document a running service serves, checking that answer too. */
   static async fetch(baseUrl: string): Promise<OpenApiValidator> {
     const response = await fetch(`${baseUrl}/openapi.json`);
-    const document = await response.json();
-    const validator = new OpenApiValidator(document);
-    await validator.check(
-      "GET",
-      `${baseUrl}/openapi.json`,
-      new Response(JSON.stringify(document), {
-        status: response.status,
-        headers: response.headers,
-      }),
-    );
+    const validator = new OpenApiValidator(await response.clone().json());
+    await validator.check("GET", response.url, response);
     return validator;
   }
 

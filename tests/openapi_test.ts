@@ -8,9 +8,9 @@
 
 import assert from "node:assert/strict";
 import SwaggerParser from "npm:@apidevtools/swagger-parser@13.1.0";
-import type { Job } from "../src/api_schema.ts";
+import type { Job, JobEventType } from "../src/api_schema.ts";
 import { createHandler } from "../src/app.ts";
-import type { JobRecord, JobSnapshot } from "../src/job.ts";
+import type { JobEventType as LoggedEventType, JobRecord, JobSnapshot } from "../src/job.ts";
 import { JobManager } from "../src/job_manager.ts";
 import { MemoryJobStore } from "../src/job_store.ts";
 import { OfflineWriter } from "../src/llm_offline.ts";
@@ -30,6 +30,8 @@ const snapshotMatchesDocument: Equal<
   Simplify<JobSnapshot & { streamToken?: string }>,
   Simplify<Job>
 > = true;
+/** The event types the job log holds are the ones the document describes. */
+const eventTypesMatchDocument: Equal<LoggedEventType, JobEventType> = true;
 
 const TERMINAL = new Set(["complete", "error", "cancelled"]);
 const UNKNOWN_ID = "0190f5a2-7c1e-7b3a-9d2e-5f6a7b8c9d0e";
@@ -74,8 +76,9 @@ function serve(handler: (request: Request) => Promise<Response>) {
   return { url: promise, close: () => server.shutdown() };
 }
 
-Deno.test("the document compiles to the server's snapshot type", () => {
+Deno.test("the document's types are the server's snapshot and event types", () => {
   assert.equal(snapshotMatchesDocument, true);
+  assert.equal(eventTypesMatchDocument, true);
 });
 
 Deno.test("GET /openapi.json is valid OpenAPI 3.1 per swagger-parser, and public", async () => {
