@@ -121,6 +121,8 @@ export class OpenApiValidator {
   readonly #routes: { template: string; pattern: RegExp; item: JsonObject }[];
   /** Every `METHOD template status` checked so far, for coverage. */
   readonly seen: Set<string> = new Set();
+  /** Every `template event` of an event stream checked so far, for coverage. */
+  readonly seenEvents: Set<string> = new Set();
 
   /** Checks against `document` (the service's, as served). */
   constructor(document: unknown) {
@@ -293,6 +295,7 @@ export class OpenApiValidator {
           );
         }
         result.events.push(event);
+        this.seenEvents.add(`${routeName} ${event.event}`);
         if (options.until?.(event)) break;
       }
       return result;

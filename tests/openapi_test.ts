@@ -403,6 +403,30 @@ Deno.test("every response of the service is described by /openapi.json", async (
     await server.shutdown();
   }
 
+  await t.step(
+    "a failed run: its error event, and the original stream's error message",
+    async () => {
+      const llm = await startOpenAiServer({
+        script: () => ({ status: 500, message: "overloaded" }),
+      });
+      const server = await startTestServer(openaiFlags(llm.baseUrl, ["--llm-max-attempts", "1"]));
+      try {
+        const job = await submit(server.url, "Failed tea");
+        const { events } = await call(validator, "GET", `${server.url}/api/jobs/${job.id}/events`);
+        assert.equal(events!.at(-1)?.event, "error");
+        const failed = await call(validator, "GET", `${server.url}/api/jobs/${job.id}`);
+        assert.equal((failed.body as { status: string }).status, "failed");
+        const compat = await call(validator, "GET", `${server.url}/progress/${job.id}`, {}, {
+          until: (event) => (event.data as { step?: string }).step === "error",
+        });
+        assert.equal((compat.events!.at(-1)?.data as { step: string }).step, "error");
+      } finally {
+        await server.shutdown();
+        await llm.close();
+      }
+    },
+  );
+
   await t.step("a cancelled run: every event, and the cancel's answer", async () => {
     // The outline is answered; every section then stalls mid-stream, so the job is running
     // with text streamed when it is cancelled, whatever the machine's speed.
@@ -564,6 +588,17 @@ Deno.test("every response of the service is described by /openapi.json", async (
     }
     for (const status of [400, 401, 404, 405, 409, 413, 415, 429, 500, 503]) {
       assert.ok(seen.some((entry) => entry.endsWith(` ${status}`)), `no ${status} was checked`);
+    }
+    const message = (validator.document.components as {
+      schemas: { JobStreamMessage: { oneOf: { properties: { event: { const: string } } }[] } };
+    }).schemas.JobStreamMessage;
+    const described = message.oneOf.map((branch) => branch.properties.event.const);
+    assert.equal(described.length, 7);
+    for (const event of described) {
+      assert.ok(
+        validator.seenEvents.has(`/api/jobs/{id}/events ${event}`),
+        `no ${event} event was checked`,
+      );
     }
   });
 });
