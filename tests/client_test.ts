@@ -238,7 +238,8 @@ Deno.test("QuillflowClient.events resumes after cut connections: nothing lost or
 
 Deno.test("QuillflowClient.events resumes across a kill -9 and restart on the sqlite store", async () => {
   await using dir = await makeTestDir("client-restart");
-  const flags = ["--store", "sqlite", "--data-dir", dir.path, "--offline-delay-ms", "400"];
+  // Slow enough (a second a call) that the job is still running when the kill comes.
+  const flags = ["--store", "sqlite", "--data-dir", dir.path, "--offline-delay-ms", "1000"];
   let service = await startService(flags);
   try {
     await using proxy = startTcpProxy({ upstream: hostOf(service.url) });
