@@ -4,9 +4,13 @@
  * flight. It uses the same job manager as the server, with a store in memory: a one-off run has
  * nothing to resume and should not show up in the server's job list.
  *
+ * With `--server URL`, the job runs on that running service instead, through the typed client
+ * (`src/client.ts`), with the same progress bar; Ctrl-C cancels the job there.
+ *
  * @module
  */
 
+import { QuillflowClient, QuillflowError } from "./client.ts";
 import type { Config } from "./config.ts";
 import type { JobEvent } from "./job.ts";
 import { listenForInterrupts } from "./interrupts.ts";
@@ -37,6 +41,10 @@ export interface GenerateOptions {
   tty?: boolean;
   /** Cancels the run, like Ctrl-C. Default: a SIGINT listener. */
   signal?: AbortSignal;
+  /** Run the job on the service at this URL instead of in this process. */
+  server?: string | undefined;
+  /** The token for `server`; default the config's `API_TOKEN`. */
+  token?: string | undefined;
 }
 
 const encoder = new TextEncoder();
@@ -64,17 +72,6 @@ export async function runGenerate(config: Config, options: GenerateOptions): Pro
     stderr(`quillflow: ${(error as Error).message.replace("'topic'", "the topic")}\n`);
     return 2;
   }
-  // Info logs would tear through the progress bar; warnings and errors still show.
-  const level = LOG_LEVELS.indexOf(config.logLevel) < LOG_LEVELS.indexOf("warn")
-    ? "warn"
-    : config.logLevel;
-  const store = new MemoryJobStore();
-  const manager = createManager(
-    config,
-    options.llm ?? createLlm(config),
-    store,
-    createLogger(level, (line) => stderr(`${line}\n`)),
-  );
   const bar = new ProgressBar({
     write: stderr,
     tty: options.tty ?? Deno.stderr.isTerminal(),
@@ -91,6 +88,65 @@ export async function runGenerate(config: Config, options: GenerateOptions): Pro
       Deno.exit(EXIT_INTERRUPTED);
     },
   }, ["SIGINT"]);
+  let last: JobEvent | undefined;
+  if (options.server !== undefined) {
+    const token = options.token ?? config.apiToken;
+    try {
+      last = await followRemote(options.server, token, topic, bar, signal);
+    } catch (error) {
+      if (!(error instanceof QuillflowError)) throw error;
+      bar.stop("failed");
+      const why = error.status === 401
+        ? `${options.server} refused the token (set it with --token or API_TOKEN)`
+        : error.message;
+      stderr(`quillflow: generation failed: ${why}\n`);
+      return 1;
+    }
+  } else {
+    last = await runHere(config, options, topic, bar, signal, stderr);
+  }
+  if (last?.type === "complete") {
+    bar.stop("done");
+    const article = `${String(last.data.article ?? "").trimEnd()}\n`;
+    if (options.out !== undefined) {
+      await Deno.writeTextFile(options.out, article);
+      stderr(`quillflow: article written to ${options.out}\n`);
+    } else {
+      await (options.stdout ?? writeStdout)(article);
+    }
+    return 0;
+  }
+  if (last?.type === "cancelled") {
+    bar.stop("cancelled");
+    stderr("quillflow: cancelled; no article was written\n");
+    return EXIT_INTERRUPTED;
+  }
+  const message = last?.type === "error" ? String(last.data.message) : "the job ended unexpectedly";
+  bar.stop("failed");
+  stderr(`quillflow: generation failed: ${message}\n`);
+  return 1;
+}
+
+/** Runs the job in this process with a store in memory; resolves with its last event. */
+async function runHere(
+  config: Config,
+  options: GenerateOptions,
+  topic: string,
+  bar: ProgressBar,
+  signal: AbortSignal,
+  stderr: (text: string) => void,
+): Promise<JobEvent | undefined> {
+  // Info logs would tear through the progress bar; warnings and errors still show.
+  const level = LOG_LEVELS.indexOf(config.logLevel) < LOG_LEVELS.indexOf("warn")
+    ? "warn"
+    : config.logLevel;
+  const store = new MemoryJobStore();
+  const manager = createManager(
+    config,
+    options.llm ?? createLlm(config),
+    store,
+    createLogger(level, (line) => stderr(`${line}\n`)),
+  );
   let last: JobEvent | undefined;
   try {
     const record = await manager.submit(topic);
@@ -121,24 +177,36 @@ export async function runGenerate(config: Config, options: GenerateOptions): Pro
     await manager.close();
     await store.close();
   }
-  if (last?.type === "complete") {
-    bar.stop("done");
-    const article = `${String(last.data.article ?? "").trimEnd()}\n`;
-    if (options.out !== undefined) {
-      await Deno.writeTextFile(options.out, article);
-      stderr(`quillflow: article written to ${options.out}\n`);
-    } else {
-      await (options.stdout ?? writeStdout)(article);
+  return last;
+}
+
+/**
+ * Runs the job on the service at `server` and follows its events (reconnecting as needed);
+ * resolves with its last event. `signal` cancels the job there.
+ */
+async function followRemote(
+  server: string,
+  token: string | undefined,
+  topic: string,
+  bar: ProgressBar,
+  signal: AbortSignal,
+): Promise<JobEvent | undefined> {
+  const client = new QuillflowClient(server, { token });
+  bar.start();
+  const job = await client.submit(topic);
+  const cancel = () => {
+    client.cancel(job.id).catch(() => {});
+  };
+  if (signal.aborted) cancel();
+  else signal.addEventListener("abort", cancel, { once: true });
+  let last: JobEvent | undefined;
+  try {
+    for await (const event of client.events(job.id)) {
+      last = event;
+      bar.update(event);
     }
-    return 0;
+  } finally {
+    signal.removeEventListener("abort", cancel);
   }
-  if (last?.type === "cancelled") {
-    bar.stop("cancelled");
-    stderr("quillflow: cancelled; no article was written\n");
-    return EXIT_INTERRUPTED;
-  }
-  const message = last?.type === "error" ? String(last.data.message) : "the job ended unexpectedly";
-  bar.stop("failed");
-  stderr(`quillflow: generation failed: ${message}\n`);
-  return 1;
+  return last;
 }
