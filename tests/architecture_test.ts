@@ -9,14 +9,19 @@ import { dirname, join, relative } from "node:path";
  */
 const LAYERS: readonly (readonly string[])[] = [
   ["core"],
-  ["llm", "store"],
-  ["workflow"],
+  ["llm", "store", "api"],
+  ["workflow", "client"],
   ["jobs"],
   ["http", "mcp", "cli"],
 ];
 const ROOT = "(root)";
 /** Lines a file in src/ may have at most: one concept per file. */
 const MAX_LINES = 450;
+/**
+ * Declarative data, not logic, where one file is one concept however long: the OpenAPI document
+ * and the JSON Schemas of the API's shapes (feat/openapi).
+ */
+const LONG_DATA_FILES = new Set(["src/api/openapi.ts", "src/api/api_schema.ts"]);
 
 const layerOf = new Map(LAYERS.flatMap((folders, layer) => folders.map((f) => [f, layer])));
 
@@ -82,6 +87,7 @@ const c = await import("../store/c.ts");
 Deno.test(`no file in src/ is over ${MAX_LINES} lines`, async () => {
   const long: string[] = [];
   for (const file of await sourceFiles()) {
+    if (LONG_DATA_FILES.has(file)) continue;
     const lines = (await Deno.readTextFile(file)).split("\n").length;
     if (lines > MAX_LINES) long.push(`${file}: ${lines}`);
   }

@@ -4,33 +4,44 @@
  * flight. It uses the same job manager as the server, with a store in memory: a one-off run has
  * nothing to resume and should not show up in the server's job list.
  *
+ * With `--server URL`, the job runs on that running service instead, through the typed client
+ * (`src/client/client.ts`), with the same progress bar; Ctrl-C cancels the job there.
+ *
  * @module
  */
 
+import { QuillflowClient, QuillflowError } from "../client/client.ts";
 import type { JobEvent } from "../core/job.ts";
-import { listenForInterrupts } from "./interrupts.ts";
-import { type FeedItem, isSignal } from "../jobs/job_feed.ts";
 import { createLogger, LOG_LEVELS, type Logger, type LogLevel } from "../core/logger.ts";
-import type { JobManager } from "../jobs/job_manager.ts";
-import { ProgressBar } from "./progress_bar.ts";
 import { validateTopic } from "../core/topic_input.ts";
+import { type FeedItem, isSignal } from "../jobs/job_feed.ts";
+import type { JobManager } from "../jobs/job_manager.ts";
+import { listenForInterrupts } from "./interrupts.ts";
+import { ProgressBar } from "./progress_bar.ts";
 
 /** Exit status after Ctrl-C, as shells report a process ended by SIGINT. */
 export const EXIT_INTERRUPTED = 130;
 
-/** What {@linkcode runGenerate} needs. */
+/** The settings {@linkcode runGenerate} reads; a `Config` has them. */
+export interface GenerateSettings {
+  /** The configured log level; below `warn` it is raised to `warn`. */
+  logLevel: LogLevel;
+  /** The configured `API_TOKEN`, the default token for `server`. */
+  apiToken?: string | undefined;
+}
+
+/** What {@linkcode runGenerate} needs besides the settings. */
 export interface GenerateOptions {
   /** The topic, as typed. */
   topic: string;
   /** Write the article here instead of stdout. */
   out?: string | undefined;
-  /** The configured log level; below `warn` it is raised to `warn`. */
-  logLevel: LogLevel;
   /**
-   * Opens the jobs to run it with (the composition root's `openJobs`, with a store in memory:
-   * a one-off run has nothing to resume and should not show up in the server's job list).
+   * Opens the jobs to run it with in this process (the composition root's `openJobs`, with a
+   * store in memory: a one-off run has nothing to resume and should not show up in the server's
+   * job list). Needed unless `server` is set.
    */
-  openJobs: (logger: Logger) => Promise<{
+  openJobs?: (logger: Logger) => Promise<{
     manager: JobManager;
     shutdown(graceMs: number): Promise<void>;
   }>;
@@ -42,6 +53,10 @@ export interface GenerateOptions {
   tty?: boolean;
   /** Cancels the run, like Ctrl-C. Default: a SIGINT listener. */
   signal?: AbortSignal;
+  /** Run the job on the service at this URL instead of in this process. */
+  server?: string | undefined;
+  /** The token for `server`; default the config's `API_TOKEN`. */
+  token?: string | undefined;
 }
 
 const encoder = new TextEncoder();
@@ -60,7 +75,10 @@ function writeStderr(text: string): void {
  * Generates one article and returns the exit status: 0 when written, 1 when the workflow failed,
  * 2 for a bad topic, {@linkcode EXIT_INTERRUPTED} when cancelled.
  */
-export async function runGenerate(options: GenerateOptions): Promise<number> {
+export async function runGenerate(
+  settings: GenerateSettings,
+  options: GenerateOptions,
+): Promise<number> {
   const stderr = options.stderr ?? writeStderr;
   let topic: string;
   try {
@@ -69,12 +87,6 @@ export async function runGenerate(options: GenerateOptions): Promise<number> {
     stderr(`quillflow: ${(error as Error).message.replace("'topic'", "the topic")}\n`);
     return 2;
   }
-  // Info logs would tear through the progress bar; warnings and errors still show.
-  const level = LOG_LEVELS.indexOf(options.logLevel) < LOG_LEVELS.indexOf("warn")
-    ? "warn"
-    : options.logLevel;
-  const jobs = await options.openJobs(createLogger(level, (line) => stderr(`${line}\n`)));
-  const manager = jobs.manager;
   const bar = new ProgressBar({
     write: stderr,
     tty: options.tty ?? Deno.stderr.isTerminal(),
@@ -91,6 +103,61 @@ export async function runGenerate(options: GenerateOptions): Promise<number> {
       Deno.exit(EXIT_INTERRUPTED);
     },
   }, ["SIGINT"]);
+  let last: JobEvent | undefined;
+  if (options.server !== undefined) {
+    const token = options.token ?? settings.apiToken;
+    try {
+      last = await followRemote(options.server, token, topic, bar, signal);
+    } catch (error) {
+      if (!(error instanceof QuillflowError)) throw error;
+      bar.stop("failed");
+      const why = error.status === 401
+        ? `${options.server} refused the token (set it with --token or API_TOKEN)`
+        : error.message;
+      stderr(`quillflow: generation failed: ${why}\n`);
+      return 1;
+    }
+  } else {
+    last = await runHere(settings, options, topic, bar, signal, stderr);
+  }
+  if (last?.type === "complete") {
+    bar.stop("done");
+    const article = `${String(last.data.article ?? "").trimEnd()}\n`;
+    if (options.out !== undefined) {
+      await Deno.writeTextFile(options.out, article);
+      stderr(`quillflow: article written to ${options.out}\n`);
+    } else {
+      await (options.stdout ?? writeStdout)(article);
+    }
+    return 0;
+  }
+  if (last?.type === "cancelled") {
+    bar.stop("cancelled");
+    stderr("quillflow: cancelled; no article was written\n");
+    return EXIT_INTERRUPTED;
+  }
+  const message = last?.type === "error" ? String(last.data.message) : "the job ended unexpectedly";
+  bar.stop("failed");
+  stderr(`quillflow: generation failed: ${message}\n`);
+  return 1;
+}
+
+/** Runs the job in this process with a store in memory; resolves with its last event. */
+async function runHere(
+  settings: GenerateSettings,
+  options: GenerateOptions,
+  topic: string,
+  bar: ProgressBar,
+  signal: AbortSignal,
+  stderr: (text: string) => void,
+): Promise<JobEvent | undefined> {
+  // Info logs would tear through the progress bar; warnings and errors still show.
+  const level = LOG_LEVELS.indexOf(settings.logLevel) < LOG_LEVELS.indexOf("warn")
+    ? "warn"
+    : settings.logLevel;
+  if (!options.openJobs) throw new TypeError("Cannot run the job here: no openJobs was given");
+  const jobs = await options.openJobs(createLogger(level, (line) => stderr(`${line}\n`)));
+  const manager = jobs.manager;
   let last: JobEvent | undefined;
   try {
     const record = await manager.submit(topic);
@@ -120,24 +187,36 @@ export async function runGenerate(options: GenerateOptions): Promise<number> {
   } finally {
     await jobs.shutdown(0);
   }
-  if (last?.type === "complete") {
-    bar.stop("done");
-    const article = `${String(last.data.article ?? "").trimEnd()}\n`;
-    if (options.out !== undefined) {
-      await Deno.writeTextFile(options.out, article);
-      stderr(`quillflow: article written to ${options.out}\n`);
-    } else {
-      await (options.stdout ?? writeStdout)(article);
+  return last;
+}
+
+/**
+ * Runs the job on the service at `server` and follows its events (reconnecting as needed);
+ * resolves with its last event. `signal` cancels the job there.
+ */
+async function followRemote(
+  server: string,
+  token: string | undefined,
+  topic: string,
+  bar: ProgressBar,
+  signal: AbortSignal,
+): Promise<JobEvent | undefined> {
+  const client = new QuillflowClient(server, { token });
+  bar.start();
+  const job = await client.submit(topic);
+  const cancel = () => {
+    client.cancel(job.id).catch(() => {});
+  };
+  if (signal.aborted) cancel();
+  else signal.addEventListener("abort", cancel, { once: true });
+  let last: JobEvent | undefined;
+  try {
+    for await (const event of client.events(job.id)) {
+      last = event;
+      bar.update(event);
     }
-    return 0;
+  } finally {
+    signal.removeEventListener("abort", cancel);
   }
-  if (last?.type === "cancelled") {
-    bar.stop("cancelled");
-    stderr("quillflow: cancelled; no article was written\n");
-    return EXIT_INTERRUPTED;
-  }
-  const message = last?.type === "error" ? String(last.data.message) : "the job ended unexpectedly";
-  bar.stop("failed");
-  stderr(`quillflow: generation failed: ${message}\n`);
-  return 1;
+  return last;
 }

@@ -23,9 +23,15 @@ import { addEventRoutes } from "./routes/events.ts";
 import { addHealthRoutes } from "./routes/health.ts";
 import { addJobRoutes } from "./routes/jobs.ts";
 import { addMcpRoutes } from "./routes/mcp.ts";
+import { addOpenApiRoutes } from "./routes/openapi.ts";
 import { addPageRoutes } from "./routes/page.ts";
 
 export { errorResponse } from "./middleware/errors.ts";
+
+/** The request handler, and the routes it serves (for tests that hold them to the document). */
+export type RequestHandler = ((request: Request) => Promise<Response>) & {
+  readonly routes: readonly { method: string; path: string }[];
+};
 
 /** What the handler needs. */
 export interface HandlerDeps {
@@ -81,7 +87,7 @@ export interface HandlerDeps {
  * await manager.close();
  * ```
  */
-export function createHandler(deps: HandlerDeps): (request: Request) => Promise<Response> {
+export function createHandler(deps: HandlerDeps): RequestHandler {
   const { manager, metrics } = deps;
   const logger = deps.logger ?? silentLogger;
   const maxBodyBytes = deps.maxBodyBytes ?? 16_384;
@@ -90,6 +96,7 @@ export function createHandler(deps: HandlerDeps): (request: Request) => Promise<
 
   const router = new Router<RouteContext>();
   addPageRoutes(router);
+  addOpenApiRoutes(router);
   addHealthRoutes(router, { manager, metrics, health: deps.health, sharedQueue: deps.sharedQueue });
   addJobRoutes(router, { manager, access, maxBodyBytes });
   addEventRoutes(router, { manager, highWaterMark });
@@ -116,5 +123,6 @@ export function createHandler(deps: HandlerDeps): (request: Request) => Promise<
       return await handler(ctx.request, ctx.params, { url: ctx.url });
     },
   );
-  return (request) => app({ request, url: new URL(request.url), params: {} });
+  const handle = (request: Request) => app({ request, url: new URL(request.url), params: {} });
+  return Object.assign(handle, { routes: router.routes() });
 }

@@ -1,5 +1,6 @@
 /**
- * The web page: `GET /` and its files under `GET /static/:name`, with a strict CSP and ETags.
+ * The pages: `GET /` (the app), `GET /docs` (the API reference, rendered in the browser from
+ * `/openapi.json`) and their files under `GET /static/:name`, with a strict CSP and ETags.
  *
  * @module
  */
@@ -9,23 +10,28 @@ import type { RouteContext } from "../middleware/middleware.ts";
 import type { Router } from "../router.ts";
 import { assetEtag, STATIC_ASSETS } from "../static_assets.ts";
 import page from "../../../static/index.html" with { type: "text" };
+import docsPage from "../../../static/docs.html" with { type: "text" };
 
 // Scripts and styles are files served by this service: no inline code, no other origin.
 const PAGE_CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
   "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
-/** Adds the page and its files to `router`. */
+function htmlPage(html: string): Response {
+  return new Response(html, {
+    headers: {
+      "content-type": "text/html; charset=utf-8",
+      "content-security-policy": PAGE_CSP,
+      "x-content-type-options": "nosniff",
+      "cache-control": "no-cache",
+    },
+  });
+}
+
+/** Adds the pages (the app at `/`, the API reference at `/docs`) and their files to `router`. */
 export function addPageRoutes(router: Router<RouteContext>): void {
   router
-    .add("GET", "/", () =>
-      new Response(page, {
-        headers: {
-          "content-type": "text/html; charset=utf-8",
-          "content-security-policy": PAGE_CSP,
-          "x-content-type-options": "nosniff",
-          "cache-control": "no-cache",
-        },
-      }))
+    .add("GET", "/", () => htmlPage(page))
+    .add("GET", "/docs", () => htmlPage(docsPage))
     .add("GET", "/static/:name", async (request, { name }) => {
       const asset = name === undefined ? undefined : STATIC_ASSETS.get(name);
       if (!asset || name === undefined) {
