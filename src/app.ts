@@ -14,7 +14,8 @@ import {
   QueueFullError,
   ShuttingDownError,
 } from "./job_manager.ts";
-import { eventStreamResponse } from "./job_stream.ts";
+import { eventStreamResponse, jobsStreamResponse } from "./job_stream.ts";
+import { readEventsRequest } from "./events_request.ts";
 import { type Logger, silentLogger } from "./logger.ts";
 import type { Metrics } from "./metrics.ts";
 import { Router } from "./router.ts";
@@ -257,6 +258,16 @@ export function createHandler(deps: HandlerDeps): (request: Request) => Promise<
         compat: false,
         highWaterMark,
       });
+    })
+    .add("GET", "/api/events", async (request, _params, { url }) => {
+      const read = await readEventsRequest(request, url, manager);
+      return jobsStreamResponse(
+        (sink) =>
+          read.kind === "listed"
+            ? manager.subscribeJobs(read.jobs, sink)
+            : manager.subscribeEvery(read.position, sink),
+        { highWaterMark },
+      );
     })
     .add("POST", "/start-job", async (request) => {
       const record = await manager.submit(await readTopic(request, maxBodyBytes));

@@ -2,7 +2,9 @@
  * Delivers each job's event log to its subscribers. Every subscriber is a cursor into the log and
  * a writer (the writable side of its own TransformStream): it is written only while the writer
  * has room, so a slow reader costs nothing but its place in the log and never holds up the job or
- * the other readers. Knows nothing of SSE framing.
+ * the other readers. A subscriber may follow one job, several listed jobs (a cursor per job), or
+ * every job (a cursor into the store's order of every job's appends); all three share the same
+ * bounded writing, heartbeats, stall drops and shutdown. Knows nothing of SSE framing.
  *
  * @module
  */
@@ -11,6 +13,7 @@ import type { Clock } from "./clock.ts";
 import { systemClock } from "./clock.ts";
 import { type JobEvent, TERMINAL_EVENTS } from "./job.ts";
 import type { JobStore } from "./job_store.ts";
+import { encodeEveryCursor, encodeListedCursor, listFingerprint } from "./stream_cursor.ts";
 
 /** A signal to a stream that is not an event of the log. */
 export interface FeedSignal {
@@ -21,20 +24,33 @@ export interface FeedSignal {
 /** What a subscriber's writer receives. */
 export type FeedItem = JobEvent | FeedSignal;
 
+/** One event of a stream of several jobs: the event, its job, and the cursor that follows it. */
+export interface JobsFeedEvent {
+  /** The job whose log holds the event. */
+  readonly job: string;
+  /** The event. */
+  readonly event: JobEvent;
+  /** Resumes every job of the stream right after this event (see `stream_cursor.ts`). */
+  readonly cursor: string;
+}
+
+/** What the writer of a stream of several jobs receives. */
+export type JobsFeedItem = JobsFeedEvent | FeedSignal;
+
 /** The heartbeat item, shared by every stream. */
 export const HEARTBEAT: FeedSignal = Object.freeze({ signal: "heartbeat" });
 /** The shutdown item, shared by every stream. */
 export const SHUTDOWN: FeedSignal = Object.freeze({ signal: "shutdown" });
 
 /** Whether an item is a signal rather than a log event. */
-export function isSignal(item: FeedItem): item is FeedSignal {
+export function isSignal<T extends object>(item: T | FeedSignal): item is FeedSignal {
   return "signal" in item;
 }
 
 /** Where a subscriber's items go: its stream's writer, and a way to end the stream at once. */
-export interface FeedSink {
+export interface FeedSink<T = FeedItem> {
   /** Writer of the stream's writable side; its `desiredSize` is the back-pressure signal. */
-  writer: WritableStreamDefaultWriter<FeedItem>;
+  writer: WritableStreamDefaultWriter<T>;
   /** Ends the stream at once, dropping what is queued (the client is gone or stuck). */
   abort(reason: unknown): void;
   /**
@@ -56,12 +72,18 @@ export interface JobFeedOptions {
   clock?: Clock;
 }
 
-class Subscription {
-  readonly jobId: string;
-  readonly writer: WritableStreamDefaultWriter<FeedItem>;
+/** What any subscription's writer receives. */
+type AnyItem = FeedItem | JobsFeedEvent;
+
+/**
+ * One open stream: its writer and where it is. Subclasses say what it reads. `read` and
+ * `readNow` return the next items to write, at most `limit`, and move the cursor past them: the
+ * feed writes all of them in the same turn.
+ */
+abstract class Subscription {
+  readonly writer: WritableStreamDefaultWriter<AnyItem>;
   readonly abort: (reason: unknown) => void;
   readonly holdOpenMs: number;
-  cursor: number;
   lastWriteAt: number;
   /** When the writer last ran out of room, or `null` while it has room. */
   stalledSince: number | null = null;
@@ -69,22 +91,224 @@ class Subscription {
   closingSince: number | null = null;
   /** When the terminal event was written to a stream held open; only heartbeats follow it. */
   heldSince: number | null = null;
-  dirty = true;
   pumping = false;
 
-  constructor(jobId: string, cursor: number, sink: FeedSink, now: number) {
-    this.jobId = jobId;
-    this.cursor = cursor;
-    this.writer = sink.writer;
+  constructor(sink: FeedSink<never>, now: number) {
+    this.writer = sink.writer as WritableStreamDefaultWriter<AnyItem>;
     this.abort = sink.abort;
     this.holdOpenMs = sink.holdOpenMs ?? 0;
     this.lastWriteAt = now;
   }
+
+  /** Whether there may be items to read. */
+  abstract get dirty(): boolean;
+  /** Says there may be new items (of job `jobId`, for a subscription that follows several). */
+  abstract touch(jobId: string | undefined): void;
+  /** The next items, read at once; `undefined` when only `read` can tell. */
+  abstract readNow(limit: number): readonly AnyItem[] | undefined;
+  /** The next items. */
+  abstract read(limit: number): Promise<readonly AnyItem[]>;
+  /** Whether `item`, just written, ends the stream (its last job's terminal event). */
+  abstract ends(item: AnyItem): boolean;
+}
+
+/** Follows one job's log from `cursor`, its last event id delivered. */
+class JobSubscription extends Subscription {
+  readonly jobId: string;
+  readonly #store: JobStore;
+  cursor: number;
+  #dirty = true;
+
+  constructor(store: JobStore, jobId: string, cursor: number, sink: FeedSink, now: number) {
+    super(sink, now);
+    this.#store = store;
+    this.jobId = jobId;
+    this.cursor = cursor;
+  }
+
+  get dirty(): boolean {
+    return this.#dirty;
+  }
+
+  touch(): void {
+    this.#dirty = true;
+  }
+
+  readNow(limit: number): readonly JobEvent[] | undefined {
+    const store = this.#store;
+    if (!store.eventsNow) return undefined;
+    this.#dirty = false;
+    return this.#took(store.eventsNow(this.jobId, this.cursor, limit), limit);
+  }
+
+  async read(limit: number): Promise<readonly JobEvent[]> {
+    this.#dirty = false;
+    return this.#took(await this.#store.events(this.jobId, this.cursor, limit), limit);
+  }
+
+  ends(item: AnyItem): boolean {
+    return TERMINAL_EVENTS.has((item as JobEvent).type);
+  }
+
+  #took(events: JobEvent[], limit: number): readonly JobEvent[] {
+    if (events.length === limit) this.#dirty = true;
+    // A store may hand back what was already delivered (a read racing a write): skip it.
+    let skip = 0;
+    while (skip < events.length && (events[skip] as JobEvent).id <= this.cursor) skip++;
+    if (events.length > 0) this.cursor = Math.max(this.cursor, (events.at(-1) as JobEvent).id);
+    return skip === 0 ? events : events.slice(skip);
+  }
+}
+
+/** Follows several listed jobs, each from its own last event id delivered. */
+class ListedSubscription extends Subscription {
+  readonly jobIds: readonly string[];
+  readonly #store: JobStore;
+  readonly #fingerprint: number;
+  /** Last event id delivered, per job, in list order: the cursor. */
+  readonly #lastIds: number[];
+  readonly #index = new Map<string, number>();
+  /** Jobs that may have events to read, in the order they were touched. */
+  readonly #dirty = new Set<string>();
+  /** Jobs whose terminal event is not yet delivered. */
+  #open: number;
+
+  constructor(
+    store: JobStore,
+    jobs: readonly { id: string; afterId: number; finished: boolean }[],
+    sink: FeedSink<JobsFeedItem>,
+    now: number,
+  ) {
+    super(sink, now);
+    this.#store = store;
+    this.jobIds = jobs.map((job) => job.id);
+    this.#fingerprint = listFingerprint(this.jobIds);
+    this.#lastIds = jobs.map((job) => job.afterId);
+    this.#open = 0;
+    jobs.forEach((job, i) => {
+      this.#index.set(job.id, i);
+      if (!job.finished) {
+        this.#open++;
+        this.#dirty.add(job.id);
+      }
+    });
+  }
+
+  /** Whether every listed job's terminal event has been delivered. */
+  get done(): boolean {
+    return this.#open === 0;
+  }
+
+  get dirty(): boolean {
+    return this.#dirty.size > 0;
+  }
+
+  touch(jobId: string | undefined): void {
+    if (jobId === undefined) { for (const id of this.jobIds) this.#dirty.add(id); }
+    else this.#dirty.add(jobId);
+  }
+
+  readNow(limit: number): readonly JobsFeedEvent[] | undefined {
+    const store = this.#store;
+    if (!store.eventsNow) return undefined;
+    const out: JobsFeedEvent[] = [];
+    for (const jobId of [...this.#dirty]) {
+      const want = limit - out.length;
+      if (want <= 0) break;
+      this.#dirty.delete(jobId);
+      const i = this.#index.get(jobId) as number;
+      this.#took(out, jobId, i, store.eventsNow(jobId, this.#lastIds[i] as number, want), want);
+    }
+    return out;
+  }
+
+  async read(limit: number): Promise<readonly JobsFeedEvent[]> {
+    const out: JobsFeedEvent[] = [];
+    for (const jobId of [...this.#dirty]) {
+      const want = limit - out.length;
+      if (want <= 0) break;
+      // Cleared before the read: a touch while it is away marks the job again.
+      this.#dirty.delete(jobId);
+      const i = this.#index.get(jobId) as number;
+      const events = await this.#store.events(jobId, this.#lastIds[i] as number, want);
+      this.#took(out, jobId, i, events, want);
+    }
+    return out;
+  }
+
+  ends(item: AnyItem): boolean {
+    if (!TERMINAL_EVENTS.has((item as JobsFeedEvent).event.type)) return false;
+    return --this.#open === 0;
+  }
+
+  #took(out: JobsFeedEvent[], jobId: string, i: number, events: JobEvent[], want: number): void {
+    if (events.length === want) this.#dirty.add(jobId); // there may be more
+    for (const event of events) {
+      if (event.id <= (this.#lastIds[i] as number)) continue;
+      this.#lastIds[i] = event.id;
+      out.push({
+        job: jobId,
+        event,
+        cursor: encodeListedCursor(this.#fingerprint, this.#lastIds),
+      });
+    }
+  }
+}
+
+/** Follows every job's events, in the store's order of every job's appends, from `position`. */
+class EverySubscription extends Subscription {
+  readonly #store: JobStore;
+  position: string;
+  #dirty = true;
+
+  constructor(store: JobStore, position: string, sink: FeedSink<JobsFeedItem>, now: number) {
+    super(sink, now);
+    this.#store = store;
+    this.position = position;
+  }
+
+  get dirty(): boolean {
+    return this.#dirty;
+  }
+
+  touch(): void {
+    this.#dirty = true;
+  }
+
+  readNow(limit: number): readonly JobsFeedEvent[] | undefined {
+    const store = this.#store;
+    if (!store.eventsSinceNow) return undefined;
+    this.#dirty = false;
+    return this.#took(store.eventsSinceNow(this.position, limit), limit);
+  }
+
+  async read(limit: number): Promise<readonly JobsFeedEvent[]> {
+    this.#dirty = false;
+    const store = this.#store;
+    if (!store.eventsSince) return [];
+    return this.#took(await store.eventsSince(this.position, limit), limit);
+  }
+
+  ends(): boolean {
+    return false; // every job, new ones too: open until the client or the server leaves
+  }
+
+  #took(
+    placed: { jobId: string; event: JobEvent; position: string }[],
+    limit: number,
+  ): JobsFeedEvent[] {
+    if (placed.length === limit) this.#dirty = true;
+    const last = placed.at(-1);
+    if (last) this.position = last.position;
+    return placed.map(({ jobId, event, position }) => ({
+      job: jobId,
+      event,
+      cursor: encodeEveryCursor(position),
+    }));
+  }
 }
 
 const ignore = () => {};
-
-type EventsNow = NonNullable<JobStore["eventsNow"]>;
 
 /** Fans each job's log out to any number of subscribers, each at its own pace. */
 export class JobFeed {
@@ -92,10 +316,16 @@ export class JobFeed {
   readonly #clock: Clock;
   readonly #heartbeatMs: number;
   readonly #stallMs: number;
+  /** Every open subscription. */
+  readonly #subs = new Set<Subscription>();
+  /** The subscriptions that follow each job, one job or several. */
   readonly #byJob = new Map<string, Set<Subscription>>();
+  /** The subscriptions that follow every job. */
+  readonly #every = new Set<EverySubscription>();
   /** How to stop watching each job's log in a shared store, while it has subscribers. */
   readonly #unwatch = new Map<string, () => void>();
-  #count = 0;
+  /** How to stop watching every job's appends in a shared store, while anyone follows them. */
+  #unwatchAll: (() => void) | undefined;
   #sweepTimer: ReturnType<typeof setInterval> | undefined;
   /** Items handed to writers, signals included. */
   itemsWritten = 0;
@@ -110,9 +340,9 @@ export class JobFeed {
     this.#stallMs = options.stallMs;
   }
 
-  /** How many streams are open. */
+  /** How many streams are open; a stream of several jobs counts once. */
   get size(): number {
-    return this.#count;
+    return this.#subs.size;
   }
 
   /**
@@ -121,36 +351,60 @@ export class JobFeed {
    * ends by itself when the writer closes or errors (the client went away).
    */
   subscribe(jobId: string, afterId: number, sink: FeedSink): void {
-    const sub = new Subscription(jobId, afterId, sink, this.#clock.now());
-    const writer = sink.writer;
-    let subs = this.#byJob.get(jobId);
-    if (!subs) {
-      this.#byJob.set(jobId, subs = new Set());
-      // Another process may be the one appending: learn of its appends from the store.
-      const unwatch = this.#store.watch?.(jobId, () => this.notify(jobId));
-      if (unwatch) this.#unwatch.set(jobId, unwatch);
+    const sub = new JobSubscription(this.#store, jobId, afterId, sink, this.#clock.now());
+    this.#follow(sub, jobId);
+    this.#open(sub);
+  }
+
+  /**
+   * Starts delivering the events of several jobs to `sink`, each job's with ids above its
+   * `afterId`, then live ones, interleaved as they come; each item carries the cursor that
+   * resumes every job at once. A job `finished` with nothing after `afterId` is not read. The
+   * writer is closed once every job's terminal event is written (at once when all are finished).
+   */
+  subscribeJobs(
+    jobs: readonly { id: string; afterId: number; finished: boolean }[],
+    sink: FeedSink<JobsFeedItem>,
+  ): void {
+    const sub = new ListedSubscription(this.#store, jobs, sink, this.#clock.now());
+    if (sub.done) {
+      sink.writer.close().catch(ignore);
+      return;
     }
-    subs.add(sub);
-    this.#count++;
-    const remove = () => this.#remove(sub);
-    writer.closed.then(remove, remove);
-    this.#ensureSweep();
-    this.#pump(sub);
+    for (const job of jobs) if (!job.finished) this.#follow(sub, job.id);
+    this.#open(sub);
+  }
+
+  /**
+   * Starts delivering every job's events after the store's `position` (see
+   * `JobStore.headPosition`), new jobs included, in the store's order of every job's appends.
+   * The stream stays open until the client leaves or `closeAll`.
+   */
+  subscribeEvery(position: string, sink: FeedSink<JobsFeedItem>): void {
+    const sub = new EverySubscription(this.#store, position, sink, this.#clock.now());
+    if (this.#every.size === 0) {
+      // Other processes sharing the store append too: learn of it from the store.
+      this.#unwatchAll = this.#store.watchAll?.(() => {
+        for (const every of this.#every) this.#pump(every, undefined);
+      });
+    }
+    this.#every.add(sub);
+    this.#open(sub);
   }
 
   /** Tells the feed that `jobId`'s log has grown. */
   notify(jobId: string): void {
     const subs = this.#byJob.get(jobId);
-    if (!subs) return;
-    for (const sub of subs) this.#pump(sub);
+    if (subs) { for (const sub of subs) this.#pump(sub, jobId); }
+    for (const sub of this.#every) this.#pump(sub, jobId);
   }
 
   /**
    * Ends every stream: writes `final` where there is room, closes the writer, and aborts the
    * ones that have not finished within `graceMs`. Resolves once every stream is gone.
    */
-  async closeAll(final: FeedItem = SHUTDOWN, graceMs = 1_000): Promise<void> {
-    const all = [...this.#byJob.values()].flatMap((subs) => [...subs]);
+  async closeAll(final: FeedSignal = SHUTDOWN, graceMs = 1_000): Promise<void> {
+    const all = [...this.#subs];
     for (const sub of all) {
       // A held stream's job has ended: nothing to resume, so nothing but the close.
       if (
@@ -171,19 +425,40 @@ export class JobFeed {
     await closed;
   }
 
-  #pump(sub: Subscription): void {
-    sub.dirty = true;
+  /** Routes `jobId`'s notifications to `sub`. */
+  #follow(sub: Subscription, jobId: string): void {
+    let subs = this.#byJob.get(jobId);
+    if (!subs) {
+      this.#byJob.set(jobId, subs = new Set());
+      // Another process may be the one appending: learn of its appends from the store.
+      const unwatch = this.#store.watch?.(jobId, () => this.notify(jobId));
+      if (unwatch) this.#unwatch.set(jobId, unwatch);
+    }
+    subs.add(sub);
+  }
+
+  #open(sub: Subscription): void {
+    this.#subs.add(sub);
+    const remove = () => this.#remove(sub);
+    sub.writer.closed.then(remove, remove);
+    this.#ensureSweep();
+    this.#pump(sub, undefined);
+  }
+
+  #pump(sub: Subscription, jobId: string | undefined): void {
+    sub.touch(jobId);
     if (sub.pumping || sub.closingSince !== null || sub.heldSince !== null) return;
     // With a writer that has room and a store that answers at once, the new events are written
     // in this turn: no async loop and no promise per subscriber, which is what fan-out costs.
-    if (this.#store.eventsNow && this.#deliverNow(sub)) return;
+    if (this.#deliverNow(sub)) return;
     sub.pumping = true;
     this.#drain(sub).catch((error) => this.#abort(sub, error));
   }
 
   /**
    * Writes what the store holds now while the writer has room. Returns `false` when the writer
-   * ran out of room with events possibly left, for the async drain to wait for it.
+   * ran out of room with events possibly left, or the store cannot answer at once, for the async
+   * drain to go on.
    */
   #deliverNow(sub: Subscription): boolean {
     try {
@@ -191,15 +466,9 @@ export class JobFeed {
         const room = sub.writer.desiredSize;
         if (room === null) return true; // errored: `closed` rejects and removes it
         if (room <= 0) return false;
-        sub.dirty = false;
-        const events = (this.#store.eventsNow as EventsNow).call(
-          this.#store,
-          sub.jobId,
-          sub.cursor,
-          room,
-        );
-        if (events.length === room) sub.dirty = true;
-        if (this.#writeEvents(sub, events)) return true;
+        const items = sub.readNow(room);
+        if (items === undefined) return false;
+        if (this.#writeItems(sub, items)) return true;
       }
     } catch (error) {
       this.#abort(sub, error);
@@ -218,12 +487,8 @@ export class JobFeed {
           sub.stalledSince = null;
           continue;
         }
-        sub.dirty = false;
-        const events = this.#store.eventsNow
-          ? this.#store.eventsNow(sub.jobId, sub.cursor, room)
-          : await this.#store.events(sub.jobId, sub.cursor, room);
-        if (events.length === room) sub.dirty = true;
-        if (this.#writeEvents(sub, events)) return;
+        const items = sub.readNow(room) ?? await sub.read(room);
+        if (this.#writeItems(sub, items)) return;
       }
     } finally {
       // Cleared in the same turn as the last `dirty` check (no await between them), so a
@@ -232,13 +497,11 @@ export class JobFeed {
     }
   }
 
-  /** Writes `events` past the cursor; returns whether the terminal one ended the delivery. */
-  #writeEvents(sub: Subscription, events: readonly JobEvent[]): boolean {
-    for (const event of events) {
-      if (event.id <= sub.cursor) continue;
-      this.#write(sub, event);
-      sub.cursor = event.id;
-      if (TERMINAL_EVENTS.has(event.type)) {
+  /** Writes `items`; returns whether the last job's terminal event ended the delivery. */
+  #writeItems(sub: Subscription, items: readonly AnyItem[]): boolean {
+    for (const item of items) {
+      this.#write(sub, item);
+      if (sub.ends(item)) {
         if (sub.holdOpenMs > 0) sub.heldSince = this.#clock.now();
         else this.#close(sub);
         return true;
@@ -247,11 +510,11 @@ export class JobFeed {
     return false;
   }
 
-  #write(sub: Subscription, item: FeedItem): void {
+  #write(sub: Subscription, item: AnyItem | FeedSignal): void {
     sub.lastWriteAt = this.#clock.now();
     this.itemsWritten++;
     // A rejected write means the client is gone; `closed` rejects too and removes it.
-    sub.writer.write(item).catch(ignore);
+    sub.writer.write(item as AnyItem).catch(ignore);
   }
 
   #close(sub: Subscription): void {
@@ -266,15 +529,24 @@ export class JobFeed {
   }
 
   #remove(sub: Subscription): void {
-    const subs = this.#byJob.get(sub.jobId);
-    if (!subs?.delete(sub)) return;
-    this.#count--;
-    if (subs.size === 0) {
-      this.#byJob.delete(sub.jobId);
-      this.#unwatch.get(sub.jobId)?.();
-      this.#unwatch.delete(sub.jobId);
+    if (!this.#subs.delete(sub)) return;
+    const jobIds = sub instanceof JobSubscription
+      ? [sub.jobId]
+      : sub instanceof ListedSubscription
+      ? sub.jobIds
+      : [];
+    for (const jobId of jobIds) {
+      const subs = this.#byJob.get(jobId);
+      if (!subs?.delete(sub) || subs.size > 0) continue;
+      this.#byJob.delete(jobId);
+      this.#unwatch.get(jobId)?.();
+      this.#unwatch.delete(jobId);
     }
-    if (this.#count === 0 && this.#sweepTimer !== undefined) {
+    if (sub instanceof EverySubscription && this.#every.delete(sub) && this.#every.size === 0) {
+      this.#unwatchAll?.();
+      this.#unwatchAll = undefined;
+    }
+    if (this.#subs.size === 0 && this.#sweepTimer !== undefined) {
       clearInterval(this.#sweepTimer);
       this.#sweepTimer = undefined;
     }
@@ -291,20 +563,18 @@ export class JobFeed {
 
   #sweep(): void {
     const now = this.#clock.now();
-    for (const subs of this.#byJob.values()) {
-      for (const sub of subs) {
-        const stuckSince = sub.closingSince ?? sub.stalledSince;
-        if (stuckSince !== null && now - stuckSince >= this.#stallMs) {
-          this.stalledDrops++;
-          this.#abort(sub, new Error("Client stopped reading"));
-        } else if (sub.heldSince !== null && now - sub.heldSince >= sub.holdOpenMs) {
-          this.#close(sub);
-        } else if (
-          sub.closingSince === null && now - sub.lastWriteAt >= this.#heartbeatMs &&
-          (sub.writer.desiredSize ?? 0) > 0
-        ) {
-          this.#write(sub, HEARTBEAT);
-        }
+    for (const sub of this.#subs) {
+      const stuckSince = sub.closingSince ?? sub.stalledSince;
+      if (stuckSince !== null && now - stuckSince >= this.#stallMs) {
+        this.stalledDrops++;
+        this.#abort(sub, new Error("Client stopped reading"));
+      } else if (sub.heldSince !== null && now - sub.heldSince >= sub.holdOpenMs) {
+        this.#close(sub);
+      } else if (
+        sub.closingSince === null && now - sub.lastWriteAt >= this.#heartbeatMs &&
+        (sub.writer.desiredSize ?? 0) > 0
+      ) {
+        this.#write(sub, HEARTBEAT);
       }
     }
   }

@@ -23,7 +23,7 @@ import {
   TERMINAL_EVENTS,
 } from "./job.ts";
 import { streamKey } from "./interrupted_streams.ts";
-import { type FeedSink, JobFeed } from "./job_feed.ts";
+import { type FeedSink, JobFeed, type JobsFeedItem } from "./job_feed.ts";
 import { newJobId } from "./job_id.ts";
 import type { JobStore } from "./job_store.ts";
 import type { LlmClient } from "./llm.ts";
@@ -421,6 +421,38 @@ export class JobManager {
       return;
     }
     this.#feed.subscribe(record.id, afterId, sink);
+  }
+
+  /**
+   * Streams the events of several jobs into `sink`: each job's with ids above its `afterId`,
+   * then live ones, interleaved; the writer is closed once every job has ended. The caller checks
+   * each `afterId` is within its job's log.
+   */
+  subscribeJobs(
+    jobs: readonly { record: JobRecord; afterId: number }[],
+    sink: FeedSink<JobsFeedItem>,
+  ): void {
+    this.#feed.subscribeJobs(
+      jobs.map(({ record, afterId }) => ({
+        id: record.id,
+        afterId,
+        finished: FINISHED_STATUSES.has(record.status) && afterId >= record.lastEventId,
+      })),
+      sink,
+    );
+  }
+
+  /**
+   * Where a stream of every job that starts now begins: the store's newest position in the order
+   * of every job's appends; `undefined` when the store keeps no such order.
+   */
+  eventsHead(): Promise<string> | undefined {
+    return this.#store.headPosition?.();
+  }
+
+  /** Streams every job's events after the store's `position` into `sink`, new jobs included. */
+  subscribeEvery(position: string, sink: FeedSink<JobsFeedItem>): void {
+    this.#feed.subscribeEvery(position, sink);
   }
 
   /**

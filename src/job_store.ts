@@ -47,6 +47,36 @@ export interface JobStore {
    * also tells the feed.
    */
   watch?(jobId: string, onAppend: () => void): () => void;
+  /**
+   * The position, in the order of every job's appends, of the newest event readers can see: a
+   * stream of every job that starts now reads after it. Positions are one or two non-negative
+   * integers joined by `-`, ordered part by part (`comparePositions` in `stream_cursor.ts`); a
+   * store that keeps no such order has neither this nor `eventsSince`.
+   */
+  headPosition?(): Promise<string>;
+  /**
+   * Up to `limit` events of any job after `position`, in the order of every job's appends (each
+   * job's in id order); fewer than `limit` only when there are no more now. Events of deleted
+   * jobs are left out.
+   */
+  eventsSince?(position: string, limit: number): Promise<PlacedEvent[]>;
+  /** The same as `eventsSince`, answered at once (see `eventsNow`). */
+  eventsSinceNow?(position: string, limit: number): PlacedEvent[];
+  /**
+   * Calls `onAppend` whenever any job's log grows in another process sharing the store; returns
+   * the way to stop. Only stores shared by several processes need it (see `watch`).
+   */
+  watchAll?(onAppend: () => void): () => void;
+}
+
+/** An event, its job, and its position in the order of every job's appends. */
+export interface PlacedEvent {
+  /** The job whose log holds the event. */
+  readonly jobId: string;
+  /** The event. */
+  readonly event: JobEvent;
+  /** Where it is in the order of every job's appends (see `JobStore.headPosition`). */
+  readonly position: string;
 }
 
 /**
@@ -66,6 +96,12 @@ export interface JobStore {
 export class MemoryJobStore implements JobStore {
   readonly #jobs = new Map<string, JobRecord>();
   readonly #logs = new Map<string, JobEvent[]>();
+  /**
+   * Every append in order, for the stream of every job: entry `i` is at position `#base + i + 1`.
+   * Entries of deleted jobs are dropped once they reach the front.
+   */
+  readonly #order: { jobId: string; event: JobEvent }[] = [];
+  #base = 0;
 
   put(job: JobRecord): Promise<void> {
     this.#jobs.set(job.id, job);
@@ -89,6 +125,17 @@ export class MemoryJobStore implements JobStore {
   delete(id: string): Promise<void> {
     this.#jobs.delete(id);
     this.#logs.delete(id);
+    // Jobs are evicted roughly in the order they ran, so the front mostly moves on here.
+    let gone = 0;
+    while (
+      gone < this.#order.length && !this.#logs.has((this.#order[gone] as { jobId: string }).jobId)
+    ) {
+      gone++;
+    }
+    if (gone > 0) {
+      this.#order.splice(0, gone);
+      this.#base += gone;
+    }
     return Promise.resolve();
   }
 
@@ -96,6 +143,7 @@ export class MemoryJobStore implements JobStore {
     let log = this.#logs.get(jobId);
     if (!log) this.#logs.set(jobId, log = []);
     log.push(event);
+    this.#order.push({ jobId, event });
     return Promise.resolve();
   }
 
@@ -108,6 +156,27 @@ export class MemoryJobStore implements JobStore {
     if (!log) return [];
     // Ids are contiguous from 1, so the id is the index of the next event.
     return log.slice(afterId, afterId + limit);
+  }
+
+  headPosition(): Promise<string> {
+    return Promise.resolve(String(this.#base + this.#order.length));
+  }
+
+  eventsSince(position: string, limit: number): Promise<PlacedEvent[]> {
+    return Promise.resolve(this.eventsSinceNow(position, limit));
+  }
+
+  eventsSinceNow(position: string, limit: number): PlacedEvent[] {
+    const out: PlacedEvent[] = [];
+    for (
+      let i = Math.max(0, parseInt(position, 10) - this.#base);
+      i < this.#order.length && out.length < limit;
+      i++
+    ) {
+      const { jobId, event } = this.#order[i] as { jobId: string; event: JobEvent };
+      if (this.#logs.has(jobId)) out.push({ jobId, event, position: String(this.#base + i + 1) });
+    }
+    return out;
   }
 
   close(): Promise<void> {

@@ -9,6 +9,11 @@
  *   second write of the same event (a job resumed on another instance) a harmless no-op.
  * - `appended:<id>`: a pub/sub channel told of each append, so instances whose clients watch
  *   the job learn of events written by the instance running it.
+ * - `order`: a Redis Stream of pointers `(job, event id)`, one per append, added by the same
+ *   script as the event itself, so its entry ids (`<ms>-<n>`, increasing in the order Redis ran
+ *   the scripts, whichever instance sent them) order every job's events at once: the positions
+ *   of the stream of every job. Entries older than the job TTL are trimmed (`MINID`).
+ * - `appended`: a pub/sub channel told of every append, for instances streaming every job.
  *
  * Finished jobs' keys get `PEXPIRE`: eviction happens in Redis, for every instance at once.
  * Commands fail fast (no offline queue) with {@linkcode StoreUnavailableError} while Redis is
@@ -19,7 +24,7 @@
 
 import { Redis } from "ioredis";
 import { FINISHED_STATUSES, type JobEvent, type JobEventType, type JobRecord } from "./job.ts";
-import type { JobStore } from "./job_store.ts";
+import type { JobStore, PlacedEvent } from "./job_store.ts";
 import { StoreUnavailableError } from "./store_unavailable_error.ts";
 
 /** Settings of a {@linkcode RedisJobStore}. */
@@ -86,12 +91,15 @@ export class JobTakenError extends Error {
 const FENCE_CHECK =
   "if ARGV[1] ~= '' and redis.call('GET', KEYS[1]) ~= ARGV[1] then return redis.error_reply('FENCED') end";
 
-// KEYS: owner, events, appended channel. ARGV: token, stream id, type, data, announcement.
+// KEYS: owner, events, appended channel, order, every-job channel. ARGV: token, stream id,
+// type, data, announcement, job id, event id, oldest order entry to keep.
 const APPEND = `
 ${FENCE_CHECK}
 local added = redis.pcall('XADD', KEYS[2], ARGV[2], 'type', ARGV[3], 'data', ARGV[4])
 if type(added) == 'table' and added.err then return added end
+redis.call('XADD', KEYS[4], 'MINID', '~', ARGV[8], '*', 'job', ARGV[6], 'event', ARGV[7])
 redis.call('PUBLISH', KEYS[3], ARGV[5])
+redis.call('PUBLISH', KEYS[5], ARGV[5])
 return added
 `;
 
@@ -116,6 +124,8 @@ export class RedisJobStore implements JobStore {
   readonly #prefix: string;
   readonly #ttlMs: number;
   readonly #watchers = new Map<string, Set<() => void>>();
+  /** Watchers of every job's appends (see `watchAll`). */
+  readonly #allWatchers = new Set<() => void>();
   /** Tags this store's announcements: the manager appending here tells its own feed directly. */
   readonly #origin = crypto.randomUUID();
   /** The run token of each job this instance runs; its writes for the job carry it. */
@@ -134,6 +144,10 @@ export class RedisJobStore implements JobStore {
     subscriber.on("error", remember);
     subscriber.on("message", (channel: string, message: string) => {
       if (message.startsWith(this.#origin)) return;
+      if (channel === this.key("appended")) {
+        for (const onAppend of this.#allWatchers) onAppend();
+        return;
+      }
       const id = channel.slice(`${this.#prefix}appended:`.length);
       for (const onAppend of this.#watchers.get(id) ?? []) onAppend();
     });
@@ -141,7 +155,10 @@ export class RedisJobStore implements JobStore {
     let first = true;
     subscriber.on("ready", () => {
       if (first) first = false;
-      else for (const set of this.#watchers.values()) for (const onAppend of set) onAppend();
+      else {
+        for (const set of this.#watchers.values()) for (const onAppend of set) onAppend();
+        for (const onAppend of this.#allWatchers) onAppend();
+      }
     });
   }
 
@@ -307,15 +324,21 @@ export class RedisJobStore implements JobStore {
     await this.#write(jobId, () =>
       this.#client.eval(
         APPEND,
-        3,
+        5,
         this.key(`owner:${jobId}`),
         this.key(`events:${jobId}`),
         this.key(`appended:${jobId}`),
+        this.key("order"),
+        this.key("appended"),
         this.#fences.get(jobId) ?? "",
         `0-${event.id}`,
         event.type,
         JSON.stringify(event.data),
         `${this.#origin} ${event.id}`,
+        jobId,
+        event.id,
+        // The order of a job older than the TTL is of no use: its events expire with it.
+        Math.max(0, Date.now() - this.#ttlMs),
       ));
   }
 
@@ -328,15 +351,70 @@ export class RedisJobStore implements JobStore {
         "COUNT",
         limit,
       ) as StreamEntry[];
-      return entries.map(([entryId, fields]) => {
-        const value = (name: string) => fields[fields.indexOf(name) + 1] as string;
-        return {
-          id: eventIdOf(entryId),
-          type: value("type") as JobEventType,
-          data: JSON.parse(value("data")) as Record<string, unknown>,
-        };
-      });
+      return entries.map((entry) => this.#toEvent(entry));
     });
+  }
+
+  #toEvent([entryId, fields]: StreamEntry): JobEvent {
+    const value = (name: string) => fields[fields.indexOf(name) + 1] as string;
+    return {
+      id: eventIdOf(entryId),
+      type: value("type") as JobEventType,
+      data: JSON.parse(value("data")) as Record<string, unknown>,
+    };
+  }
+
+  async headPosition(): Promise<string> {
+    return await this.#run(async () => {
+      const [last] = await this.#client.xrevrange(this.key("order"), "+", "-", "COUNT", 1);
+      return last?.[0] ?? "0-0";
+    });
+  }
+
+  async eventsSince(position: string, limit: number): Promise<PlacedEvent[]> {
+    return await this.#run(async () => {
+      const out: PlacedEvent[] = [];
+      let after = position;
+      // Pointers to expired jobs give no event: read on until `limit` or the end.
+      for (;;) {
+        const entries = await this.#client.xrange(
+          this.key("order"),
+          `(${after}`,
+          "+",
+          "COUNT",
+          limit - out.length,
+        ) as StreamEntry[];
+        if (entries.length === 0) return out;
+        const pipe = this.#client.pipeline();
+        const pointers = entries.map(([entryId, fields]) => {
+          const job = fields[fields.indexOf("job") + 1] as string;
+          const id = fields[fields.indexOf("event") + 1] as string;
+          pipe.xrange(this.key(`events:${job}`), `0-${id}`, `0-${id}`);
+          return { entryId, job };
+        });
+        const replies = await pipe.exec() ?? [];
+        pointers.forEach(({ entryId, job }, i) => {
+          const [entry] = (replies[i]?.[1] ?? []) as StreamEntry[];
+          if (entry) out.push({ jobId: job, event: this.#toEvent(entry), position: entryId });
+        });
+        after = (entries.at(-1) as StreamEntry)[0];
+        if (out.length >= limit || entries.length < limit) return out;
+      }
+    });
+  }
+
+  watchAll(onAppend: () => void): () => void {
+    if (this.#allWatchers.size === 0) {
+      // Appends made before the subscription took effect are read on this first call.
+      this.#subscriber.subscribe(this.key("appended")).then(onAppend, onAppend);
+    } else {
+      queueMicrotask(onAppend);
+    }
+    this.#allWatchers.add(onAppend);
+    return () => {
+      if (!this.#allWatchers.delete(onAppend) || this.#allWatchers.size > 0) return;
+      this.#subscriber.unsubscribe(this.key("appended")).catch(() => {});
+    };
   }
 
   watch(jobId: string, onAppend: () => void): () => void {
@@ -359,6 +437,7 @@ export class RedisJobStore implements JobStore {
 
   async close(): Promise<void> {
     this.#watchers.clear();
+    this.#allWatchers.clear();
     await Promise.all([closeClient(this.#client), closeClient(this.#subscriber)]);
   }
 

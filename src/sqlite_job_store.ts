@@ -19,13 +19,13 @@
 
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { FINISHED_STATUSES, type JobEvent, type JobRecord, type JobStatus } from "./job.ts";
-import type { JobStore } from "./job_store.ts";
+import type { JobStore, PlacedEvent } from "./job_store.ts";
 
 /** The file name inside the data directory. */
 export const DATABASE_FILE = "quillflow.db";
 
 /** The schema version this code writes; a newer file is refused rather than misread. */
-const SCHEMA_VERSION = 2;
+const SCHEMA_VERSION = 3;
 
 /** Thrown when the store cannot be opened or read: a clear start-up error, never an empty store. */
 export class StoreOpenError extends Error {
@@ -69,7 +69,17 @@ interface Statements {
   insertEvents: StatementSync;
   readEvents: StatementSync;
   lastEventId: StatementSync;
+  readSince: StatementSync;
+  lastPosition: StatementSync;
 }
+
+/**
+ * Schema 2 had no order across jobs: its batches get no position, and the stream of every job,
+ * which starts at the newest position, never needs them.
+ */
+const MIGRATE_FROM_2 = `
+  ALTER TABLE event_batches ADD COLUMN seq_last INTEGER;
+`;
 
 /** Schema 1 kept one row per event: each becomes a batch of one. */
 const MIGRATE_FROM_1 = `
@@ -83,6 +93,16 @@ const RETRY_MS = 1_000;
 /** Written events kept in memory per job, and jobs kept, for live readers. */
 const TAIL_EVENTS = 256;
 const TAIL_JOBS = 256;
+/** Written events of every job kept in memory, in order, for live readers of every job. */
+const RECENT_EVENTS = 4_096;
+
+/** A written event in the order of every job's appends; `gone` once its job is deleted. */
+interface RecentEvent {
+  jobId: string;
+  event: JobEvent;
+  seq: number;
+  gone?: boolean;
+}
 
 /**
  * Job records and event logs in a SQLite file, with writes grouped into short transactions.
@@ -127,6 +147,16 @@ export class SqliteJobStore implements JobStore {
   readonly #tails = new Map<string, JobEvent[]>();
   readonly #deletes = new Set<string>();
   readonly #listeners: ((jobIds: Iterable<string>) => void)[] = [];
+  /**
+   * The newest written events of every job, positions contiguous: what live readers of every job
+   * ask for, served without reading the file back.
+   */
+  #recent: RecentEvent[] = [];
+  /**
+   * The position of the newest written event in the order of every job's appends. Each batch
+   * row holds `seq_last`, its last event's position; its events' positions run up to it.
+   */
+  #seq: number;
   #bufferedEvents = 0;
   /** Settles when the writes buffered so far are in the file. */
   #batch: PromiseWithResolvers<void> | undefined;
@@ -158,15 +188,21 @@ export class SqliteJobStore implements JobStore {
       deleteJob: db.prepare("DELETE FROM jobs WHERE id = ?"),
       deleteEvents: db.prepare("DELETE FROM event_batches WHERE job_id = ?"),
       insertEvents: db.prepare(
-        "INSERT OR REPLACE INTO event_batches (job_id, first_id, last_id, events) " +
-          "VALUES (?, ?, ?, ?)",
+        "INSERT OR REPLACE INTO event_batches (job_id, first_id, last_id, events, seq_last) " +
+          "VALUES (?, ?, ?, ?, ?)",
       ),
       readEvents: db.prepare(
         "SELECT events FROM event_batches WHERE job_id = ? AND last_id > ? " +
           "ORDER BY first_id LIMIT ?",
       ),
       lastEventId: db.prepare("SELECT MAX(last_id) AS id FROM event_batches WHERE job_id = ?"),
+      readSince: db.prepare(
+        "SELECT job_id, first_id, last_id, seq_last, events FROM event_batches " +
+          "WHERE seq_last > ? ORDER BY seq_last LIMIT ?",
+      ),
+      lastPosition: db.prepare("SELECT MAX(seq_last) AS seq FROM event_batches"),
     };
+    this.#seq = Number(this.#sql.lastPosition.get()?.seq ?? 0);
   }
 
   /**
@@ -196,6 +232,7 @@ export class SqliteJobStore implements JobStore {
       }
       const fromOne = version === 1 &&
         db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'events'").get();
+      const fromTwo = version === 2;
       db.exec(`
         BEGIN IMMEDIATE;
         CREATE TABLE IF NOT EXISTS jobs (
@@ -210,14 +247,19 @@ export class SqliteJobStore implements JobStore {
         -- last_id) as a JSON array. Half the CPU of a row per event when a commit holds several
         -- of a job's events. A rowid table, not WITHOUT ROWID: rows carry kilobytes of text, and
         -- SQLite's WITHOUT ROWID layout suits small rows only (measured 2.6x slower to insert).
+        -- seq_last: the position of the batch's last event in the order of every job's appends.
         CREATE TABLE IF NOT EXISTS event_batches (
           job_id TEXT NOT NULL,
           first_id INTEGER NOT NULL,
           last_id INTEGER NOT NULL,
           events TEXT NOT NULL,
+          seq_last INTEGER,
           PRIMARY KEY (job_id, first_id)
         );
         ${fromOne ? MIGRATE_FROM_1 : ""}
+        ${fromTwo ? MIGRATE_FROM_2 : ""}
+        CREATE INDEX IF NOT EXISTS event_batches_by_seq ON event_batches (seq_last)
+          WHERE seq_last IS NOT NULL;
         PRAGMA user_version = ${SCHEMA_VERSION};
         COMMIT;
       `);
@@ -296,6 +338,7 @@ export class SqliteJobStore implements JobStore {
     if (dropped) this.#bufferedEvents -= dropped.length;
     this.#events.delete(id);
     this.#tails.delete(id);
+    for (const recent of this.#recent) if (recent.jobId === id) recent.gone = true;
     this.#deletes.add(id);
     this.#schedule();
     return written;
@@ -348,6 +391,47 @@ export class SqliteJobStore implements JobStore {
     return Promise.resolve(out);
   }
 
+  /** The position of the newest event in the file, in the order of every job's appends. */
+  headPosition(): Promise<string> {
+    return Promise.resolve(String(this.#seq));
+  }
+
+  /** Up to `limit` events in the file after `position`, of any job, in the order they were written. */
+  eventsSince(position: string, limit: number): Promise<PlacedEvent[]> {
+    const after = parseInt(position, 10);
+    const out: PlacedEvent[] = [];
+    const first = this.#recent[0]?.seq;
+    if (first !== undefined && first <= after + 1) {
+      for (let i = after + 1 - first; i < this.#recent.length && out.length < limit; i++) {
+        const { jobId, event, seq, gone } = this.#recent[i] as RecentEvent;
+        if (!gone && !this.#deletes.has(jobId)) out.push({ jobId, event, position: String(seq) });
+      }
+      return Promise.resolve(out);
+    }
+    // Older than what is kept in memory: read the batches back. Every batch holds at least one
+    // event, so `limit` of them hold enough, unless deleted jobs' rows left gaps (read on, then).
+    let from = after;
+    for (;;) {
+      const rows = this.#sql.readSince.all(from, limit);
+      for (const row of rows) {
+        const seqLast = Number(row.seq_last);
+        const seqFirst = seqLast - (Number(row.last_id) - Number(row.first_id));
+        const jobId = String(row.job_id);
+        from = seqLast;
+        if (this.#deletes.has(jobId)) continue;
+        const events = JSON.parse(String(row.events)) as JobEvent[];
+        events.forEach((event, i) => {
+          const seq = seqFirst + i;
+          if (seq > after && out.length < limit) {
+            out.push({ jobId, event, position: String(seq) });
+          }
+        });
+        if (out.length === limit) return Promise.resolve(out);
+      }
+      if (rows.length < limit) return Promise.resolve(out);
+    }
+  }
+
   /** Calls `listener` with the jobs whose logs grew after each write to the file. */
   onDurable(listener: (jobIds: Iterable<string>) => void): void {
     this.#listeners.push(listener);
@@ -390,6 +474,8 @@ export class SqliteJobStore implements JobStore {
       return;
     }
     const sql = this.#sql;
+    // Positions are taken only once the transaction commits.
+    let seq = this.#seq;
     try {
       this.#db.exec("BEGIN");
       for (const id of this.#deletes) {
@@ -398,7 +484,8 @@ export class SqliteJobStore implements JobStore {
       }
       for (const [jobId, log] of this.#events) {
         const first = (log[0] as JobEvent).id;
-        sql.insertEvents.run(jobId, first, (log.at(-1) as JobEvent).id, JSON.stringify(log));
+        seq += log.length;
+        sql.insertEvents.run(jobId, first, (log.at(-1) as JobEvent).id, JSON.stringify(log), seq);
       }
       for (const record of this.#records.values()) {
         sql.putJob.run(record.id, record.createdAt, record.status, JSON.stringify(record));
@@ -425,7 +512,13 @@ export class SqliteJobStore implements JobStore {
     }
     this.flushes++;
     const grown = [...this.#events.keys()];
-    for (const [jobId, log] of this.#events) this.#keepTail(jobId, log);
+    for (const [jobId, log] of this.#events) {
+      this.#keepTail(jobId, log);
+      for (const event of log) this.#recent.push({ jobId, event, seq: ++this.#seq });
+    }
+    if (this.#recent.length > 2 * RECENT_EVENTS) {
+      this.#recent = this.#recent.slice(-RECENT_EVENTS);
+    }
     this.#records.clear();
     this.#events.clear();
     this.#deletes.clear();
