@@ -25,7 +25,8 @@ function deltaOf(chunk: unknown): string | undefined {
  * Reads `body`, calls `onDelta` with each non-empty text delta, and resolves with their
  * concatenation. Throws `signal.reason` once `signal` is aborted (a cut-off stream is never
  * returned as a finished answer), `toError(payload)` for an `error` event or a chunk carrying
- * `error`, and `SyntaxError` for data that is not JSON.
+ * `error`, and `SyntaxError` for data that is not JSON. A chunk carrying `usage` (the last one,
+ * when the request asked for `stream_options.include_usage`) is handed to `onUsage`.
  *
  * @example
  * ```ts
@@ -51,7 +52,11 @@ function deltaOf(chunk: unknown): string | undefined {
 export async function readChatStream(
   body: ReadableStream<Uint8Array>,
   onDelta: (text: string) => void,
-  options: { signal: AbortSignal; toError: StreamErrorFactory },
+  options: {
+    signal: AbortSignal;
+    toError: StreamErrorFactory;
+    onUsage?: (usage: Record<string, unknown>) => void;
+  },
 ): Promise<string> {
   const { signal, toError } = options;
   const reader = body.getReader();
@@ -84,6 +89,10 @@ export async function readChatStream(
     if (delta) {
       answer += delta;
       onDelta(delta);
+    }
+    const usage = (chunk as { usage?: unknown } | null)?.usage;
+    if (typeof usage === "object" && usage !== null) {
+      options.onUsage?.(usage as Record<string, unknown>);
     }
     return false;
   };
