@@ -11,6 +11,7 @@ import type { Config } from "./config.ts";
 import type { JobEvent } from "./job.ts";
 import { listenForInterrupts } from "./interrupts.ts";
 import { type FeedItem, isSignal } from "./job_feed.ts";
+import { describeUsage, type UsageSummary } from "./job_usage.ts";
 import { MemoryJobStore } from "./job_store.ts";
 import type { LlmClient } from "./llm.ts";
 import { createLogger, LOG_LEVELS } from "./logger.ts";
@@ -92,6 +93,9 @@ export async function runGenerate(config: Config, options: GenerateOptions): Pro
     },
   }, ["SIGINT"]);
   let last: JobEvent | undefined;
+  /** The newest accounting the job's events gave: for the last line. */
+  let spent: UsageSummary | undefined;
+  const llm = manager.llm;
   try {
     const record = await manager.submit(topic);
     const cancel = () => {
@@ -105,6 +109,9 @@ export async function runGenerate(config: Config, options: GenerateOptions): Pro
       write(item) {
         if (isSignal(item)) return;
         last = item;
+        if (item.type === "usage" || item.type === "complete") {
+          spent = item.data as unknown as UsageSummary;
+        }
         bar.update(item);
       },
       close: () => resolve(),
@@ -121,6 +128,10 @@ export async function runGenerate(config: Config, options: GenerateOptions): Pro
     await manager.close();
     await store.close();
   }
+  // The last line says what the run took and cost: time per step, tokens, dollars.
+  const summarise = () => {
+    if (spent) stderr(`quillflow: ${describeUsage(spent, llm)}\n`);
+  };
   if (last?.type === "complete") {
     bar.stop("done");
     const article = `${String(last.data.article ?? "").trimEnd()}\n`;
@@ -130,6 +141,7 @@ export async function runGenerate(config: Config, options: GenerateOptions): Pro
     } else {
       await (options.stdout ?? writeStdout)(article);
     }
+    summarise();
     return 0;
   }
   if (last?.type === "cancelled") {
@@ -140,5 +152,6 @@ export async function runGenerate(config: Config, options: GenerateOptions): Pro
   const message = last?.type === "error" ? String(last.data.message) : "the job ended unexpectedly";
   bar.stop("failed");
   stderr(`quillflow: generation failed: ${message}\n`);
+  summarise();
   return 1;
 }

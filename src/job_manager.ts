@@ -27,6 +27,8 @@ import { type FeedSink, JobFeed, type JobsFeedItem } from "./job_feed.ts";
 import { newJobId } from "./job_id.ts";
 import type { JobStore } from "./job_store.ts";
 import type { LlmClient } from "./llm.ts";
+import type { LlmPrices } from "./llm_prices.ts";
+import { UsageMeter } from "./job_usage.ts";
 import { type Logger, silentLogger } from "./logger.ts";
 import { planRecovery } from "./recovery_plan.ts";
 import { describeError } from "./retry.ts";
@@ -114,6 +116,8 @@ export interface JobManagerOptions {
   maxResumes?: number;
   /** Runs jobs on any instance sharing the store; by default they run here, FIFO. */
   dispatcher?: JobDispatcher;
+  /** Prices per model, for each job's `costUsd`; a model not listed has an unknown cost. */
+  llmPrices?: LlmPrices;
 }
 
 /** Options of {@linkcode JobManager.execute}. */
@@ -155,6 +159,8 @@ class ActiveJob {
   released = false;
   /** A write to the store failed: the stored log is incomplete. */
   unsaved = false;
+  /** Its tokens, cost and step times, once it runs. */
+  meter: UsageMeter | undefined;
 
   constructor(record: JobRecord) {
     this.record = record;
@@ -180,6 +186,7 @@ export class JobManager {
   readonly #maxResumes: number;
   readonly #feed: JobFeed;
   readonly #dispatcher: JobDispatcher | undefined;
+  readonly #prices: LlmPrices;
   readonly #active = new Map<string, ActiveJob>();
   readonly #queue: ActiveJob[] = [];
   /** Finished jobs in the order they finished, for eviction. */
@@ -206,6 +213,7 @@ export class JobManager {
     this.#flowOptions = options.flow ?? {};
     this.#maxResumes = options.maxResumes ?? 3;
     this.#dispatcher = options.dispatcher;
+    this.#prices = options.llmPrices ?? {};
     this.#feed = new JobFeed({
       store: this.#store,
       heartbeatMs: options.heartbeatMs ?? 15_000,
@@ -561,6 +569,11 @@ export class JobManager {
       this.#emit(job, "status", { status: "running", progress: record.progress });
       this.#logger.log("info", "job started", { job: record.id });
     }
+    job.meter = new UsageMeter(
+      record,
+      record.model === null ? undefined : this.#prices[record.model],
+      this.#clock,
+    );
     const state: ArticleState = { topic: record.topic };
     if (record.checkpoint?.sections) state.sections = [...record.checkpoint.sections];
     if (record.checkpoint?.contents) state.contents = [...record.checkpoint.contents];
@@ -571,7 +584,12 @@ export class JobManager {
       if (FINISHED_STATUSES.has(record.status) || this.#handedOn(job)) return;
       this.#finish(job, "completed", {});
       const article = state.article ?? "";
-      this.#emit(job, "complete", { progress: 100, article, sections: state.sections ?? [] });
+      this.#emit(job, "complete", {
+        progress: 100,
+        article,
+        sections: state.sections ?? [],
+        ...job.meter.summary(),
+      });
     } catch (error) {
       // Cancelled (already reported), left for the next start, or another run continues it.
       if (FINISHED_STATUSES.has(record.status) || job.suspended || this.#handedOn(job)) return;
@@ -620,6 +638,18 @@ export class JobManager {
         const key = streamKey(step, index);
         job.deltas.delete(key);
         if (job.streamed.delete(key)) this.#voidStream(job, step, index);
+      },
+      // Accounting stops with the job: a cancelled call that ends later is not added.
+      stepStarted: (step) => {
+        if (!FINISHED_STATUSES.has(record.status)) job.meter?.started(step);
+      },
+      stepFinished: (step) => {
+        if (FINISHED_STATUSES.has(record.status) || !job.meter) return;
+        job.meter.finished(step);
+        this.#emit(job, "usage", { step, ...job.meter.summary() });
+      },
+      llmAttempt: (step, usage) => {
+        if (!FINISHED_STATUSES.has(record.status)) job.meter?.attempt(step, usage);
       },
     };
   }
@@ -677,6 +707,10 @@ export class JobManager {
   ): void {
     const record = job.record;
     if (FINISHED_STATUSES.has(record.status)) return;
+    // A step cut short by the end still took time and tokens: say so before the end.
+    if (job.meter?.stopAll()) {
+      this.#emit(job, "usage", { step: record.step, ...job.meter.summary() });
+    }
     this.#flushDeltas(job);
     record.finishedAt = this.#clock.now();
     // Only an unfinished job goes on from its checkpoint; a finished one's log has it all.

@@ -54,6 +54,7 @@ export function createManager(
     heartbeatMs: config.heartbeatMs,
     stallMs: config.sseStallMs,
     flow: { maxSections: config.maxSections, sectionConcurrency: config.sectionConcurrency },
+    ...(config.llmPrices ? { llmPrices: config.llmPrices } : {}),
   });
 }
 
@@ -134,7 +135,7 @@ export async function startServer(
 ): Promise<RunningServer> {
   const logger = options.logger ?? createLogger(config.logLevel);
   const metrics = new Metrics();
-  const llm = instrumentLlm(options.llm ?? createLlm(config), metrics);
+  const llm = instrumentLlm(options.llm ?? createLlm(config), metrics, config.llmPrices);
   // STORE=redis shares jobs between instances; otherwise this process keeps its own store.
   const shared = !options.store && config.store === "redis"
     ? await connectRedis(config, logger)
