@@ -109,7 +109,11 @@ export class AccessControl {
     return request.headers.has("origin") && request.headers.has("access-control-request-method");
   }
 
-  /** Answers a preflight: allowed origins get the methods and headers the API uses. */
+  /**
+   * Answers a preflight for a route that takes the method asked for: an allowed origin is
+   * granted that method and the headers the API uses; any other origin gets a 403. Unknown paths
+   * and methods the route does not take are the caller's to refuse first.
+   */
   preflight(request: Request): Response {
     const origin = request.headers.get("origin") ?? "";
     if (!this.#origins.has(origin)) {
@@ -123,26 +127,37 @@ export class AccessControl {
       status: 204,
       headers: {
         "access-control-allow-origin": origin,
-        "access-control-allow-methods": "GET, POST, DELETE",
+        "access-control-allow-methods": preflightMethod(request),
         "access-control-allow-headers": "authorization, content-type, last-event-id",
         "access-control-max-age": "600",
-        vary: "origin",
       },
     });
   }
 
-  /** Adds CORS headers to `response` when the request's origin is allowed. */
+  /**
+   * Adds CORS headers to `response` when the request's origin is allowed, and `Vary: Origin`
+   * whenever CORS is on: the answer then depends on the origin, refused or absent ones too, and a
+   * cache must not hand one origin's answer to another.
+   */
   applyCors(request: Request, response: Response): void {
     // Reading a request header costs more than the rest of this: skip it when CORS is off.
     if (this.#origins.size === 0) return;
     const origin = request.headers.get("origin");
-    if (origin === null || !this.#origins.has(origin)) return;
     try {
+      const vary = response.headers.get("vary");
+      if (vary === null || !/(?:^|,)\s*(?:origin|\*)\s*(?:,|$)/i.test(vary)) {
+        response.headers.append("vary", "origin");
+      }
+      if (origin === null || !this.#origins.has(origin)) return;
       response.headers.set("access-control-allow-origin", origin);
       response.headers.set("access-control-expose-headers", "location, retry-after");
-      response.headers.append("vary", "origin");
     } catch {
       // Immutable headers (a fetched response): nothing to add to.
     }
   }
+}
+
+/** The method a preflight asks for (`Access-Control-Request-Method`). */
+export function preflightMethod(request: Request): string {
+  return (request.headers.get("access-control-request-method") ?? "").trim();
 }

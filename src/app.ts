@@ -21,7 +21,7 @@ import type { Metrics } from "./metrics.ts";
 import { Router } from "./router.ts";
 import { encodeSse, SSE_HEADERS } from "./sse.ts";
 import { readTopic } from "./topic_input.ts";
-import { AccessControl } from "./access_control.ts";
+import { AccessControl, preflightMethod } from "./access_control.ts";
 import { assetEtag, STATIC_ASSETS } from "./static_assets.ts";
 import { StoreUnavailableError } from "./store_unavailable_error.ts";
 import page from "../static/index.html" with { type: "text" };
@@ -193,30 +193,47 @@ export function createHandler(deps: HandlerDeps): (request: Request) => Promise<
         ...(shared
           ? {
             quillflow_shared_jobs_waiting: {
+              type: "gauge",
               help: "Jobs waiting in the line shared by every instance.",
               values: [["", shared.waiting]],
             },
             quillflow_shared_jobs_running: {
+              type: "gauge",
               help: "Jobs running on any instance.",
               values: [["", shared.running]],
             },
           }
           : {}),
         quillflow_jobs: {
+          type: "gauge",
           help: "Jobs kept, by status.",
           values: Object.entries(stats.jobsByStatus).map((
             [status, n],
           ) => [`{status="${status}"}`, n]),
         },
-        quillflow_jobs_running: { help: "Jobs running now.", values: [["", stats.running]] },
-        quillflow_jobs_queued: { help: "Jobs waiting for a slot.", values: [["", stats.queued]] },
-        quillflow_sse_streams_open: { help: "Open event streams.", values: [["", stats.streams]] },
-        quillflow_sse_items_sent: {
-          help: "Items written to event streams (counter).",
+        quillflow_jobs_running: {
+          type: "gauge",
+          help: "Jobs running now.",
+          values: [["", stats.running]],
+        },
+        quillflow_jobs_queued: {
+          type: "gauge",
+          help: "Jobs waiting for a slot.",
+          values: [["", stats.queued]],
+        },
+        quillflow_sse_streams_open: {
+          type: "gauge",
+          help: "Open event streams.",
+          values: [["", stats.streams]],
+        },
+        quillflow_sse_items_sent_total: {
+          type: "counter",
+          help: "Items written to event streams.",
           values: [["", stats.itemsWritten]],
         },
-        quillflow_sse_stalled_drops: {
-          help: "Streams dropped for not reading (counter).",
+        quillflow_sse_stalled_drops_total: {
+          type: "counter",
+          help: "Streams dropped for not reading.",
           values: [["", stats.stalledDrops]],
         },
       });
@@ -308,6 +325,19 @@ export function createHandler(deps: HandlerDeps): (request: Request) => Promise<
 
   async function route(request: Request, url: URL): Promise<Response> {
     if (request.method === "OPTIONS" && access.isPreflight(request)) {
+      // Granted only for a route that takes the method: a preflight is a question about it.
+      const asked = router.match(preflightMethod(request), url.pathname);
+      if (asked.kind === "none") {
+        throw new HttpError(404, "not_found", `No route for ${url.pathname}`);
+      }
+      if (asked.kind === "method") {
+        throw new HttpError(
+          405,
+          "method_not_allowed",
+          `${JSON.stringify(preflightMethod(request))} is not allowed here`,
+          { headers: { allow: asked.allow.join(", ") } },
+        );
+      }
       return access.preflight(request);
     }
     const match = router.match(request.method, url.pathname);

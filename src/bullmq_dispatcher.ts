@@ -8,13 +8,23 @@
  * Cancelling a job that runs on another instance sets a flag key (read when a job starts or
  * resumes) and publishes on a channel every instance listens to; the one running it aborts it.
  *
+ * Admission is one Lua script, so submits to any instance in the same instant are counted
+ * against each other: a job is refused when the jobs BullMQ holds (waiting, running, delayed
+ * for a retry) plus those reserved but not yet added fill every running slot and the
+ * `MAX_QUEUED_JOBS` waiting places. Running slots are the sum of the live instances'
+ * `MAX_CONCURRENT_JOBS`, capped by `GLOBAL_CONCURRENT_JOBS`; each instance keeps a lease on its
+ * share. There is no counter to give back: BullMQ's own lists are counted, which its stalled-job
+ * check repairs when an instance dies, a reservation lapses after a while if its instance died
+ * before adding the job, and a dead instance's lease lapses too.
+ *
  * @module
  */
 
 import { type Job, Queue, WaitingError, Worker } from "bullmq";
 import { Redis } from "ioredis";
 import { FINISHED_STATUSES, type JobRecord } from "./job.ts";
-import { type JobDispatcher, type JobManager, QueueFullError } from "./job_manager.ts";
+import { QueueFullError } from "./admission.ts";
+import type { JobDispatcher, JobManager } from "./job_manager.ts";
 import { interruptedStreams } from "./interrupted_streams.ts";
 import { type Logger, silentLogger } from "./logger.ts";
 import { closeClient, failFastOptions, type RedisJobStore } from "./redis_job_store.ts";
@@ -50,6 +60,45 @@ const QUEUE = "articles";
 const CALL_TIMEOUT_MS = 2_000;
 /** How long a cancel flag outlives the request, in ms: longer than any hand-over. */
 const CANCEL_FLAG_MS = 86_400_000;
+/** How long a place reserved by `admit` is kept for a job its instance never added, in ms. */
+const RESERVATION_MS = 30_000;
+/** How long an instance's running slots count after its last renewal, at the least, in ms. */
+const MIN_LEASE_MS = 10_000;
+
+// The time of the Redis server, so instances with skewed clocks agree on leases.
+const NOW = `
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+`;
+
+// KEYS: wait, active, paused, delayed, prioritized, meta, workers, reservations.
+// ARGV: job id, waiting places, reservation ms, job key prefix. Returns 1 when admitted.
+const ADMIT = `
+${NOW}
+redis.call('ZREMRANGEBYSCORE', KEYS[7], '-inf', now)
+redis.call('ZREMRANGEBYSCORE', KEYS[8], '-inf', now)
+local slots = 0
+for _, worker in ipairs(redis.call('ZRANGE', KEYS[7], 0, -1)) do
+  slots = slots + tonumber(string.match(worker, '|(%d+)$'))
+end
+local cap = tonumber(redis.call('HGET', KEYS[6], 'concurrency'))
+if cap and cap < slots then slots = cap end
+local held = redis.call('LLEN', KEYS[1]) + redis.call('LLEN', KEYS[2]) +
+  redis.call('LLEN', KEYS[3]) + redis.call('ZCARD', KEYS[4]) + redis.call('ZCARD', KEYS[5])
+for _, id in ipairs(redis.call('ZRANGE', KEYS[8], 0, -1)) do
+  if redis.call('EXISTS', ARGV[4] .. id) == 0 then held = held + 1 end
+end
+if held >= slots + tonumber(ARGV[2]) then return 0 end
+redis.call('ZADD', KEYS[8], now + tonumber(ARGV[3]), ARGV[1])
+return 1
+`;
+
+// KEYS: workers. ARGV: this instance's member (id|slots), lease ms.
+const RENEW = `
+${NOW}
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+return 1
+`;
 
 async function withTimeout<T>(call: Promise<T>, ms = CALL_TIMEOUT_MS): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -87,6 +136,11 @@ export class BullmqDispatcher implements JobDispatcher {
   readonly #prefix: string;
   /** Jobs this instance's worker is running, which a cancel message may be about. */
   readonly #running = new Set<string>();
+  /** This instance's running slots in the admission count: `<id>|<slots>`. */
+  readonly #member: string;
+  #renewTimer: ReturnType<typeof setInterval> | undefined;
+  /** Set once this instance stops taking jobs. */
+  #stopping = false;
   #worker: Worker<QueuedJob> | undefined;
   #workerClient: Redis | undefined;
   #manager: JobManager | undefined;
@@ -95,6 +149,7 @@ export class BullmqDispatcher implements JobDispatcher {
     this.#options = options;
     this.#logger = options.logger ?? silentLogger;
     this.#prefix = options.prefix ?? "qf:bull";
+    this.#member = `${crypto.randomUUID()}|${options.concurrency}`;
     const log = (what: string) => (error: Error) =>
       this.#logger.log("debug", `${what} connection error`, { error: error.message });
     this.#queueClient = new Redis(options.url, { ...failFastOptions(), lazyConnect: false });
@@ -137,17 +192,18 @@ export class BullmqDispatcher implements JobDispatcher {
       await dispatcher.close();
       throw error;
     }
-    dispatcher.#cancels.on("message", (_channel: string, message: string) => {
-      const { id, reason } = JSON.parse(message) as { id: string; reason: string };
-      // Only the instance running it acts; the others would bounce the request around.
-      if (!dispatcher.#running.has(id)) return;
-      dispatcher.#manager?.cancel(id, reason).catch(() => {});
-    });
+    dispatcher.#cancels.on(
+      "message",
+      (_channel: string, message: string) => dispatcher.#onCancelMessage(message),
+    );
     return dispatcher;
   }
 
-  /** Starts this instance's worker, which runs jobs through `manager`. */
-  start(manager: JobManager): void {
+  /**
+   * Starts this instance's worker, which runs jobs through `manager`, and adds its running slots
+   * to the admission count. Call `close` if it rejects.
+   */
+  async start(manager: JobManager): Promise<void> {
     this.#manager = manager;
     const { lockMs } = this.#options;
     // Workers block on Redis; BullMQ requires such connections to retry forever.
@@ -164,6 +220,7 @@ export class BullmqDispatcher implements JobDispatcher {
       removeOnComplete: { count: 0 },
       removeOnFail: { count: 1_000 },
     });
+    this.#worker = worker;
     worker.on(
       "error",
       (error) => this.#logger.log("warn", "worker error", { error: error.message }),
@@ -185,15 +242,36 @@ export class BullmqDispatcher implements JobDispatcher {
         );
       }
     });
-    this.#worker = worker;
+    // Its slots count while it renews its lease, and a while after it dies.
+    const leaseMs = Math.max(2 * lockMs, MIN_LEASE_MS);
+    const renew = () =>
+      withTimeout(this.#commands.eval(RENEW, 1, this.#workersKey(), this.#member, leaseMs));
+    await renew();
+    this.#renewTimer = setInterval(() => {
+      renew().catch((error) =>
+        this.#logger.log("warn", "lease not renewed", { error: describeError(error) })
+      );
+    }, Math.floor(leaseMs / 4));
   }
 
-  async admit(): Promise<void> {
-    const waiting = await withTimeout(this.#queue.getWaitingCount());
-    if (waiting >= this.#options.maxQueued && this.#options.maxQueued >= 0) {
-      const running = await withTimeout(this.#queue.getActiveCount());
-      if (waiting > 0 || running > 0) throw new QueueFullError(this.#options.maxQueued, 5);
-    }
+  async admit(id: string): Promise<void> {
+    const queue = this.#queue;
+    const admitted = await withTimeout(this.#commands.eval(
+      ADMIT,
+      8,
+      ...["wait", "active", "paused", "delayed", "prioritized", "meta"].map((l) => queue.toKey(l)),
+      this.#workersKey(),
+      this.#reservationsKey(),
+      id,
+      this.#options.maxQueued,
+      RESERVATION_MS,
+      queue.toKey(""), // a job's hash is this plus its id
+    ));
+    if (admitted !== 1) throw new QueueFullError(this.#options.maxQueued, 5);
+  }
+
+  async withdraw(id: string): Promise<void> {
+    await withTimeout(this.#commands.zrem(this.#reservationsKey(), id));
   }
 
   /** Jobs waiting in the shared line, and running on any instance. */
@@ -206,12 +284,17 @@ export class BullmqDispatcher implements JobDispatcher {
   }
 
   async enqueue(record: JobRecord): Promise<void> {
-    await withTimeout(this.#queue.add("article", { id: record.id }, {
-      jobId: record.id,
-      // Retries are for Redis failing under a run; the job's own failures end in its record.
-      attempts: 10,
-      backoff: { type: "exponential", delay: 500 },
-    }));
+    try {
+      await withTimeout(this.#queue.add("article", { id: record.id }, {
+        jobId: record.id,
+        // Retries are for Redis failing under a run; the job's own failures end in its record.
+        attempts: 10,
+        backoff: { type: "exponential", delay: 500 },
+      }));
+    } finally {
+      // Counted in BullMQ's lists from now on (or never to be): the reservation is done.
+      await this.withdraw(record.id).catch(() => {});
+    }
   }
 
   async cancel(id: string, reason: string): Promise<JobRecord | null> {
@@ -234,13 +317,20 @@ export class BullmqDispatcher implements JobDispatcher {
     return null;
   }
 
-  /** Stops taking jobs; resolves once the jobs this instance runs have ended. */
+  /**
+   * Stops taking jobs and takes this instance's slots out of the admission count; resolves once
+   * the jobs this instance runs have ended.
+   */
   async stopTaking(): Promise<void> {
-    await this.#worker?.close();
+    this.#stopping = true;
+    const closed = this.#worker?.close();
+    await this.#leave();
+    await closed;
   }
 
   /** Stops the worker and releases the connections. */
   async close(): Promise<void> {
+    await this.#leave();
     await this.#worker?.close().catch(() => {});
     await this.#queue.close().catch(() => {});
     for (const client of [this.#commands, this.#cancels, this.#queueClient, this.#workerClient]) {
@@ -252,6 +342,12 @@ export class BullmqDispatcher implements JobDispatcher {
     const id = job.data.id;
     const manager = this.#manager as JobManager;
     const store = this.#options.store;
+    if (this.#stopping) {
+      // A fetch already under way when the worker began to close can still return a job, even
+      // the one this instance just released: hand it straight back for another instance.
+      await job.moveToWait(token);
+      throw new WaitingError();
+    }
     // Claim the job before reading it: a run this one takes over (its instance froze past its
     // lock) can write nothing after this, so the log read next is the one to go on from.
     await store.fence(id, crypto.randomUUID());
@@ -313,8 +409,43 @@ export class BullmqDispatcher implements JobDispatcher {
     await store.put(record);
   }
 
+  /** Takes this instance's running slots out of the admission count, if they are in it. */
+  async #leave(): Promise<void> {
+    if (this.#renewTimer === undefined) return;
+    clearInterval(this.#renewTimer);
+    this.#renewTimer = undefined;
+    await withTimeout(this.#commands.zrem(this.#workersKey(), this.#member)).catch(() => {});
+  }
+
+  /** Acts on a cancel request published by another instance; anything else is ignored. */
+  #onCancelMessage(message: string): void {
+    let request: { id?: unknown; reason?: unknown } | undefined;
+    try {
+      request = JSON.parse(message);
+    } catch {
+      request = undefined;
+    }
+    const id = request?.id;
+    const reason = request?.reason;
+    if (typeof id !== "string" || typeof reason !== "string") {
+      this.#logger.log("warn", "cancel message ignored", { message: message.slice(0, 200) });
+      return;
+    }
+    // Only the instance running it acts; the others would bounce the request around.
+    if (!this.#running.has(id)) return;
+    this.#manager?.cancel(id, reason).catch(() => {});
+  }
+
   #channel(): string {
     return `${this.#prefix}:cancel`;
+  }
+
+  #workersKey(): string {
+    return `${this.#prefix}:admission:workers`;
+  }
+
+  #reservationsKey(): string {
+    return `${this.#prefix}:admission:reserved`;
   }
 
   #flagKey(id: string): string {

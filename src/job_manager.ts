@@ -12,6 +12,7 @@ import {
   type ArticleState,
   createArticleFlow,
 } from "./article_flow.ts";
+import { Admission, type AdmissionTicket } from "./admission.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import {
   FINISHED_STATUSES,
@@ -32,18 +33,9 @@ import { UsageMeter } from "./job_usage.ts";
 import { type Logger, silentLogger } from "./logger.ts";
 import { planRecovery } from "./recovery_plan.ts";
 import { describeError } from "./retry.ts";
+import { StoreUnavailableError } from "./store_unavailable_error.ts";
 
-/** Thrown by `submit` when the waiting line is full; try again after `retryAfterSeconds`. */
-export class QueueFullError extends Error {
-  /** A hint for clients, in seconds. */
-  readonly retryAfterSeconds: number;
-  /** Creates the error for a queue of `limit` jobs. */
-  constructor(limit: number, retryAfterSeconds: number) {
-    super(`Too many jobs waiting (limit ${limit}); try again later`);
-    this.name = "QueueFullError";
-    this.retryAfterSeconds = retryAfterSeconds;
-  }
-}
+export { QueueFullError } from "./admission.ts";
 
 /** Thrown by `cancel` for a job that has already finished. */
 export class JobFinishedError extends Error {
@@ -71,10 +63,19 @@ export class ShuttingDownError extends Error {
  * instances. Without one, the manager runs every job itself, first come first served.
  */
 export interface JobDispatcher {
-  /** Throws {@linkcode QueueFullError} when the shared waiting line is full. */
-  admit(): Promise<void>;
-  /** Puts job `record`, already stored with its `queued` event, in the shared waiting line. */
+  /**
+   * Reserves a place for job `id` in one atomic step shared by every instance; throws
+   * {@linkcode QueueFullError} when every running slot is busy and the shared waiting line is
+   * full. The place is the job's until `enqueue` takes it over or `withdraw` gives it back.
+   */
+  admit(id: string): Promise<void>;
+  /**
+   * Puts job `record`, already stored with its `queued` event, in the shared waiting line, in
+   * the place `admit` reserved (given back if this fails).
+   */
   enqueue(record: JobRecord): Promise<void>;
+  /** Gives back the place reserved for job `id`, which will not be enqueued. */
+  withdraw(id: string): Promise<void>;
   /**
    * Cancels job `id`, which does not run here. Resolves with its record (`lastEventId` current)
    * if it was still waiting and never will run, so the caller writes its end; or with `null`
@@ -95,7 +96,11 @@ export interface JobManagerOptions {
   logger?: Logger;
   /** Jobs running at once. Default 4. */
   maxConcurrentJobs?: number;
-  /** Jobs waiting beyond those running; more are refused. Default 100. */
+  /**
+   * Jobs waiting beyond those running: a submit is refused when every running slot is busy and
+   * this many wait (0: no waiting line). Default 100. With a dispatcher, it bounds the line
+   * shared by every instance, and the dispatcher applies it.
+   */
   maxQueuedJobs?: number;
   /** How long a finished job is kept, in ms. Default one hour. */
   jobTtlMs?: number;
@@ -159,6 +164,10 @@ class ActiveJob {
   released = false;
   /** A write to the store failed: the stored log is incomplete. */
   unsaved = false;
+  /** Submitted, its first write not yet done: the job is not accepted yet. */
+  accepting = false;
+  /** Its place in this process's admission, given back when it leaves (see `#leave`). */
+  ticket: AdmissionTicket | undefined;
   /** Its tokens, cost and step times, once it runs. */
   meter: UsageMeter | undefined;
 
@@ -178,7 +187,7 @@ export class JobManager {
   readonly #clock: Clock;
   readonly #logger: Logger;
   readonly #maxConcurrent: number;
-  readonly #maxQueued: number;
+  readonly #admission: Admission;
   readonly #ttlMs: number;
   readonly #maxRetained: number;
   readonly #deltaFlushMs: number;
@@ -197,6 +206,8 @@ export class JobManager {
   #deltaTimer: ReturnType<typeof setTimeout> | undefined;
   #running = 0;
   #closing = false;
+  /** Resolves when shutdown begins: submits still writing their job give up then. */
+  readonly #closed = Promise.withResolvers<"closing">();
   #evictTimer: ReturnType<typeof setInterval> | undefined;
 
   /** Creates a manager; nothing runs until `submit`. */
@@ -206,7 +217,10 @@ export class JobManager {
     this.#clock = options.clock ?? systemClock;
     this.#logger = options.logger ?? silentLogger;
     this.#maxConcurrent = options.maxConcurrentJobs ?? 4;
-    this.#maxQueued = options.maxQueuedJobs ?? 100;
+    this.#admission = new Admission({
+      running: this.#maxConcurrent,
+      waiting: options.maxQueuedJobs ?? 100,
+    });
     this.#ttlMs = options.jobTtlMs ?? 3_600_000;
     this.#maxRetained = options.maxRetainedJobs ?? 10_000;
     this.#deltaFlushMs = options.deltaFlushMs ?? 50;
@@ -250,13 +264,17 @@ export class JobManager {
     };
   }
 
-  /** Accepts a job for `topic` (already validated) and returns its record. */
+  /**
+   * Accepts a job for `topic` (already validated) and returns its record once the job and its
+   * `queued` event are stored. Throws {@linkcode QueueFullError} when every running slot is busy
+   * and the waiting line is full, {@linkcode ShuttingDownError} once shutdown has begun (a job
+   * still being written then is dropped), and {@linkcode StoreUnavailableError} when the first
+   * write fails. A refused job leaves no trace.
+   */
   async submit(topic: string): Promise<JobRecord> {
     if (this.#closing) throw new ShuttingDownError();
-    if (this.#dispatcher) await this.#dispatcher.admit();
-    else if (this.#running >= this.#maxConcurrent && this.#queue.length >= this.#maxQueued) {
-      throw new QueueFullError(this.#maxQueued, 5);
-    }
+    // Taken before any await: submits of one burst see each other's places.
+    const ticket = this.#dispatcher ? undefined : this.#admission.take();
     const createdAt = this.#clock.now();
     const record: JobRecord = {
       id: newJobId(createdAt),
@@ -269,17 +287,35 @@ export class JobManager {
       createdAt,
       lastEventId: 0,
     };
+    if (this.#dispatcher) {
+      await this.#dispatcher.admit(record.id);
+      if (this.#closing) {
+        this.#dispatcher.withdraw(record.id).catch(() => {});
+        throw new ShuttingDownError();
+      }
+    }
     const job = new ActiveJob(record);
+    job.ticket = ticket;
+    job.accepting = true;
     this.#active.set(record.id, job);
     this.#count(undefined, "queued");
-    await this.#store.put(record);
-    this.#emit(job, "status", { status: "queued", progress: 0 });
+    const outcome = await this.#firstWrite(job);
+    job.accepting = false;
+    if (outcome !== "written") {
+      this.#abandon(job);
+      throw outcome === "closing" ? new ShuttingDownError() : outcome;
+    }
+    if (FINISHED_STATUSES.has(record.status)) {
+      // Cancelled while it was being written: it ends there, without running.
+      this.#leave(job);
+      this.#dispatcher?.withdraw(record.id).catch(() => {});
+      return record;
+    }
     this.#logger.log("info", "job queued", { job: record.id });
     if (this.#dispatcher) {
-      // Whoever runs it continues the log: the `queued` event must be stored first.
-      this.#active.delete(record.id);
+      // Whoever runs it continues the log.
+      this.#leave(job);
       this.#count("queued", undefined);
-      await job.lastWrite;
       try {
         await this.#dispatcher.enqueue(record);
       } catch (error) {
@@ -291,6 +327,51 @@ export class JobManager {
     this.#queue.push(job);
     this.#dispatch();
     return record;
+  }
+
+  /**
+   * Writes a new job's record and its `queued` event: `written`, or `closing` when shutdown
+   * began first, or the error that stopped the write.
+   */
+  async #firstWrite(job: ActiveJob): Promise<"written" | "closing" | StoreUnavailableError> {
+    const record = job.record;
+    const event: JobEvent = { id: 1, type: "status", data: { status: "queued", progress: 0 } };
+    record.lastEventId = 1;
+    // Both in one turn, so a store that groups writes puts them in one transaction.
+    const written = Promise.all([this.#store.put(record), this.#store.append(record.id, event)]);
+    job.lastWrite = written.then(() => {}, () => {});
+    if (!this.#store.onDurable) this.#feed.notify(record.id);
+    try {
+      return await Promise.race([written.then(() => "written" as const), this.#closed.promise]);
+    } catch (error) {
+      this.#logger.log("warn", "job refused: not stored", {
+        job: record.id,
+        error: describeError(error),
+      });
+      return error instanceof StoreUnavailableError
+        ? error
+        : new StoreUnavailableError("The job store", { problem: "failed", cause: error });
+    }
+  }
+
+  /** Drops a job that was never accepted: no place, no count, no record left behind. */
+  #abandon(job: ActiveJob): void {
+    const id = job.record.id;
+    this.#leave(job);
+    this.#count(job.record.status, undefined);
+    const at = this.#finished.findIndex((entry) => entry.id === id);
+    if (at !== -1) this.#finished.splice(at, 1);
+    this.#dispatcher?.withdraw(id).catch(() => {});
+    this.#store.delete(id).catch((error) =>
+      this.#logger.log("error", "refused job not deleted", { job: id, error: describeError(error) })
+    );
+  }
+
+  /** Takes `job` out of this process's jobs and gives back its place. */
+  #leave(job: ActiveJob): void {
+    if (this.#active.get(job.record.id) === job) this.#active.delete(job.record.id);
+    job.ticket?.release();
+    job.ticket = undefined;
   }
 
   /**
@@ -326,10 +407,12 @@ export class JobManager {
           message: plan.reason,
           ...(record.step ? { step: record.step } : {}),
         });
-        this.#active.delete(record.id);
+        this.#leave(job);
         report.failed++;
         continue;
       }
+      // Admitted before the restart: it keeps its place, even beyond the bound.
+      job.ticket = this.#admission.force();
       if (plan.action === "resume") {
         // A graceful stop is not the job's fault; only crashes count towards `maxResumes`.
         if (!record.suspended) record.resumes = (record.resumes ?? 0) + 1;
@@ -412,7 +495,7 @@ export class JobManager {
     const queuedAt = this.#queue.indexOf(job);
     if (queuedAt !== -1) {
       this.#queue.splice(queuedAt, 1);
-      this.#active.delete(id);
+      this.#leave(job);
     }
     this.#finish(job, "cancelled", { reason });
     job.controller.abort(new DOMException(reason, "AbortError"));
@@ -470,9 +553,10 @@ export class JobManager {
    */
   async shutdown(graceMs = 0): Promise<void> {
     this.#closing = true;
+    this.#closed.resolve("closing");
     const keep = this.#store.durable === true;
     if (keep) {
-      for (const job of this.#queue.splice(0)) this.#active.delete(job.record.id);
+      for (const job of this.#queue.splice(0)) this.#leave(job);
     }
     for (const job of [...this.#queue]) await this.cancel(job.record.id, "The service shut down");
     const running = [...this.#active.values()].map((job) => job.done);
@@ -485,6 +569,8 @@ export class JobManager {
       clearTimeout(timer);
     }
     for (const job of [...this.#active.values()]) {
+      // Not accepted yet: its submit answers 503 and leaves no trace (see `submit`).
+      if (job.accepting) continue;
       if (this.#dispatcher && !FINISHED_STATUSES.has(job.record.status)) {
         // Another instance can finish it: stop without an end, rather than cancel it.
         this.#flushDeltas(job);
@@ -549,7 +635,7 @@ export class JobManager {
       this.#running++;
       job.done = this.#run(job).finally(() => {
         this.#running--;
-        this.#active.delete(job.record.id);
+        this.#leave(job);
         this.#dispatch();
       });
     }
@@ -764,8 +850,9 @@ export class JobManager {
   }
 
   #unsaved(job: ActiveJob, msg: string, error: unknown): void {
-    this.#logger.log("error", msg, { job: job.record.id, error: describeError(error) });
+    // Once per job: a store that is down fails every write, and says so itself.
     if (job.unsaved) return;
+    this.#logger.log("error", msg, { job: job.record.id, error: describeError(error) });
     job.unsaved = true;
     // Its log cannot grow: stop paying for the run; the dispatcher runs it again later.
     if (this.#dispatcher) job.controller.abort(new DOMException(msg, "AbortError"));

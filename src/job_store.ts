@@ -7,7 +7,12 @@
 
 import { FINISHED_STATUSES, type JobEvent, type JobRecord } from "./job.ts";
 
-/** Job records and per-job, append-only event logs. */
+/**
+ * Job records and per-job, append-only event logs. A write's promise rejects when the write
+ * could not be made (a `StoreUnavailableError` when the store is unreachable or full);
+ * a store may keep such a write and make it later, so a caller that gives up on a record
+ * deletes it.
+ */
 export interface JobStore {
   /** Inserts or replaces a record. */
   put(job: JobRecord): Promise<void>;
@@ -34,6 +39,8 @@ export interface JobStore {
   eventsNow?(jobId: string, afterId: number, limit: number): JobEvent[];
   /** Releases what the store holds open. */
   close(): Promise<void>;
+  /** What keeps the store from working now, for `/healthz`; `null` when nothing does. */
+  health?(): Promise<string | null>;
   /** Whether jobs outlive the process; such jobs are left unfinished at shutdown, to resume. */
   readonly durable?: boolean;
   /**

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { Document, type ToStringOptions } from "yaml";
 import type { LlmCallOptions, LlmClient, LlmRequest } from "./llm.ts";
 import { delay } from "./retry.ts";
 
@@ -53,18 +54,49 @@ function pick<T>(list: readonly T[], seed: string): T {
   return list[hash(seed) % list.length] as T;
 }
 
-/** The topic shortened for use inside a title. */
+const graphemes = new Intl.Segmenter("en", { granularity: "grapheme" });
+
+/** The topic shortened for use inside a title, never cut inside a character or an emoji. */
 function shortTopic(topic: string): string {
   const flat = topic.replace(/\s+/g, " ").trim();
-  return flat.length <= 60 ? flat : `${flat.slice(0, 57).trimEnd()}...`;
+  if (flat.length <= 60) return flat;
+  let short = "";
+  for (const { segment } of graphemes.segment(flat)) {
+    if (short.length + segment.length > 57) break;
+    short += segment;
+  }
+  return `${short.trimEnd()}...`;
+}
+
+const YAML_STYLE: ToStringOptions = {
+  defaultStringType: "QUOTE_DOUBLE",
+  defaultKeyType: "PLAIN",
+  lineWidth: 0,
+};
+// One document, its list replaced on each use: a new one per outline (`stringify`) cost twice as
+// much, ~20 µs, a fifth of the workflow's own CPU per zero-delay job (bench/in_process.ts). Safe
+// to share, as nothing awaits between setting the list and writing it out.
+const outlineDocument = new Document({ sections: [] });
+
+/**
+ * `sections:` and the list, as YAML: the yaml library quotes and escapes whatever the topic
+ * holds (`:`, `#`, `&`, quotes, backslashes, fences), so the outline parses as written.
+ */
+function outlineYaml(sections: string[]): string {
+  outlineDocument.set("sections", outlineDocument.createNode(sections));
+  return outlineDocument.toString(YAML_STYLE);
 }
 
 function writeOutline(topic: string, count: number): string {
   const t = shortTopic(topic);
-  const titles = SECTION_TEMPLATES.slice(0, Math.max(1, Math.min(count, SECTION_TEMPLATES.length)))
+  const sections = SECTION_TEMPLATES
+    .slice(0, Math.max(1, Math.min(count, SECTION_TEMPLATES.length)))
     .map((make) => make(t));
-  return "```yaml\nsections:\n" + titles.map((s) => `  - ${JSON.stringify(s)}`).join("\n") +
-    "\n```";
+  const yaml = outlineYaml(sections);
+  // A fence longer than any run of backticks inside, as a careful Markdown writer picks one.
+  const longest = Math.max(0, ...(yaml.match(/`+/g) ?? []).map((run) => run.length));
+  const fence = "`".repeat(Math.max(3, longest + 1));
+  return `${fence}yaml\n${yaml}${fence}`;
 }
 
 function writeSection(topic: string, section: string): string {

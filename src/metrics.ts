@@ -9,7 +9,14 @@ import { costOf, type LlmPrices } from "./llm_prices.ts";
 
 const LATENCY_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
-/** The service's own counters; gauges are read at render time. */
+/** A metric read at render time: its type, help text and value by label set (`{a="b"}` or ""). */
+export interface Reading {
+  type: "counter" | "gauge";
+  help: string;
+  values: [labels: string, value: number][];
+}
+
+/** The service's own counters and LLM latency; other readings are passed in at render time. */
 export class Metrics {
   /** LLM calls started. */
   llmCalls = 0;
@@ -50,7 +57,8 @@ export class Metrics {
   }
 
   /**
-   * The Prometheus exposition text, with `gauges` (name → help and value-by-labels) added.
+   * The Prometheus exposition text, with the `readings` taken elsewhere (name → type, help and
+   * value by labels) added. A counter's name must end in `_total`, a gauge's must not.
    *
    * @example
    * ```ts
@@ -59,19 +67,26 @@ export class Metrics {
    *
    * const metrics = new Metrics();
    * metrics.llmCalls = 2;
-   * assert.match(metrics.render({}), /^quillflow_llm_calls_total 2$/m);
+   * const text = metrics.render({
+   *   demo_items_total: { type: "counter", help: "Items.", values: [["", 3]] },
+   * });
+   * assert.match(text, /^quillflow_llm_calls_total 2$/m);
+   * assert.match(text, /^# TYPE demo_items_total counter$/m);
    * ```
    */
-  render(
-    gauges: Record<string, { help: string; values: [labels: string, value: number][] }>,
-  ): string {
+  render(readings: Record<string, Reading>): string {
     const lines: string[] = [];
     const counter = (name: string, help: string, value: number) => {
       lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`, `${name} ${value}`);
     };
-    for (const [name, gauge] of Object.entries(gauges)) {
-      lines.push(`# HELP ${name} ${gauge.help}`, `# TYPE ${name} gauge`);
-      for (const [labels, value] of gauge.values) lines.push(`${name}${labels} ${value}`);
+    for (const [name, reading] of Object.entries(readings)) {
+      if ((reading.type === "counter") !== name.endsWith("_total")) {
+        throw new TypeError(
+          `Cannot render metric ${name}: a counter's name ends in _total and only a counter's does`,
+        );
+      }
+      lines.push(`# HELP ${name} ${reading.help}`, `# TYPE ${name} ${reading.type}`);
+      for (const [labels, value] of reading.values) lines.push(`${name}${labels} ${value}`);
     }
     counter("quillflow_llm_calls_total", "LLM calls started.", this.llmCalls);
     counter("quillflow_llm_errors_total", "LLM calls that failed.", this.llmErrors);

@@ -5,8 +5,9 @@
  */
 
 import { parse } from "yaml";
+import { fencedBlocks } from "./fenced_block.ts";
+import { hasVisibleCharacter } from "./visible_text.ts";
 
-const FENCED_YAML = /```(?:ya?ml)?[ \t]*\r?\n([\s\S]*?)```/i;
 const SIMPLE_HEAD = /^(?:[ \t]*\r?\n)*sections:[ \t]*\r?\n/;
 const SIMPLE_ITEM = /^( *)- +("(?:[^"\\\r\n]|\\.)*")[ \t]*$/;
 
@@ -38,9 +39,22 @@ function parseSimpleOutline(source: string): unknown[] | undefined {
 }
 
 /**
- * Parses and validates the outline in `reply`: a non-empty list of unique, non-empty strings,
- * at most `maxSections` long. Throws a `SyntaxError` that says what is wrong, so the caller
- * can ask again.
+ * The YAML to read out of `reply`: its first fenced block marked `yaml` or `yml` or not marked
+ * at all, else the whole reply. Fences follow CommonMark, so a title holding a fence sequence
+ * (the topic "```", say) does not end the block.
+ */
+function outlineSource(reply: string): string {
+  for (const block of fencedBlocks(reply)) {
+    const language = block.info.split(/[ \t]/, 1)[0]?.toLowerCase() ?? "";
+    if (language === "" || language === "yaml" || language === "yml") return block.content;
+  }
+  return reply;
+}
+
+/**
+ * Parses and validates the outline in `reply`: a non-empty list of unique strings that each show
+ * something, at most `maxSections` long. Titles come back trimmed, each run of white space made
+ * one space. Throws a `SyntaxError` that says what is wrong, so the caller can ask again.
  *
  * @example
  * ```ts
@@ -53,8 +67,7 @@ function parseSimpleOutline(source: string): unknown[] | undefined {
  * ```
  */
 export function parseOutline(reply: string, maxSections: number): string[] {
-  const fenced = FENCED_YAML.exec(reply);
-  const source = fenced?.[1] ?? reply;
+  const source = outlineSource(reply);
   const simple = parseSimpleOutline(source);
   let doc: unknown = simple === undefined ? undefined : { sections: simple };
   try {
@@ -78,10 +91,11 @@ export function parseOutline(reply: string, maxSections: number): string[] {
   }
   const seen = new Set<string>();
   return sections.map((entry, i) => {
-    if (typeof entry !== "string" || entry.trim() === "") {
+    if (typeof entry !== "string" || !hasVisibleCharacter(entry)) {
       throw new SyntaxError(`Outline section ${i + 1} is not a non-empty string`);
     }
-    const title = entry.trim();
+    // A title becomes a one-line Markdown heading: a line break inside it would end the heading.
+    const title = entry.trim().replace(/\s+/g, " ");
     if (title.length > 200) {
       throw new SyntaxError(`Outline section ${i + 1} is longer than 200 characters`);
     }

@@ -142,18 +142,21 @@ export async function startServer(
     : undefined;
   const store = options.store ?? shared?.store ?? openStore(config, logger);
   const manager = createManager(config, llm, store, logger, shared?.dispatcher);
-  if (shared) {
-    shared.dispatcher.start(manager);
-  } else {
-    try {
-      await manager.recover();
-    } catch (error) {
-      await manager.close();
-      await store.close().catch(() => {});
-      throw new Error(`Cannot take up the jobs kept in the store: ${describeError(error)}`, {
-        cause: error,
-      });
-    }
+  // Whatever fails from here leaves nothing running: no worker, no connection, no file lock.
+  const abandon = async () => {
+    await manager.close();
+    await shared?.dispatcher.close();
+    await store.close().catch(() => {});
+  };
+  try {
+    if (shared) await shared.dispatcher.start(manager);
+    else await manager.recover();
+  } catch (error) {
+    await abandon();
+    if (shared) throw error;
+    throw new Error(`Cannot take up the jobs kept in the store: ${describeError(error)}`, {
+      cause: error,
+    });
   }
   const mcp = new McpHttpEndpoint({
     jobs: manager,
@@ -164,9 +167,8 @@ export async function startServer(
   });
   const handler = createHandler({
     mcp: (request) => mcp.handle(request),
-    ...(shared
-      ? { health: sharedHealth(shared.store), sharedQueue: () => shared.dispatcher.counts() }
-      : {}),
+    health: shared ? sharedHealth(shared.store) : storeHealth(store),
+    ...(shared ? { sharedQueue: () => shared.dispatcher.counts() } : {}),
     manager,
     metrics,
     logger,
@@ -198,9 +200,8 @@ export async function startServer(
       },
     }, handler);
   } catch (error) {
-    // Say, the port is taken: leave nothing running and the data file unlocked.
-    await manager.close();
-    await store.close();
+    // Say, the port is taken.
+    await abandon();
     throw error;
   }
   let stopping: Promise<void> | undefined;
@@ -232,6 +233,14 @@ export async function startServer(
       },
     };
   });
+}
+
+/** `/healthz` of a store of this process: what keeps it from writing, under `store`. */
+function storeHealth(store: JobStore): () => Promise<Record<string, string> | null> {
+  return async () => {
+    const trouble = await store.health?.();
+    return trouble ? { store: trouble } : null;
+  };
 }
 
 function sharedHealth(store: RedisJobStore): () => Promise<Record<string, string> | null> {

@@ -14,12 +14,21 @@
  * `onDurable` says when: a client must never see an event a crash could take back, or its
  * `Last-Event-ID` would point past the log the restarted service has.
  *
+ * A batch that cannot be written (a full disk, an I/O error) is kept, in order, and tried again
+ * with a growing delay (at most a second); the writers waiting on it are told at once with a
+ * {@linkcode StoreUnavailableError}, so a submit answers `503` instead of hanging, and `health`
+ * reports the trouble until a write succeeds. Running jobs go on meanwhile: their events wait in
+ * memory, unseen by readers, and reach the file and the readers together once it has room, with
+ * no gap in their ids.
+ *
  * @module
  */
 
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { FINISHED_STATUSES, type JobEvent, type JobRecord, type JobStatus } from "./job.ts";
 import type { JobStore, PlacedEvent } from "./job_store.ts";
+import { describeError } from "./retry.ts";
+import { StoreUnavailableError } from "./store_unavailable_error.ts";
 
 /** The file name inside the data directory. */
 export const DATABASE_FILE = "quillflow.db";
@@ -27,17 +36,24 @@ export const DATABASE_FILE = "quillflow.db";
 /** The schema version this code writes; a newer file is refused rather than misread. */
 const SCHEMA_VERSION = 3;
 
+/** Options of a {@linkcode StoreOpenError}. */
+export interface StoreOpenErrorOptions extends ErrorOptions {
+  /** What the user can do about it; by default, how to start with another store. */
+  advice?: string;
+}
+
 /** Thrown when the store cannot be opened or read: a clear start-up error, never an empty store. */
 export class StoreOpenError extends Error {
   /** The database file. */
   readonly path: string;
   /** Creates the error for the file at `path`. */
-  constructor(path: string, reason: string, options?: ErrorOptions) {
-    super(
-      `Cannot open the job store at ${path}: ${reason}. Move the file aside to start with an ` +
-        `empty store, point DATA_DIR elsewhere, or run with --store=memory.`,
-      options,
-    );
+  constructor(path: string, reason: string, options: StoreOpenErrorOptions = {}) {
+    const {
+      advice = "Move the file aside to start with an empty store, point DATA_DIR elsewhere, or " +
+        "run with --store=memory",
+      ...errorOptions
+    } = options;
+    super(`Cannot open the job store at ${path}: ${reason}. ${advice}.`, errorOptions);
     this.name = "StoreOpenError";
     this.path = path;
   }
@@ -57,6 +73,11 @@ export interface SqliteJobStoreOptions {
   maxBufferedEvents?: number;
   /** Told when a flush fails; the batch is kept and tried again. */
   onError?: (error: unknown) => void;
+  /**
+   * Opens the connection; `new DatabaseSync(path)` by default. A test that must fill the file
+   * keeps the connection it returns, to set `PRAGMA max_page_count` on it.
+   */
+  openDatabase?: (path: string) => DatabaseSync;
 }
 
 interface Statements {
@@ -89,7 +110,10 @@ const MIGRATE_FROM_1 = `
   DROP TABLE events;
 `;
 
-const RETRY_MS = 1_000;
+/** The first retry of a failed write, in ms; each failure doubles it, up to `MAX_RETRY_MS`. */
+const MIN_RETRY_MS = 50;
+/** The longest wait between two tries of a failed write, in ms: a full disk is retried this often. */
+const MAX_RETRY_MS = 1_000;
 /** Written events kept in memory per job, and jobs kept, for live readers. */
 const TAIL_EVENTS = 256;
 const TAIL_JOBS = 256;
@@ -163,6 +187,9 @@ export class SqliteJobStore implements JobStore {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #flushQueued = false;
   #closed = false;
+  /** Why the last write failed; `undefined` once one succeeds. */
+  #failure: unknown;
+  #retryMs = MIN_RETRY_MS;
   /** Transactions committed; for tests and the benchmark. */
   flushes = 0;
   /** Jobs outlive the process. */
@@ -214,7 +241,7 @@ export class SqliteJobStore implements JobStore {
   static open(path: string, options: SqliteJobStoreOptions = {}): SqliteJobStore {
     let db: DatabaseSync | undefined;
     try {
-      db = new DatabaseSync(path);
+      db = options.openDatabase?.(path) ?? new DatabaseSync(path);
       db.exec("PRAGMA busy_timeout = 0");
       db.exec("PRAGMA locking_mode = EXCLUSIVE");
       db.exec("PRAGMA journal_mode = WAL");
@@ -269,6 +296,18 @@ export class SqliteJobStore implements JobStore {
         db?.close();
       } catch {
         // already failing: the first error is the one to report
+      }
+      if (isLocked(error)) {
+        throw new StoreOpenError(
+          path,
+          "another process is using it (the database is locked), most likely another Quillflow " +
+            "serving from the same DATA_DIR",
+          {
+            cause: error,
+            advice: "Stop that process first, or give this one its own store: another DATA_DIR " +
+              "or --store=memory",
+          },
+        );
       }
       const reason = error instanceof Error ? error.message : String(error);
       throw new StoreOpenError(path, reason, { cause: error });
@@ -328,9 +367,14 @@ export class SqliteJobStore implements JobStore {
     return Promise.resolve(records);
   }
 
-  /** Buffers the deletion; resolves once it is in the file. */
+  /**
+   * Buffers the deletion; resolves once it is in the file. A job never written (refused while
+   * its first write waited) is only dropped from the buffer: there is nothing to write.
+   */
   delete(id: string): Promise<void> {
-    const written = this.#written();
+    const inFile = this.#sql.getJob.get(id) !== undefined ||
+      this.#sql.lastEventId.get(id)?.id != null;
+    const written = inFile ? this.#written() : Promise.resolve();
     this.#records.delete(id);
     this.#unchanged.delete(id);
     this.#writtenStatus.delete(id);
@@ -339,6 +383,7 @@ export class SqliteJobStore implements JobStore {
     this.#events.delete(id);
     this.#tails.delete(id);
     for (const recent of this.#recent) if (recent.jobId === id) recent.gone = true;
+    if (!inFile) return written;
     this.#deletes.add(id);
     this.#schedule();
     return written;
@@ -351,7 +396,8 @@ export class SqliteJobStore implements JobStore {
     if (!log) this.#events.set(jobId, log = []);
     log.push(event);
     this.#bufferedEvents++;
-    if (this.#bufferedEvents >= this.#maxBufferedEvents) {
+    // While writes fail, the retry's backoff decides when to try again, however much waits.
+    if (this.#bufferedEvents >= this.#maxBufferedEvents && this.#failure === undefined) {
       // Not synchronously: the record put that follows a terminal event in the same turn must go
       // in the same transaction, or a crash between them would leave a finished log on a record
       // that says "running".
@@ -445,11 +491,28 @@ export class SqliteJobStore implements JobStore {
     return Promise.resolve();
   }
 
+  /**
+   * Writes what is buffered and closes the file. Rejects with a
+   * {@linkcode StoreUnavailableError} when that last write fails; the file is closed all the
+   * same, and what was never written is what the next start does not find.
+   */
   async close(): Promise<void> {
     if (this.#closed) return;
-    await this.flush();
     this.#closed = true;
-    this.#db.close();
+    try {
+      await this.flush();
+    } finally {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+      this.#db.close();
+    }
+  }
+
+  /** `null` while writes succeed; else why the last one failed (it is being tried again). */
+  health(): Promise<string | null> {
+    return Promise.resolve(
+      this.#failure === undefined ? null : `cannot write: ${describeError(this.#failure)}`,
+    );
   }
 
   #written(): Promise<void> {
@@ -470,6 +533,8 @@ export class SqliteJobStore implements JobStore {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
     if (this.#records.size === 0 && this.#events.size === 0 && this.#deletes.size === 0) {
+      // Nothing is waiting to be written (what failed was dropped): nothing is failing either.
+      this.#recovered();
       this.#settle();
       return;
     }
@@ -501,15 +566,23 @@ export class SqliteJobStore implements JobStore {
       } catch {
         // no transaction left to roll back
       }
-      // Keep the batch: a full disk may have room again later.
+      // Keep the batch, in order: a full disk may have room again later. Its waiters learn now.
+      this.#failure = error;
       this.#onError(error);
-      if (rethrow) {
-        this.#settle(error);
-        throw error;
+      // Clients see this message: it names no path on the server.
+      const unavailable = new StoreUnavailableError("The job store", {
+        problem: "cannot be written",
+        cause: error,
+      });
+      this.#settle(unavailable);
+      if (!this.#closed) {
+        this.#timer = setTimeout(() => this.#flush(), this.#retryMs);
+        this.#retryMs = Math.min(this.#retryMs * 2, MAX_RETRY_MS);
       }
-      if (!this.#closed) this.#timer = setTimeout(() => this.#flush(), RETRY_MS);
+      if (rethrow) throw unavailable;
       return;
     }
+    this.#recovered();
     this.flushes++;
     const grown = [...this.#events.keys()];
     for (const [jobId, log] of this.#events) {
@@ -525,6 +598,11 @@ export class SqliteJobStore implements JobStore {
     this.#bufferedEvents = 0;
     this.#settle();
     for (const listener of this.#listeners) listener(grown);
+  }
+
+  #recovered(): void {
+    this.#failure = undefined;
+    this.#retryMs = MIN_RETRY_MS;
   }
 
   #keepTail(jobId: string, written: JobEvent[]): void {
@@ -557,4 +635,11 @@ export class SqliteJobStore implements JobStore {
       );
     }
   }
+}
+
+/** Whether opening failed because another connection holds the file (SQLITE_BUSY). */
+function isLocked(error: unknown): boolean {
+  const code = (error as { errcode?: unknown } | null)?.errcode;
+  return (typeof code === "number" && (code & 0xff) === 5) ||
+    (error instanceof Error && /database is locked/.test(error.message));
 }

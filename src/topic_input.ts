@@ -5,6 +5,7 @@
  */
 
 import { HttpError } from "./http_error.ts";
+import { hasVisibleCharacter } from "./visible_text.ts";
 
 /** Longest topic, in characters, after trimming. */
 export const MAX_TOPIC_CHARS = 500;
@@ -23,6 +24,7 @@ const FORBIDDEN = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F\u0080-\u009F]|\
  *
  * assert.equal(validateTopic("  AI safety "), "AI safety");
  * assert.throws(() => validateTopic("   "));
+ * assert.throws(() => validateTopic("\u200B\u2060"));
  * ```
  */
 export function validateTopic(value: unknown): string {
@@ -51,6 +53,13 @@ export function validateTopic(value: unknown): string {
       400,
       "invalid_topic",
       "'topic' must not hold control characters other than newline and tab",
+    );
+  }
+  if (!hasVisibleCharacter(topic)) {
+    throw new HttpError(
+      400,
+      "invalid_topic",
+      "'topic' must hold a visible character, not only zero-width, format or space characters",
     );
   }
   return topic;
@@ -90,10 +99,64 @@ async function readLimited(request: Request, maxBytes: number): Promise<Uint8Arr
 }
 
 const decoder = new TextDecoder("utf-8", { fatal: true });
+// A form's fields are decoded "without BOM" (WHATWG URL): a leading U+FEFF is kept, not eaten.
+const fieldDecoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+const encoder = new TextEncoder();
+
+function invalidUtf8(cause: unknown): HttpError {
+  return new HttpError(400, "invalid_utf8", "The request body is not valid UTF-8", { cause });
+}
+
+function isHexDigit(byte: number): boolean {
+  return (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x46) ||
+    (byte >= 0x61 && byte <= 0x66);
+}
+
+/** One name or value of a form: `+` is a space, `%XX` a byte; the bytes must be UTF-8. */
+function decodeFormPart(part: string): string {
+  const spaced = part.replaceAll("+", " ");
+  if (!spaced.includes("%")) return spaced;
+  const bytes = encoder.encode(spaced);
+  const out = new Uint8Array(bytes.length);
+  let n = 0;
+  for (let i = 0; i < bytes.length; i++) {
+    const byte = bytes[i] as number;
+    if (byte === 0x25 && isHexDigit(bytes[i + 1] ?? 0) && isHexDigit(bytes[i + 2] ?? 0)) {
+      out[n++] = parseInt(String.fromCharCode(bytes[i + 1] as number, bytes[i + 2] as number), 16);
+      i += 2;
+    } else {
+      out[n++] = byte;
+    }
+  }
+  try {
+    return fieldDecoder.decode(out.subarray(0, n));
+  } catch (error) {
+    throw invalidUtf8(error);
+  }
+}
+
+/**
+ * The first value of field `name` in an `application/x-www-form-urlencoded` body, parsed as
+ * WHATWG URL's parser does except that bytes that are not UTF-8 are refused: `URLSearchParams`
+ * would turn them into U+FFFD, and a topic must not change on the way in.
+ */
+function formField(body: string, name: string): string | null {
+  let found: string | null = null;
+  for (const pair of body.split("&")) {
+    if (pair === "") continue;
+    const eq = pair.indexOf("=");
+    const key = decodeFormPart(eq === -1 ? pair : pair.slice(0, eq));
+    // Every field is decoded, so any one that is not UTF-8 refuses the whole form.
+    const value = decodeFormPart(eq === -1 ? "" : pair.slice(eq + 1));
+    if (key === name && found === null) found = value;
+  }
+  return found;
+}
 
 /**
  * The validated topic of a submit request: a JSON object `{"topic": "..."}`, or a form
- * (`application/x-www-form-urlencoded` or `multipart/form-data`) with a `topic` field.
+ * (`application/x-www-form-urlencoded` or `multipart/form-data`) with a `topic` field. Any
+ * body that is not UTF-8, percent-encoded form fields included, is a 400.
  */
 export async function readTopic(request: Request, maxBytes: number): Promise<string> {
   const type = (request.headers.get("content-type") ?? "").split(";")[0]?.trim().toLowerCase() ??
@@ -109,6 +172,13 @@ export async function readTopic(request: Request, maxBytes: number): Promise<str
     );
   }
   const bytes = await readLimited(request, maxBytes);
+  let text: string;
+  try {
+    // Multipart too: its parser would turn bytes that are not UTF-8 into U+FFFD.
+    text = decoder.decode(bytes);
+  } catch (error) {
+    throw invalidUtf8(error);
+  }
   if (isMultipart) {
     let form: FormData;
     try {
@@ -127,15 +197,7 @@ export async function readTopic(request: Request, maxBytes: number): Promise<str
     }
     return validateTopic(topic);
   }
-  let text: string;
-  try {
-    text = decoder.decode(bytes);
-  } catch (error) {
-    throw new HttpError(400, "invalid_utf8", "The request body is not valid UTF-8", {
-      cause: error,
-    });
-  }
-  if (isForm) return validateTopic(new URLSearchParams(text).get("topic"));
+  if (isForm) return validateTopic(formField(text, "topic"));
   let body: unknown;
   try {
     body = JSON.parse(text);

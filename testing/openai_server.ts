@@ -30,10 +30,13 @@ export interface RecordedRequest {
 
 /**
  * What to answer: text (when streamed, optionally going silent after `stallAfter` pieces, as a
- * model that stalls mid-answer), an HTTP error, or nothing until the client gives up.
+ * model that stalls mid-answer), a streamed body sent as it stands in reads of `chunkBytes`
+ * (default 7, so lines and characters are cut), an HTTP error, or nothing until the client
+ * gives up.
  */
 export type ScriptedReply =
   | { content: string; stallAfter?: number }
+  | { rawStream: string; chunkBytes?: number }
   | { status: number; message?: string }
   | { hang: true }
   | undefined;
@@ -149,6 +152,23 @@ export function startOpenAiServer(options: OpenAiServerOptions = {}): Promise<Op
       }
       await sleep(3_600_000, request.signal);
       return new Response(null, { status: 499 });
+    }
+    if (reply && "rawStream" in reply) {
+      const bytes = encoder.encode(reply.rawStream);
+      const size = reply.chunkBytes ?? 7;
+      let at = 0;
+      return new Response(
+        new ReadableStream<Uint8Array>({
+          pull(controller) {
+            if (at >= bytes.length) {
+              recorded.completed = true;
+              return controller.close();
+            }
+            controller.enqueue(bytes.slice(at, at += size));
+          },
+        }),
+        { headers: { "content-type": "text/event-stream" } },
+      );
     }
     if (reply && "status" in reply) {
       recorded.completed = true;

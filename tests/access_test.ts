@@ -136,6 +136,87 @@ Deno.test("CORS is off by default and follows CORS_ORIGINS when set", async (t) 
       await server.shutdown();
     }
   });
+  await t.step("a preflight grants only a route's own method, and 404s unknown paths", async () => {
+    const server = await startTestServer([
+      "--store",
+      "memory",
+      "--cors-origins",
+      "http://app.example",
+    ]);
+    const preflight = (path: string, method: string) =>
+      fetch(`${server.url}${path}`, {
+        method: "OPTIONS",
+        headers: { origin: "http://app.example", "access-control-request-method": method },
+      });
+    try {
+      const job = await submit(server.url, "Preflighted");
+      for (const [path, method] of [["/api/jobs", "POST"], [`/api/jobs/${job.id}`, "DELETE"]]) {
+        const granted = await preflight(path!, method!);
+        await granted.body?.cancel();
+        assert.equal(granted.status, 204, `${method} ${path}`);
+        assert.equal(granted.headers.get("access-control-allow-methods"), method);
+      }
+      for (const path of ["/nothing/here", "/api/job", `/api/jobs/${job.id}/events/more`]) {
+        const unknown = await preflight(path, "GET");
+        assert.equal(unknown.status, 404, path);
+        assert.equal((await unknown.json()).error.code, "not_found", path);
+      }
+      for (
+        const [path, method] of [
+          ["/api/jobs", "DELETE"],
+          ["/api/jobs", "PUT"],
+          [`/api/jobs/${job.id}`, "PATCH"],
+          ["/healthz", "POST"],
+          ["/start-job", "GET"],
+        ]
+      ) {
+        const refused = await preflight(path!, method!);
+        assert.equal(refused.status, 405, `${method} ${path}`);
+        assert.equal(refused.headers.get("access-control-allow-methods"), null);
+        assert.ok(refused.headers.get("allow"), `${method} ${path}: Allow`);
+        assert.equal((await refused.json()).error.code, "method_not_allowed");
+      }
+    } finally {
+      await server.shutdown();
+    }
+  });
+  await t.step(
+    "with CORS on, every answer varies on Origin: allowed, refused or absent",
+    async () => {
+      const server = await startTestServer([
+        "--store",
+        "memory",
+        "--cors-origins",
+        "http://app.example",
+      ]);
+      try {
+        const requests: [string, RequestInit][] = [
+          ["/api/jobs", { headers: { origin: "http://app.example" } }],
+          ["/api/jobs", { headers: { origin: "http://evil.example" } }],
+          ["/api/jobs", {}],
+          ["/nothing", { headers: { origin: "http://evil.example" } }],
+          ["/healthz", { method: "POST", headers: { origin: "http://evil.example" } }],
+          ["/api/jobs", {
+            method: "OPTIONS",
+            headers: { origin: "http://evil.example", "access-control-request-method": "POST" },
+          }],
+          ["/api/jobs", {
+            method: "OPTIONS",
+            headers: { origin: "http://app.example", "access-control-request-method": "POST" },
+          }],
+        ];
+        for (const [path, init] of requests) {
+          const response = await fetch(`${server.url}${path}`, init);
+          await response.body?.cancel();
+          const what = `${init.method ?? "GET"} ${path} ${JSON.stringify(init.headers ?? {})}`;
+          const vary = (response.headers.get("vary") ?? "").split(",").map((v) => v.trim());
+          assert.deepEqual(vary.filter((v) => v.toLowerCase() === "origin"), ["origin"], what);
+        }
+      } finally {
+        await server.shutdown();
+      }
+    },
+  );
 });
 
 Deno.test("GET /metrics reports jobs, streams, events and LLM calls in Prometheus text", async () => {
@@ -154,7 +235,7 @@ Deno.test("GET /metrics reports jobs, streams, events and LLM calls in Prometheu
     assert.equal(value("quillflow_jobs_running"), 0);
     assert.equal(value("quillflow_jobs_queued"), 0);
     assert.equal(value("quillflow_sse_streams_open"), 0);
-    assert.ok(value("quillflow_sse_items_sent") >= events.length);
+    assert.ok(value("quillflow_sse_items_sent_total") >= events.length);
     assert.equal(value("quillflow_llm_calls_total"), 5);
     assert.equal(value("quillflow_llm_errors_total"), 0);
     assert.equal(value("quillflow_llm_latency_seconds_count"), 5);
@@ -162,6 +243,83 @@ Deno.test("GET /metrics reports jobs, streams, events and LLM calls in Prometheu
     assert.match(text, /^# TYPE quillflow_llm_latency_seconds histogram$/m);
     // One process, no shared line: those gauges belong to STORE=redis.
     assert.doesNotMatch(text, /quillflow_shared_jobs/);
+  } finally {
+    await server.shutdown();
+  }
+});
+
+interface Family {
+  type: string;
+  help: string;
+  samples: { name: string; labels: string; value: number }[];
+}
+
+/** Parses Prometheus text exposition strictly, failing on any line it does not understand. */
+function parseExposition(text: string): Map<string, Family> {
+  const families = new Map<string, Family>();
+  const helps = new Map<string, string>();
+  assert.ok(text.endsWith("\n"), "ends with a line break");
+  for (const line of text.slice(0, -1).split("\n")) {
+    const help = /^# HELP ([a-zA-Z_:][a-zA-Z0-9_:]*) (.+)$/.exec(line);
+    const type = /^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge|histogram|summary|untyped)$/
+      .exec(line);
+    const sample = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)$/.exec(line);
+    if (help) {
+      assert.ok(!helps.has(help[1]!), `one HELP for ${help[1]}`);
+      helps.set(help[1]!, help[2]!);
+    } else if (type) {
+      const name = type[1]!;
+      assert.ok(!families.has(name), `one TYPE for ${name}`);
+      assert.ok(helps.has(name), `HELP before TYPE for ${name}`);
+      families.set(name, { type: type[2]!, help: helps.get(name)!, samples: [] });
+    } else if (sample) {
+      const [, name = "", labels = "", raw = ""] = sample;
+      // A histogram's samples are its name with _bucket, _sum and _count.
+      const base = name.replace(/_(bucket|sum|count)$/, "");
+      const family = families.get(name) ??
+        (families.get(base)?.type === "histogram" ? families.get(base) : undefined);
+      assert.ok(family, `sample ${name} follows the TYPE of its family`);
+      const value = Number(raw);
+      assert.ok(!Number.isNaN(value), `${line}: a number`);
+      family.samples.push({ name, labels, value });
+    } else {
+      assert.fail(`a line that is no HELP, TYPE or sample: ${JSON.stringify(line)}`);
+    }
+  }
+  return families;
+}
+
+Deno.test("GET /metrics types every metric: counters end in _total, only counters do", async () => {
+  const server = await startTestServer(["--store", "memory"]);
+  try {
+    const scrape = async () => parseExposition(await (await fetch(`${server.url}/metrics`)).text());
+    const before = await scrape();
+    const job = await submit(server.url, "Typed metrics");
+    await collectEvents(`${server.url}/api/jobs/${job.id}/events`);
+    const after = await scrape();
+    const types = Object.fromEntries([...after].map(([name, f]) => [name, f.type]));
+    assert.deepEqual(types, {
+      quillflow_jobs: "gauge",
+      quillflow_jobs_running: "gauge",
+      quillflow_jobs_queued: "gauge",
+      quillflow_sse_streams_open: "gauge",
+      quillflow_sse_items_sent_total: "counter",
+      quillflow_sse_stalled_drops_total: "counter",
+      quillflow_llm_calls_total: "counter",
+      quillflow_llm_errors_total: "counter",
+      quillflow_http_requests_total: "counter",
+      quillflow_llm_latency_seconds: "histogram",
+    });
+    for (const [name, family] of after) {
+      assert.equal(family.type === "counter", name.endsWith("_total"), name);
+      assert.ok(family.samples.length > 0, `${name} has a sample`);
+      if (family.type !== "counter") continue;
+      // A counter only goes up.
+      const was = before.get(name)?.samples[0]?.value ?? 0;
+      assert.ok((family.samples[0]?.value ?? 0) >= was, `${name} went down`);
+      assert.ok(family.samples.every((s) => s.value >= 0), name);
+    }
+    assert.ok(after.get("quillflow_sse_items_sent_total")!.samples[0]!.value > 0);
   } finally {
     await server.shutdown();
   }

@@ -33,6 +33,18 @@ function battery(jobId: string): Case[] {
     0x22,
     0x7d,
   ]);
+  const form = (body: string | Uint8Array<ArrayBuffer>): RequestInit => ({
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded" },
+    body,
+  });
+  const encoder = new TextEncoder();
+  const multipartBytes = (value: number[]) =>
+    new Uint8Array([
+      ...encoder.encode('--b\r\ncontent-disposition: form-data; name="topic"\r\n\r\n'),
+      ...value,
+      ...encoder.encode("\r\n--b--\r\n"),
+    ]);
   const multipartFile = new FormData();
   multipartFile.set("topic", new File(["x"], "topic.txt"));
   return [
@@ -182,6 +194,80 @@ function battery(jobId: string): Case[] {
       init: { method: "POST", headers: { "content-type": "application/json" }, body: invalidUtf8 },
       status: 400,
     },
+    // Topics that show nothing
+    {
+      name: "zero-width topic",
+      path: "/api/jobs",
+      init: json('{"topic":"\\u200B\\u200C\\u200D\\u2060\\uFEFF"}'),
+      status: 400,
+    },
+    {
+      name: "soft hyphen and spaces",
+      path: "/api/jobs",
+      init: json('{"topic":" \\u00AD \\u200B\\t\\u3000"}'),
+      status: 400,
+    },
+    { name: "Hangul filler", path: "/api/jobs", init: json('{"topic":"\\u3164"}'), status: 400 },
+    {
+      name: "variation selector and word joiner",
+      path: "/api/jobs",
+      init: json('{"topic":"\\uFE0F\\u2060"}'),
+      status: 400,
+    },
+    {
+      name: "lone combining mark",
+      path: "/api/jobs",
+      init: json('{"topic":"\\u0301"}'),
+      status: 400,
+    },
+    {
+      name: "form: zero-width topic",
+      path: "/api/jobs",
+      init: form("topic=%E2%80%8B%E2%81%A0"),
+      status: 400,
+    },
+    // Bytes that are not UTF-8, in every body type
+    { name: "form: %FF in topic", path: "/api/jobs", init: form("topic=%FF%FEtea"), status: 400 },
+    {
+      name: "compat form: %FF in topic",
+      path: "/start-job",
+      init: form("topic=tea%FF"),
+      status: 400,
+    },
+    {
+      name: "form: overlong encoding",
+      path: "/api/jobs",
+      init: form("topic=%C0%AFtea"),
+      status: 400,
+    },
+    {
+      name: "form: encoded lone surrogate",
+      path: "/api/jobs",
+      init: form("topic=%ED%A0%80tea"),
+      status: 400,
+    },
+    {
+      name: "form: truncated sequence in another field",
+      path: "/api/jobs",
+      init: form("title=%E2%82&topic=tea"),
+      status: 400,
+    },
+    {
+      name: "form: raw byte not UTF-8",
+      path: "/api/jobs",
+      init: form(new Uint8Array([...encoder.encode("topic=tea"), 0xff])),
+      status: 400,
+    },
+    {
+      name: "multipart: topic not UTF-8",
+      path: "/api/jobs",
+      init: {
+        method: "POST",
+        headers: { "content-type": "multipart/form-data; boundary=b" },
+        body: multipartBytes([0x74, 0x65, 0x61, 0xff]),
+      },
+      status: 400,
+    },
     {
       name: "body over 16 KiB",
       path: "/api/jobs",
@@ -278,6 +364,42 @@ Deno.test("a raw request with a broken HTTP framing does not hurt the service", 
       await read;
     }
     assert.deepEqual(await (await fetch(`${server.url}/healthz`)).json(), { status: "ok" });
+  } finally {
+    await server.shutdown();
+  }
+});
+
+Deno.test("form bodies are read strictly: not UTF-8 is invalid_utf8, percent-encoded text arrives unchanged", async () => {
+  const server = await startTestServer(["--store", "memory"]);
+  try {
+    for (const path of ["/api/jobs", "/start-job"]) {
+      const refused = await fetch(`${server.url}${path}`, {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+        body: "topic=caf%E9",
+      });
+      assert.equal(refused.status, 400, path);
+      assert.deepEqual((await refused.json()).error.code, "invalid_utf8", path);
+    }
+    // What URLSearchParams would read the same way is read the same way.
+    const cases: [body: string, topic: string][] = [
+      ["topic=%F0%9F%8D%B5+tea%21", "🍵 tea!"],
+      ["%74opic=a%2Bb%3Dc%26d", "a+b=c&d"],
+      ["x=1&&topic=first&topic=second", "first"],
+      ["topic=100%+sure%zz", "100% sure%zz"],
+      ["topic=%EF%BB%BFbom", "bom"],
+    ];
+    for (const [body, topic] of cases) {
+      assert.equal(new URLSearchParams(body).get("topic")?.trim(), topic, body);
+      const response = await fetch(`${server.url}/api/jobs`, {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+        body,
+      });
+      const job = await response.json();
+      assert.equal(response.status, 202, JSON.stringify(job));
+      assert.equal(job.topic, topic, body);
+    }
   } finally {
     await server.shutdown();
   }

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import OpenAI from "openai";
 import { collectEvents } from "../testing/sse_client.ts";
 import { promptData, startOpenAiServer } from "../testing/openai_server.ts";
 import { startTestServer, submit } from "./_server.ts";
@@ -121,6 +122,44 @@ Deno.test("openai provider: a stream that stalls mid-answer times out, never ret
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
     assert.equal(llm.requests[0]?.aborted, true);
+  } finally {
+    await llm.close();
+  }
+});
+
+Deno.test("openai provider: streamed bodies are read as WHATWG event streams", async (t) => {
+  const { sectionPrompt } = await import("../src/prompts.ts");
+  const chunk = (content: string) =>
+    `data: ${JSON.stringify({ choices: [{ delta: { content } }] })}`;
+  const bodies: string[] = [
+    // A byte order mark, then lines that end in a bare CR.
+    "\uFEFF: hello\r\r" + ["Bees ", "dance."].map((c) => `${chunk(c)}\r\r`).join("") +
+    "data: [DONE]\r\r",
+    // A plain-text error event after the first words.
+    `${chunk("Bees ")}\n\nevent: error\ndata: model overloaded, try later\n\n`,
+  ];
+  const llm = await startOpenAiServer({ script: (_r, n) => ({ rawStream: bodies[n] ?? "" }) });
+  try {
+    const client = await clientFor(llm.baseUrl, { maxAttempts: 1 });
+    await t.step("a BOM and bare-CR line ends", async () => {
+      const deltas: string[] = [];
+      const text = await client.complete(sectionPrompt("Bees", "Dance"), {
+        onDelta: (d) => deltas.push(d),
+      });
+      assert.equal(text, "Bees dance.");
+      assert.deepEqual(deltas, ["Bees ", "dance."]);
+    });
+    await t.step("an error event in plain text is the call's error, with its words", async () => {
+      await assert.rejects(
+        client.complete(sectionPrompt("Bees", "Dance"), { onDelta: () => {} }),
+        (error: unknown) => {
+          // The provider's error type, as for a JSON error event: not a parse failure.
+          assert.ok(error instanceof OpenAI.APIError, String(error));
+          assert.match(error.message, /model overloaded, try later/);
+          return true;
+        },
+      );
+    });
   } finally {
     await llm.close();
   }

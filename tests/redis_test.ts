@@ -5,9 +5,11 @@
  */
 
 import assert from "node:assert/strict";
+import { Redis } from "ioredis";
 import { promptData, type RecordedRequest, startOpenAiServer } from "../testing/openai_server.ts";
 import { collectEvents, readSse, type SseEvent } from "../testing/sse_client.ts";
 import { hasRedisServer, Instance, RedisServer, stopAll } from "../testing/redis_cluster.ts";
+import { startTestServer } from "./_server.ts";
 
 const haveRedis = await hasRedisServer();
 if (!haveRedis) {
@@ -462,6 +464,47 @@ Deno.test({
 });
 
 Deno.test({
+  name: "redis: an instance stopping hands its job back and never takes it again itself",
+  ignore: !haveRedis,
+  async fn() {
+    // One instance at a time: nothing else waits on the queue, so the stopping one's own fetch,
+    // already under way, is the only one that could take the job it hands back. Twice over, as
+    // that fetch is not always under way at the moment it matters.
+    const redis = await RedisServer.start();
+    const instances: Instance[] = [];
+    try {
+      const args = instanceArgs(redis, {
+        "--offline-delay-ms": "500",
+        "--section-concurrency": "1",
+        "--job-lock-ms": "30s",
+        "--shutdown-grace-ms": "0",
+      });
+      const runs = (instance: Instance, msg: string, id: string) =>
+        instance.logs().filter((line) => line.msg === msg && line.job === id).length;
+      const a = await Instance.start("A", args);
+      instances.push(a);
+      const id = await submit(a, "ferries");
+      let runner = a;
+      await whoLogged([a], "job started", id);
+      for (const name of ["B", "C"]) {
+        const resumedBefore = runs(runner, "job resumed", id);
+        await runner.kill("SIGTERM");
+        assert.equal(runs(runner, "job released", id), 1, `${runner.name} released it`);
+        assert.equal(runs(runner, "job resumed", id), resumedBefore, `${runner.name} took it back`);
+        assert.equal(runs(runner, "job completed", id), 0, `${runner.name} ran it to its end`);
+        const next = await Instance.start(name, args);
+        instances.push(next);
+        await whoLogged([next], "job resumed", id);
+        runner = next;
+      }
+      assertWholeLog(await collectEvents(`${runner.url}/api/jobs/${id}/events`));
+    } finally {
+      await stopAll(instances, redis);
+    }
+  },
+});
+
+Deno.test({
   name: "redis: the shared waiting line is bounded by MAX_QUEUED_JOBS",
   ignore: !haveRedis,
   async fn() {
@@ -470,22 +513,28 @@ Deno.test({
       "--global-concurrent-jobs": "1",
       "--offline-delay-ms": "300",
     }, async (_redis, instances) => {
+      // One running slot (the global cap) and one waiting place, for submits in the same tick
+      // to either instance: exactly two are accepted.
+      const responses = await Promise.all(
+        Array.from({ length: 6 }, (_, i) =>
+          fetch(`${instances[i % 2]?.url}/api/jobs`, {
+            method: "POST",
+            headers: { "content-type": "application/json" },
+            body: JSON.stringify({ topic: `queue bound ${i}` }),
+          })),
+      );
       const ids: string[] = [];
-      let refused: Response | undefined;
-      for (let i = 0; i < 6 && !refused; i++) {
-        const response = await fetch(`${instances[i % 2]?.url}/api/jobs`, {
-          method: "POST",
-          headers: { "content-type": "application/json" },
-          body: JSON.stringify({ topic: `queue bound ${i}` }),
-        });
-        if (response.status === 202) ids.push((await response.json()).id);
-        else refused = response;
+      for (const response of responses) {
+        const body = await response.json();
+        if (response.status === 202) {
+          ids.push(body.id);
+          continue;
+        }
+        assert.equal(response.status, 429);
+        assert.equal(response.headers.get("retry-after"), "5");
+        assert.equal(body.error.code, "queue_full");
       }
-      assert.ok(refused, "a submit was refused");
-      assert.equal(refused.status, 429);
-      assert.equal(refused.headers.get("retry-after"), "5");
-      assert.equal((await refused.json()).error.code, "queue_full");
-      assert.ok(ids.length >= 2 && ids.length <= 3, `accepted ${ids.length}`);
+      assert.equal(ids.length, 2, `accepted ${ids.length}`);
       // Every instance's /metrics shows the shared line, not just its own jobs.
       for (const instance of instances) {
         const shared = await waitFor("the first job to run", async () => {
@@ -589,5 +638,74 @@ Deno.test({
       assert.equal(body.status, "completed");
       assert.equal(body.lastEventId, seen.length);
     });
+  },
+});
+
+Deno.test({
+  name: "redis: a malformed message on the cancel channel is ignored, not fatal",
+  ignore: !haveRedis,
+  async fn() {
+    await withCluster(2, { "--offline-delay-ms": "300" }, async (redis, instances) => {
+      const [a, b] = instances as [Instance, Instance];
+      const client = new Redis(redis.url);
+      try {
+        for (const message of ["not json", "null", '{"id":42}', "[]"]) {
+          await client.publish("qf:bull:cancel", message);
+        }
+      } finally {
+        await client.quit();
+      }
+      for (const instance of instances) {
+        await waitFor(
+          `${instance.name} to log the ignored messages`,
+          () =>
+            instance.logs().filter((line) => line.msg === "cancel message ignored").length === 4,
+        );
+        const health = await fetch(`${instance.url}/healthz`);
+        assert.equal(health.status, 200);
+        await health.body?.cancel();
+      }
+      // Cancelling across instances still works.
+      const id = await submit(a, "a job cancelled after the noise");
+      const runner = await whoLogged(instances, "job started", id);
+      const other = runner === a ? b : a;
+      const response = await fetch(`${other.url}/api/jobs/${id}`, { method: "DELETE" });
+      assert.equal(response.status, 202);
+      await response.body?.cancel();
+      assertWholeLog(await collectEvents(`${other.url}/api/jobs/${id}/events`), "cancelled");
+    });
+  },
+});
+
+Deno.test({
+  name: "redis: a start that fails leaves no worker and no connection open",
+  ignore: !haveRedis,
+  async fn() {
+    // In this process, so the test's leak checks see any timer or socket left behind.
+    const redis = await RedisServer.start();
+    const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const probe = new Redis(redis.url);
+    try {
+      await assert.rejects(
+        startTestServer([
+          "--store",
+          "redis",
+          "--redis-url",
+          redis.url,
+          "--port",
+          String(taken.addr.port),
+        ]),
+        Deno.errors.AddrInUse,
+      );
+      // Only the probe itself is still connected.
+      await waitFor("the instance's connections to close", async () => {
+        const clients = String(await probe.call("CLIENT", "LIST")).trim().split("\n");
+        return clients.length === 1;
+      });
+    } finally {
+      taken.close();
+      await probe.quit();
+      await redis.destroy();
+    }
   },
 });

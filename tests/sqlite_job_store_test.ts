@@ -1,7 +1,10 @@
 import assert from "node:assert/strict";
+import { DatabaseSync } from "node:sqlite";
 import { jobRecord } from "../testing/job_records.ts";
 import type { JobEvent } from "../src/job.ts";
 import { SqliteJobStore, StoreOpenError } from "../src/sqlite_job_store.ts";
+import { StoreUnavailableError } from "../src/store_unavailable_error.ts";
+import { waitFor } from "./_server.ts";
 import { makeTestDir } from "./test_dir.ts";
 
 function event(id: number, type: JobEvent["type"] = "progress"): JobEvent {
@@ -130,12 +133,19 @@ Deno.test("SqliteJobStore.open() refuses unreadable files with a clear error", a
   });
 });
 
-Deno.test("SqliteJobStore.open() refuses a file another store holds", async () => {
+Deno.test("SqliteJobStore.open() refuses a file another store holds, saying another process uses it", async () => {
   await using dir = await makeTestDir("sqlite-lock");
   const path = `${dir.path}/quillflow.db`;
   const first = SqliteJobStore.open(path);
   try {
-    assert.throws(() => SqliteJobStore.open(path), /database is locked/);
+    assert.throws(() => SqliteJobStore.open(path), (error: unknown) => {
+      assert.ok(error instanceof StoreOpenError);
+      assert.ok(error.message.includes(path), error.message);
+      assert.match(error.message, /another process is using it \(the database is locked\)/);
+      assert.match(error.message, /Stop that process first/);
+      assert.doesNotMatch(error.message, /Move the file aside/);
+      return true;
+    });
   } finally {
     await first.close();
   }
@@ -193,7 +203,6 @@ Deno.test("SqliteJobStore writes a running job's record again only when its stat
 });
 
 Deno.test("SqliteJobStore takes up a schema 1 file: its events become batches of one", async () => {
-  const { DatabaseSync } = await import("node:sqlite");
   await using dir = await makeTestDir("sqlite-schema1");
   const path = `${dir.path}/quillflow.db`;
   const old = new DatabaseSync(path);
@@ -239,3 +248,125 @@ Deno.test("SqliteJobStore takes up a schema 1 file: its events become batches of
     await reopened.close();
   }
 });
+
+/** Fails, rather than hangs, when `promise` does not settle within `ms`. */
+async function within<T>(promise: Promise<T>, what: string, ms = 20_000): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${what}: not settled within ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+Deno.test("SqliteJobStore fails the writers of a batch it cannot write at once, keeps it, and writes it once there is room", async () => {
+  await using dir = await makeTestDir("sqlite-full");
+  let db: DatabaseSync | undefined;
+  const errors: unknown[] = [];
+  const store = SqliteJobStore.open(`${dir.path}/quillflow.db`, {
+    openDatabase: (path) => db = new DatabaseSync(path),
+    onError: (error) => errors.push(error),
+  });
+  const disk = diskOf(db as DatabaseSync);
+  try {
+    await store.put(jobRecord("before"));
+    disk.fill();
+    const record = jobRecord("r", { topic: "x".repeat(5_000) });
+    const writes = [store.put(record), store.append("r", event(1)), store.append("r", event(2))];
+    for (const write of writes) {
+      await within(
+        assert.rejects(write, (error: unknown) => {
+          assert.ok(error instanceof StoreUnavailableError);
+          assert.match(error.message, /cannot be written: database or disk is full/);
+          assert.doesNotMatch(error.message, /quillflow\.db/, "no server path for clients");
+          return true;
+        }),
+        "a write to a full file",
+      );
+    }
+    assert.match(await store.health() ?? "", /cannot write: .*database or disk is full/);
+    assert.deepEqual(await store.events("r", 0, 10), [], "not shown before it is written");
+    assert.equal((await store.get("r"))?.topic, record.topic, "kept in the buffer");
+
+    disk.free();
+    await waitFor(async () => (await store.events("r", 0, 10)).length === 2, 20_000, "the retry");
+    assert.equal(await store.health(), null);
+    assert.ok(errors.length >= 1);
+    await store.close();
+    const reopened = SqliteJobStore.open(`${dir.path}/quillflow.db`);
+    try {
+      assert.equal((await reopened.get("r"))?.topic, record.topic);
+      assert.deepEqual((await reopened.events("r", 0, 10)).map((e) => e.id), [1, 2]);
+    } finally {
+      await reopened.close();
+    }
+  } finally {
+    await store.close().catch(() => {});
+  }
+});
+
+Deno.test("SqliteJobStore does not try a failing write every turn, however much is buffered", async () => {
+  await using dir = await makeTestDir("sqlite-full-buffer");
+  let db: DatabaseSync | undefined;
+  let failures = 0;
+  const store = SqliteJobStore.open(`${dir.path}/quillflow.db`, {
+    openDatabase: (path) => db = new DatabaseSync(path),
+    onError: () => failures++,
+    maxBufferedEvents: 100,
+  });
+  const disk = diskOf(db as DatabaseSync);
+  try {
+    disk.fill();
+    // Larger than a page: it cannot fit in the room left in a page that is already there.
+    const big = { id: 1, type: "delta", data: { text: "x".repeat(10_000) } } as const;
+    store.append("j", big).catch(() => {});
+    await waitFor(() => failures === 1, 20_000, "the first failed write");
+    // Microtask turns only: no timer can fire, so only a retry tied to the buffer's size runs.
+    for (let id = 2; id <= 1_000; id++) {
+      store.append("j", event(id)).catch(() => {});
+      await Promise.resolve();
+    }
+    assert.equal(failures, 1, "tried again only by its backoff timer");
+    disk.free();
+    await waitFor(
+      async () => (await store.events("j", 0, 2_000)).length === 1_000,
+      20_000,
+      "the buffer to be written",
+    );
+    const ids = (await store.events("j", 0, 2_000)).map((e) => e.id);
+    assert.deepEqual(ids, Array.from({ length: 1_000 }, (_, i) => i + 1));
+  } finally {
+    disk.free(); // so that closing writes, whatever failed above
+    await store.close();
+  }
+});
+
+/**
+ * A disk that fills up, on the store's own connection: `PRAGMA max_page_count` is per
+ * connection, and the store holds the file exclusively.
+ */
+function diskOf(db: DatabaseSync): { fill(): void; free(): void } {
+  return {
+    fill() {
+      db.exec("CREATE TABLE IF NOT EXISTS filler (x BLOB)");
+      const pages = Number(db.prepare("PRAGMA page_count").get()?.page_count);
+      db.prepare(`PRAGMA max_page_count = ${pages}`).get();
+      // Take the free pages too, so the next write of any size needs a page there is not.
+      try {
+        for (let i = 0; i < 10_000; i++) db.exec("INSERT INTO filler VALUES (randomblob(3000))");
+      } catch (error) {
+        if (!/full/.test(String(error))) throw error;
+        return;
+      }
+      throw new Error("the file did not fill up");
+    },
+    free() {
+      db.prepare("PRAGMA max_page_count = 1073741823").get();
+    },
+  };
+}
