@@ -91,20 +91,25 @@ export class Metrics {
     counter("quillflow_llm_calls_total", "LLM calls started.", this.llmCalls);
     counter("quillflow_llm_errors_total", "LLM calls that failed.", this.llmErrors);
     counter("quillflow_http_requests_total", "HTTP requests answered.", this.httpRequests);
+    // A family shows once it has a series: the offline writer is not a model, and has none.
     const tokens = "quillflow_llm_tokens_total";
-    lines.push(
-      `# HELP ${tokens} Tokens the LLM server reported, by model and kind (prompt or completion).`,
-      `# TYPE ${tokens} counter`,
-    );
+    if (this.#tokens.size > 0) {
+      lines.push(
+        `# HELP ${tokens} Tokens the LLM server reported, by model and kind (prompt or completion).`,
+        `# TYPE ${tokens} counter`,
+      );
+    }
     for (const [model, { prompt, completion }] of this.#tokens) {
       lines.push(`${tokens}{model="${escapeLabel(model)}",kind="prompt"} ${prompt}`);
       lines.push(`${tokens}{model="${escapeLabel(model)}",kind="completion"} ${completion}`);
     }
     const cost = "quillflow_llm_cost_usd_total";
-    lines.push(
-      `# HELP ${cost} What those tokens cost in US dollars, by model, for models with a price in LLM_PRICES.`,
-      `# TYPE ${cost} counter`,
-    );
+    if (this.#cost.size > 0) {
+      lines.push(
+        `# HELP ${cost} What those tokens cost in US dollars, by model, for models with a price in LLM_PRICES.`,
+        `# TYPE ${cost} counter`,
+      );
+    }
     for (const [model, dollars] of this.#cost) {
       lines.push(`${cost}{model="${escapeLabel(model)}"} ${Math.round(dollars * 1e8) / 1e8}`);
     }
