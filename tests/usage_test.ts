@@ -149,6 +149,41 @@ Deno.test("a job's usage is the sum of what the server reported, retries include
   }
 });
 
+Deno.test("a failed job still says what it used: a usage event just before its error", async () => {
+  // Every section request fails: the job fails in the content step, its outline paid for.
+  const llm = await startOpenAiServer({
+    script: (request) => stepOf(request) === "content" ? { status: 500 } : undefined,
+  });
+  const server = await startTestServer([
+    ...openaiFlags(llm.baseUrl, { [MODEL]: PRICE }),
+    "--llm-max-attempts",
+    "1",
+  ]);
+  try {
+    const { events, snapshot } = await runJob(server.url, "Doomed sections");
+    assert.equal(snapshot.status, "failed");
+    const [beforeLast, last] = events.slice(-2);
+    assert.equal(last?.event, "error");
+    assert.equal(beforeLast?.event, "usage");
+    const final = JSON.parse(beforeLast!.data);
+    assert.equal(final.step, "content");
+    assert.deepEqual(final.usage, snapshot.usage);
+    const sum = reported(llm.requests);
+    assert.deepEqual(snapshot.usage.byStep.outline, {
+      ...sum.byStep.outline,
+      costUsd: snapshot.usage.byStep.outline.costUsd,
+    });
+    assert.equal(snapshot.usage.byStep.content, null, "failed requests reported nothing");
+    near(snapshot.costUsd, dollars(sum.total), "cost of the failed job");
+    assert.equal(snapshot.steps.content.attempts, sum.attempts.content);
+    assert.ok(snapshot.steps.content.finishedAt !== null, "the failed step is closed");
+    assert.equal(snapshot.steps.style, undefined, "style never started");
+  } finally {
+    await server.shutdown();
+    await llm.close();
+  }
+});
+
 Deno.test("cost is null for a model LLM_PRICES does not list, never guessed", async () => {
   const llm = await startOpenAiServer();
   // A price for a similar name is not this model's price.
