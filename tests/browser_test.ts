@@ -690,6 +690,44 @@ Deno.test(
   },
 );
 
+Deno.test(
+  "web page: when the tab holding the stream closes, another takes it over mid-job",
+  browserTest,
+  async () => {
+    const writer = new GatedWriter();
+    const release = writer.hold("Handed over");
+    const harness = await startHarness([], { llm: writer });
+    const { server, context } = harness;
+    try {
+      // The first tab takes the lock and holds the stream; the second follows through it.
+      const first = await openPage(context);
+      const id = await submitTopic(first, "Handed over");
+      await waitForHalfway(first);
+      const second = await openPage(context, `/?job=${id}`);
+      const opened: string[] = [];
+      second.on("request", (request: Request) => {
+        if (request.url().includes("/api/events")) opened.push(request.url());
+      });
+      await waitForHalfway(second);
+      await waitUntil("one stream for both tabs", () => server.manager.stats().streams === 1);
+      assert.deepEqual(opened, [], "the second tab follows through the first");
+      await first.close();
+      // The second tab opens the stream itself; it skips the events it has already shown.
+      await waitUntil("the second tab to open the stream", () => opened.length > 0);
+      assert.match(opened[0]!, new RegExp(`/api/events\\?jobs=${id}`));
+      release();
+      await waitForStatus(second, "completed");
+      const snapshot = await (await fetch(`${server.url}/api/jobs/${id}`)).json();
+      assert.equal((await second.locator("#live-style").textContent())?.trim(), snapshot.article);
+      await assertSectionsOnce(second, snapshot.article);
+      assert.deepEqual(pageProblems(second), []);
+    } finally {
+      release();
+      await harness.close();
+    }
+  },
+);
+
 /** The offline writer's text, with 100 prompt and 50 completion tokens reported per request. */
 class CountingWriter implements LlmClient {
   readonly provider = "counting";
