@@ -10,10 +10,10 @@ import { HttpError } from "./http_error.ts";
 
 const encoder = new TextEncoder();
 
-/** Paths that need no token: the page, its assets, health and metrics. */
+/** Paths that need no token: the pages, their assets, health, metrics and the API document. */
 function isPublic(pathname: string): boolean {
   return pathname === "/" || pathname === "/healthz" || pathname === "/metrics" ||
-    pathname.startsWith("/static/");
+    pathname === "/docs" || pathname === "/openapi.json" || pathname.startsWith("/static/");
 }
 
 /** Paths of a job's event stream, where a stream token may stand in for the API token. */

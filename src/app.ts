@@ -24,7 +24,9 @@ import { readTopic } from "./topic_input.ts";
 import { AccessControl, preflightMethod } from "./access_control.ts";
 import { assetEtag, STATIC_ASSETS } from "./static_assets.ts";
 import { StoreUnavailableError } from "./store_unavailable_error.ts";
+import { openApiDocument } from "./openapi.ts";
 import page from "../static/index.html" with { type: "text" };
+import docsPage from "../static/docs.html" with { type: "text" };
 
 // Scripts and styles are files served by this service: no inline code, no other origin.
 const PAGE_CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
@@ -64,6 +66,11 @@ export interface HandlerDeps {
   /** Answers the MCP Streamable HTTP endpoint, `/mcp` (see `src/mcp/http_endpoint.ts`). */
   mcp?: (request: Request) => Promise<Response>;
 }
+
+/** The request handler, and the routes it serves (for tests that hold them to the document). */
+export type RequestHandler = ((request: Request) => Promise<Response>) & {
+  readonly routes: readonly { method: string; path: string }[];
+};
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -130,7 +137,7 @@ interface Ctx {
  * await manager.close();
  * ```
  */
-export function createHandler(deps: HandlerDeps): (request: Request) => Promise<Response> {
+export function createHandler(deps: HandlerDeps): RequestHandler {
   const { manager, metrics } = deps;
   const logger = deps.logger ?? silentLogger;
   const maxBodyBytes = deps.maxBodyBytes ?? 16_384;
@@ -153,16 +160,22 @@ export function createHandler(deps: HandlerDeps): (request: Request) => Promise<
     return body;
   };
 
+  let openApiText: string | undefined;
+
   const router = new Router<Ctx>()
-    .add("GET", "/", () =>
-      new Response(page, {
-        headers: {
-          "content-type": "text/html; charset=utf-8",
-          "content-security-policy": PAGE_CSP,
-          "x-content-type-options": "nosniff",
-          "cache-control": "no-cache",
-        },
-      }))
+    .add("GET", "/", () => htmlPage(page))
+    .add("GET", "/docs", () => htmlPage(docsPage))
+    .add(
+      "GET",
+      "/openapi.json",
+      () =>
+        new Response(openApiText ??= JSON.stringify(openApiDocument()), {
+          headers: {
+            "content-type": "application/json; charset=utf-8",
+            "cache-control": "no-cache",
+          },
+        }),
+    )
     .add("GET", "/static/:name", async (request, { name }) => {
       const asset = name === undefined ? undefined : STATIC_ASSETS.get(name);
       if (!asset || name === undefined) {
@@ -303,7 +316,7 @@ export function createHandler(deps: HandlerDeps): (request: Request) => Promise<
       });
     });
 
-  return async (request: Request): Promise<Response> => {
+  const handle = async (request: Request): Promise<Response> => {
     const started = performance.now();
     const url = new URL(request.url);
     let response: Response;
@@ -322,6 +335,7 @@ export function createHandler(deps: HandlerDeps): (request: Request) => Promise<
     });
     return response;
   };
+  return Object.assign(handle, { routes: router.routes() });
 
   async function route(request: Request, url: URL): Promise<Response> {
     if (request.method === "OPTIONS" && access.isPreflight(request)) {
@@ -352,6 +366,17 @@ export function createHandler(deps: HandlerDeps): (request: Request) => Promise<
     await access.authorize(request, url, match.params.id);
     return await match.handler(request, match.params, { url });
   }
+}
+
+function htmlPage(html: string): Response {
+  return new Response(html, {
+    headers: {
+      "content-type": "text/html; charset=utf-8",
+      "content-security-policy": PAGE_CSP,
+      "x-content-type-options": "nosniff",
+      "cache-control": "no-cache",
+    },
+  });
 }
 
 function compatNotFound(): Response {

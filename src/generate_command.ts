@@ -4,9 +4,13 @@
  * flight. It uses the same job manager as the server, with a store in memory: a one-off run has
  * nothing to resume and should not show up in the server's job list.
  *
+ * With `--server URL`, the job runs on that running service instead, through the typed client
+ * (`src/client.ts`), with the same progress bar; Ctrl-C cancels the job there.
+ *
  * @module
  */
 
+import { QuillflowClient, QuillflowError } from "./client.ts";
 import type { Config } from "./config.ts";
 import type { JobEvent } from "./job.ts";
 import { listenForInterrupts } from "./interrupts.ts";
@@ -21,6 +25,26 @@ import { validateTopic } from "./topic_input.ts";
 
 /** Exit status after Ctrl-C, as shells report a process ended by SIGINT. */
 export const EXIT_INTERRUPTED = 130;
+
+/** What a run took and cost, gathered from its events, for the last line. */
+class Spent {
+  /** Who wrote the text: the local writer, or the service's. */
+  llm: { provider: string; model: string | null } | undefined;
+  /** The newest accounting the job's events gave. */
+  summary: UsageSummary | undefined;
+
+  /** Takes note of one of the job's events. */
+  see(event: JobEvent): void {
+    if (event.type === "usage" || event.type === "complete") {
+      this.summary = event.data as unknown as UsageSummary;
+    }
+  }
+
+  /** The last line: time per step, requests, tokens and cost; empty when nothing ran. */
+  line(): string {
+    return this.summary && this.llm ? `quillflow: ${describeUsage(this.summary, this.llm)}\n` : "";
+  }
+}
 
 /** What {@linkcode runGenerate} needs besides the config. */
 export interface GenerateOptions {
@@ -38,6 +62,10 @@ export interface GenerateOptions {
   tty?: boolean;
   /** Cancels the run, like Ctrl-C. Default: a SIGINT listener. */
   signal?: AbortSignal;
+  /** Run the job on the service at this URL instead of in this process. */
+  server?: string | undefined;
+  /** The token for `server`; default the config's `API_TOKEN`. */
+  token?: string | undefined;
 }
 
 const encoder = new TextEncoder();
@@ -65,17 +93,6 @@ export async function runGenerate(config: Config, options: GenerateOptions): Pro
     stderr(`quillflow: ${(error as Error).message.replace("'topic'", "the topic")}\n`);
     return 2;
   }
-  // Info logs would tear through the progress bar; warnings and errors still show.
-  const level = LOG_LEVELS.indexOf(config.logLevel) < LOG_LEVELS.indexOf("warn")
-    ? "warn"
-    : config.logLevel;
-  const store = new MemoryJobStore();
-  const manager = createManager(
-    config,
-    options.llm ?? createLlm(config),
-    store,
-    createLogger(level, (line) => stderr(`${line}\n`)),
-  );
   const bar = new ProgressBar({
     write: stderr,
     tty: options.tty ?? Deno.stderr.isTerminal(),
@@ -93,9 +110,70 @@ export async function runGenerate(config: Config, options: GenerateOptions): Pro
     },
   }, ["SIGINT"]);
   let last: JobEvent | undefined;
-  /** The newest accounting the job's events gave: for the last line. */
-  let spent: UsageSummary | undefined;
-  const llm = manager.llm;
+  const spent = new Spent();
+  if (options.server !== undefined) {
+    const token = options.token ?? config.apiToken;
+    try {
+      last = await followRemote(options.server, token, topic, bar, signal, spent);
+    } catch (error) {
+      if (!(error instanceof QuillflowError)) throw error;
+      bar.stop("failed");
+      const why = error.status === 401
+        ? `${options.server} refused the token (set it with --token or API_TOKEN)`
+        : error.message;
+      stderr(`quillflow: generation failed: ${why}\n`);
+      return 1;
+    }
+  } else {
+    last = await runHere(config, options, topic, bar, signal, stderr, spent);
+  }
+  if (last?.type === "complete") {
+    bar.stop("done");
+    const article = `${String(last.data.article ?? "").trimEnd()}\n`;
+    if (options.out !== undefined) {
+      await Deno.writeTextFile(options.out, article);
+      stderr(`quillflow: article written to ${options.out}\n`);
+    } else {
+      await (options.stdout ?? writeStdout)(article);
+    }
+    stderr(spent.line());
+    return 0;
+  }
+  if (last?.type === "cancelled") {
+    bar.stop("cancelled");
+    stderr("quillflow: cancelled; no article was written\n");
+    return EXIT_INTERRUPTED;
+  }
+  const message = last?.type === "error" ? String(last.data.message) : "the job ended unexpectedly";
+  bar.stop("failed");
+  stderr(`quillflow: generation failed: ${message}\n`);
+  stderr(spent.line());
+  return 1;
+}
+
+/** Runs the job in this process with a store in memory; resolves with its last event. */
+async function runHere(
+  config: Config,
+  options: GenerateOptions,
+  topic: string,
+  bar: ProgressBar,
+  signal: AbortSignal,
+  stderr: (text: string) => void,
+  spent: Spent,
+): Promise<JobEvent | undefined> {
+  // Info logs would tear through the progress bar; warnings and errors still show.
+  const level = LOG_LEVELS.indexOf(config.logLevel) < LOG_LEVELS.indexOf("warn")
+    ? "warn"
+    : config.logLevel;
+  const store = new MemoryJobStore();
+  const manager = createManager(
+    config,
+    options.llm ?? createLlm(config),
+    store,
+    createLogger(level, (line) => stderr(`${line}\n`)),
+  );
+  spent.llm = manager.llm;
+  let last: JobEvent | undefined;
   try {
     const record = await manager.submit(topic);
     const cancel = () => {
@@ -109,9 +187,7 @@ export async function runGenerate(config: Config, options: GenerateOptions): Pro
       write(item) {
         if (isSignal(item)) return;
         last = item;
-        if (item.type === "usage" || item.type === "complete") {
-          spent = item.data as unknown as UsageSummary;
-        }
+        spent.see(item);
         bar.update(item);
       },
       close: () => resolve(),
@@ -128,30 +204,39 @@ export async function runGenerate(config: Config, options: GenerateOptions): Pro
     await manager.close();
     await store.close();
   }
-  // The last line says what the run took and cost: time per step, tokens, dollars.
-  const summarise = () => {
-    if (spent) stderr(`quillflow: ${describeUsage(spent, llm)}\n`);
+  return last;
+}
+
+/**
+ * Runs the job on the service at `server` and follows its events (reconnecting as needed);
+ * resolves with its last event. `signal` cancels the job there.
+ */
+async function followRemote(
+  server: string,
+  token: string | undefined,
+  topic: string,
+  bar: ProgressBar,
+  signal: AbortSignal,
+  spent: Spent,
+): Promise<JobEvent | undefined> {
+  const client = new QuillflowClient(server, { token });
+  bar.start();
+  const job = await client.submit(topic);
+  spent.llm = { provider: job.provider, model: job.model };
+  const cancel = () => {
+    client.cancel(job.id).catch(() => {});
   };
-  if (last?.type === "complete") {
-    bar.stop("done");
-    const article = `${String(last.data.article ?? "").trimEnd()}\n`;
-    if (options.out !== undefined) {
-      await Deno.writeTextFile(options.out, article);
-      stderr(`quillflow: article written to ${options.out}\n`);
-    } else {
-      await (options.stdout ?? writeStdout)(article);
+  if (signal.aborted) cancel();
+  else signal.addEventListener("abort", cancel, { once: true });
+  let last: JobEvent | undefined;
+  try {
+    for await (const event of client.events(job.id)) {
+      last = event;
+      spent.see(event);
+      bar.update(event);
     }
-    summarise();
-    return 0;
+  } finally {
+    signal.removeEventListener("abort", cancel);
   }
-  if (last?.type === "cancelled") {
-    bar.stop("cancelled");
-    stderr("quillflow: cancelled; no article was written\n");
-    return EXIT_INTERRUPTED;
-  }
-  const message = last?.type === "error" ? String(last.data.message) : "the job ended unexpectedly";
-  bar.stop("failed");
-  stderr(`quillflow: generation failed: ${message}\n`);
-  summarise();
-  return 1;
+  return last;
 }

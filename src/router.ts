@@ -94,6 +94,18 @@ export class Router<C> {
     return this;
   }
 
+  /** Every method and path added, `HEAD` included where `GET` added it. */
+  routes(): { method: string; path: string }[] {
+    return [
+      ...[...this.#static].flatMap(([path, methods]) =>
+        [...methods.keys()].map((method) => ({ method, path }))
+      ),
+      ...this.#dynamic.flatMap(({ path, methods }) =>
+        [...methods.keys()].map((method) => ({ method, path }))
+      ),
+    ];
+  }
+
   /** Finds the handler for `method` on `pathname`. */
   match(method: string, pathname: string): RouteMatch<C> {
     let methods = this.#static.get(pathname);

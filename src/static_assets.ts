@@ -7,11 +7,13 @@
  */
 
 import appJs from "../static/app.js" with { type: "text" };
+import apiDocsJs from "../static/api_docs.js" with { type: "text" };
 import apiClientJs from "../static/api_client.js" with { type: "text" };
 import jobViewJs from "../static/job_view.js" with { type: "text" };
 import sharedEventsJs from "../static/shared_events.js" with { type: "text" };
 import renderMarkdownJs from "../static/render_markdown.js" with { type: "text" };
 import styleCss from "../static/style.css" with { type: "text" };
+import docsCss from "../static/docs.css" with { type: "text" };
 import markedJs from "../static/vendor/marked.esm.js" with { type: "text" };
 import markedLicense from "../static/vendor/marked.LICENSE" with { type: "text" };
 import purifyJs from "../static/vendor/purify.es.mjs" with { type: "text" };
@@ -47,6 +49,8 @@ export const STATIC_ASSETS: ReadonlyMap<string, StaticAsset> = new Map([
   ["shared_events.js", { body: sharedEventsJs, contentType: JS }],
   ["render_markdown.js", { body: renderMarkdownJs, contentType: JS }],
   ["style.css", { body: styleCss, contentType: "text/css; charset=utf-8" }],
+  ["api_docs.js", { body: apiDocsJs, contentType: JS }],
+  ["docs.css", { body: docsCss, contentType: "text/css; charset=utf-8" }],
   ["marked.esm.js", { body: markedJs, contentType: JS }],
   ["marked.LICENSE.txt", { body: markedLicense, contentType: TEXT }],
   ["purify.es.mjs", { body: purifyJs, contentType: JS }],

@@ -921,3 +921,67 @@ Deno.test(
     }
   },
 );
+
+Deno.test(
+  "the API reference at /docs renders every route and schema of /openapi.json, offline, under its CSP",
+  browserTest,
+  async () => {
+    const harness = await startHarness();
+    const { context, server } = harness;
+    try {
+      const requested: string[] = [];
+      context.on("request", (request: Request) => void requested.push(request.url()));
+      await context.addInitScript({
+        content: `globalThis.__violations = [];
+          document.addEventListener("securitypolicyviolation", (event) => {
+            globalThis.__violations.push(event.violatedDirective + " " + event.blockedURI);
+          });`,
+      });
+      const page = await openPage(context, "/docs");
+      const api = await (await fetch(`${server.url}/openapi.json`)).json() as {
+        paths: Record<string, Record<string, unknown>>;
+        components: { schemas: Record<string, unknown> };
+      };
+      const listed = await page.locator("section.operation").evaluateAll((sections) =>
+        sections.map((s) => `${s.getAttribute("data-method")} ${s.getAttribute("data-path")}`)
+      );
+      const documented = Object.entries(api.paths).flatMap(([path, item]) =>
+        Object.keys(item).map((method) => `${method.toUpperCase()} ${path}`)
+      );
+      assert.deepEqual(listed.sort(), documented.sort(), "every route, once");
+      const paths = await page.locator("section.operation .path").allTextContents();
+      assert.deepEqual([...new Set(paths)].sort(), Object.keys(api.paths).sort());
+      const schemas = await page.locator("section.schema").evaluateAll((sections) =>
+        sections.map((s) => s.getAttribute("data-schema"))
+      );
+      assert.deepEqual(schemas, Object.keys(api.components.schemas));
+      // The stream's events are listed with their data's schema.
+      const events = await page.locator('[id="op-streamJobEvents"] [data-event]').evaluateAll(
+        (items) => items.map((item) => item.getAttribute("data-event")),
+      );
+      assert.deepEqual(events, [
+        "status",
+        "progress",
+        "delta",
+        "complete",
+        "error",
+        "cancelled",
+        "shutdown",
+      ]);
+      // A link to a schema lands on it.
+      await page.locator('[id="op-getJob"] a.type-ref', { hasText: /^Job$/ }).first().click();
+      assert.match(page.url(), /#schema-Job$/);
+      const origin = new URL(server.url).origin;
+      assert.deepEqual(requested.filter((url) => new URL(url).origin !== origin), []);
+      assert.ok(requested.some((url) => url.endsWith("/openapi.json")));
+      const violations = await page.evaluate(() =>
+        (globalThis as unknown as { __violations: string[] }).__violations
+      );
+      assert.deepEqual(violations, [], "no CSP violations");
+      assert.deepEqual(pageProblems(page), []);
+      await screenshot(page, "docs");
+    } finally {
+      await harness.close();
+    }
+  },
+);

@@ -299,7 +299,7 @@ Deno.test("the offline writer reports no tokens: usage null, each step timed", a
 });
 
 Deno.test("the CLI's last line says time per step, tokens and cost", async (t) => {
-  const generate = async (flags: string[]) => {
+  const generate = async (flags: string[], server?: string) => {
     const { config } = loadConfig(() => undefined, [
       "--log-level",
       "silent",
@@ -314,6 +314,7 @@ Deno.test("the CLI's last line says time per step, tokens and cost", async (t) =
       stderr: (text) => void lines.push(...text.split("\n").filter((line) => line !== "")),
       tty: false,
       signal: new AbortController().signal,
+      ...(server ? { server } : {}),
     });
     return { code, last: lines.at(-1) ?? "" };
   };
@@ -334,6 +335,25 @@ Deno.test("the CLI's last line says time per step, tokens and cost", async (t) =
       const { code, last } = await generate([]);
       assert.equal(code, 0);
       assert.match(last, /no tokens \(the offline demo writer is not a model\)$/);
+    });
+    await t.step("--server: the service's job, its figures", async () => {
+      const server = await startTestServer(openaiFlags(llm.baseUrl, { [MODEL]: PRICE }));
+      try {
+        const before = llm.requests.length;
+        const { code, last } = await generate([], server.url);
+        assert.equal(code, 0);
+        const total = reported(llm.requests.slice(before)).total;
+        assert.match(
+          last,
+          new RegExp(
+            `; 5 LLM requests; ${
+              total.totalTokens.toLocaleString("en-US")
+            } tokens .*\\$0\\.\\d{6}$`,
+          ),
+        );
+      } finally {
+        await server.shutdown();
+      }
     });
   } finally {
     await llm.close();
