@@ -963,6 +963,7 @@ Deno.test(
         "status",
         "progress",
         "delta",
+        "usage",
         "complete",
         "error",
         "cancelled",
