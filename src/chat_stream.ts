@@ -12,8 +12,30 @@
  * @module
  */
 
+import { describeError } from "./retry.ts";
+
 /** Builds the error to throw for an `error` event or a chunk carrying `error` (the SDK's error type). */
 export type StreamErrorFactory = (error: unknown) => Error;
+
+/**
+ * Thrown when the body breaks off (the connection closed) before the stream said it was done:
+ * the answer is incomplete, and asking again may well get all of it.
+ */
+export class StreamCutError extends Error {
+  /** Characters of answer text that arrived before the cut. */
+  readonly received: number;
+  /** Creates the error for a stream cut after `received` characters; `cause` is the read error. */
+  constructor(received: number, options?: ErrorOptions) {
+    super(
+      `The LLM's answer broke off after ${received} characters: ${
+        describeError(options?.cause ?? "the connection closed")
+      }`,
+      options,
+    );
+    this.name = "StreamCutError";
+    this.received = received;
+  }
+}
 
 /**
  * The longest line, and the most data one event may gather, in UTF-16 code units (1 Mi). A
@@ -42,11 +64,12 @@ function tooLong(what: string): RangeError {
 /**
  * Reads `body`, calls `onDelta` with each non-empty text delta, and resolves with their
  * concatenation. Throws `signal.reason` once `signal` is aborted (a cut-off stream is never
- * returned as a finished answer), `toError(payload)` for an `error` event (its data as JSON, or
- * `{message}` when it is plain text) or a chunk carrying `error`, `SyntaxError` for other data
- * that is not JSON, and `RangeError` for a line or an event longer than
- * {@linkcode MAX_SSE_LINE}. A chunk carrying `usage` (the last one, when the request asked for
- * `stream_options.include_usage`) is handed to `onUsage`.
+ * returned as a finished answer), {@linkcode StreamCutError} when the body fails to read (the
+ * connection broke), `toError(payload)` for an `error` event (its data as JSON, or `{message}`
+ * when it is plain text) or a chunk carrying `error`, `SyntaxError` for other data that is not
+ * JSON, and `RangeError` for a line or an event longer than {@linkcode MAX_SSE_LINE}. A chunk
+ * carrying `usage` (the last one, when the request asked for `stream_options.include_usage`) is
+ * handed to `onUsage`.
  *
  * The body is parsed as the WHATWG HTML standard's event stream: UTF-8 with one leading byte
  * order mark ignored; lines end at CRLF, LF or a lone CR (also when a chunk ends between the CR
@@ -225,7 +248,15 @@ export async function readChatStream(
   try {
     signal.throwIfAborted();
     while (!finished) {
-      const { value, done } = await reader.read();
+      let read: ReadableStreamReadResult<Uint8Array>;
+      try {
+        read = await reader.read();
+      } catch (error) {
+        // Deno says only "error reading a body from connection": say it was cut, and where.
+        if (signal.aborted) throw signal.reason;
+        throw new StreamCutError(answer.length, { cause: error });
+      }
+      const { value, done } = read;
       if (done) {
         // What is left is an unfinished line or event: the standard drops it.
         take(decoder.decode());

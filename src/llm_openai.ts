@@ -6,9 +6,10 @@
  */
 
 import OpenAI from "openai";
-import { readChatStream } from "./chat_stream.ts";
+import { readChatStream, StreamCutError } from "./chat_stream.ts";
 import type { LlmCallOptions, LlmClient, LlmRequest, LlmUsage } from "./llm.ts";
-import { retry } from "./retry.ts";
+import { explainLlmFailure } from "./llm_failure.ts";
+import { retry, RetryError } from "./retry.ts";
 
 /** Options for {@linkcode OpenAiClient}. */
 export interface OpenAiClientOptions {
@@ -20,7 +21,7 @@ export interface OpenAiClientOptions {
   model: string;
   /** Time limit of one attempt in ms. Default 60 000. */
   timeoutMs?: number;
-  /** Attempts per call for 408/409/429/5xx, connection errors and timeouts. Default 3. */
+  /** Attempts per call for 408/409/429/5xx, lost connections (mid-answer too), timeouts. Default 3. */
   maxAttempts?: number;
   /** Wait before the second attempt in ms (doubles, jittered). Default 500. */
   minRetryDelayMs?: number;
@@ -29,6 +30,8 @@ export interface OpenAiClientOptions {
 /** Whether an error from the SDK is worth another attempt. */
 export function isTransientLlmError(error: unknown): boolean {
   if (error instanceof DOMException && error.name === "TimeoutError") return true;
+  // The body is read outside the SDK, so a connection lost mid-answer is ours to classify.
+  if (error instanceof StreamCutError) return true;
   if (error instanceof OpenAI.APIConnectionError) return true; // includes the SDK's timeouts
   if (error instanceof OpenAI.APIError) {
     const status = error.status ?? 0;
@@ -99,31 +102,40 @@ export class OpenAiClient implements LlmClient {
     });
   }
 
-  complete(request: LlmRequest, options: LlmCallOptions = {}): Promise<string> {
+  async complete(request: LlmRequest, options: LlmCallOptions = {}): Promise<string> {
     const { signal, onDelta, onRestart, onAttempt } = options;
     let streamed = false;
     const tracked: LlmCallOptions = {
       ...options,
       ...(onDelta ? { onDelta: (text: string) => (streamed = true, onDelta(text)) } : {}),
     };
-    return retry(async () => {
-      if (streamed) {
-        streamed = false;
-        onRestart?.();
-      }
-      // Every request counts, failed ones too: a retry is paid for.
-      let usage: LlmUsage | null = null;
-      try {
-        return await this.#attempt(request, tracked, (reported) => usage = reported);
-      } finally {
-        onAttempt?.(usage);
-      }
-    }, {
-      maxAttempts: this.#maxAttempts,
-      minTimeout: this.#minRetryDelayMs,
-      isRetryable: isTransientLlmError,
-      ...(signal ? { signal } : {}),
-    });
+    const failures: unknown[] = [];
+    try {
+      return await retry(async () => {
+        if (streamed) {
+          streamed = false;
+          onRestart?.();
+        }
+        // Every request counts, failed ones too: a retry is paid for.
+        let usage: LlmUsage | null = null;
+        try {
+          return await this.#attempt(request, tracked, (reported) => usage = reported);
+        } finally {
+          onAttempt?.(usage);
+        }
+      }, {
+        maxAttempts: this.#maxAttempts,
+        minTimeout: this.#minRetryDelayMs,
+        isRetryable: isTransientLlmError,
+        onRetry: (error) => void failures.push(error),
+        ...(signal ? { signal } : {}),
+      });
+    } catch (error) {
+      if (!(error instanceof RetryError)) throw error;
+      throw new Error(explainLlmFailure([...failures, error.cause], "LLM_MAX_ATTEMPTS"), {
+        cause: error,
+      });
+    }
   }
 
   async #attempt(

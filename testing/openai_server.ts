@@ -30,12 +30,13 @@ export interface RecordedRequest {
 
 /**
  * What to answer: text (when streamed, optionally going silent after `stallAfter` pieces, as a
- * model that stalls mid-answer), a streamed body sent as it stands in reads of `chunkBytes`
+ * model that stalls mid-answer, or dropping the connection after `cutAfter` pieces, as a server
+ * or proxy that dies mid-answer), a streamed body sent as it stands in reads of `chunkBytes`
  * (default 7, so lines and characters are cut), an HTTP error, or nothing until the client
  * gives up.
  */
 export type ScriptedReply =
-  | { content: string; stallAfter?: number }
+  | { content: string; stallAfter?: number; cutAfter?: number }
   | { rawStream: string; chunkBytes?: number }
   | { status: number; message?: string }
   | { hang: true }
@@ -202,6 +203,8 @@ export function startOpenAiServer(options: OpenAiServerOptions = {}): Promise<Op
       });
     }
     const pieces = content.match(/\S+\s*|\s+/g) ?? [content];
+    const stallAfter = reply && "content" in reply ? reply.stallAfter : undefined;
+    const cutAfter = reply && "content" in reply ? reply.cutAfter : undefined;
     const stream = new ReadableStream<Uint8Array>({
       async start(controller) {
         const chunk = (delta: Record<string, string>, finish: string | null) =>
@@ -217,9 +220,9 @@ export function startOpenAiServer(options: OpenAiServerOptions = {}): Promise<Op
         try {
           controller.enqueue(chunk({ role: "assistant", content: "" }, null));
           const step = delayMs / pieces.length;
-          const stallAfter = reply && "content" in reply ? reply.stallAfter : undefined;
           for (const [i, piece] of pieces.entries()) {
             if (i === stallAfter) await sleep(3_600_000, request.signal);
+            if (i === cutAfter) return controller.close();
             await sleep(step, request.signal);
             if (request.signal.aborted) return;
             controller.enqueue(chunk({ content: piece }, null));
@@ -246,7 +249,14 @@ export function startOpenAiServer(options: OpenAiServerOptions = {}): Promise<Op
         }
       },
     });
-    return new Response(stream, { headers: { "content-type": "text/event-stream" } });
+    return new Response(stream, {
+      headers: {
+        "content-type": "text/event-stream",
+        // A body that ends short of its declared length makes the server drop the connection,
+        // as a crash would. (An errored body does the same, but Deno prints each one.)
+        ...(cutAfter === undefined ? {} : { "content-length": String(1 << 20) }),
+      },
+    });
   };
 
   const tracked = (request: Request) => {
