@@ -6,12 +6,23 @@
  */
 
 import { type Config, defaultText, flagOf, loadConfig, SETTINGS } from "./config.ts";
-import { runGenerate } from "./cli/generate_command.ts";
+import { type GenerateOptions, runGenerate as runGenerateWith } from "./cli/generate_command.ts";
 import { exitStatusOf, listenForInterrupts } from "./cli/interrupts.ts";
 import { resolveDataDir } from "./store_factory.ts";
 import { startServer } from "./server.ts";
 import { openJobs } from "./open_jobs.ts";
 import { createLogger } from "./core/logger.ts";
+
+/**
+ * `quillflow generate`: one article, run here with the jobs `config` asks for (a store in
+ * memory: a one-off run has nothing to resume), or on `options.server`. Returns the exit status.
+ */
+export function runGenerate(config: Config, options: GenerateOptions): Promise<number> {
+  return runGenerateWith(config, {
+    openJobs: (logger) => openJobs(config, { logger, store: "memory" }),
+    ...options,
+  });
+}
 
 /** What the command line asks for. */
 export type Command =
@@ -184,7 +195,6 @@ export async function runCli(
         out: command.out,
         server: command.server,
         token: command.token,
-        openJobs: (logger) => openJobs(command.config, { logger, store: "memory" }),
       });
     case "mcp": {
       // Loaded only for this command: the MCP SDK is no cost to `serve` and `generate`.

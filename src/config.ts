@@ -5,6 +5,7 @@
  * @module
  */
 
+import { type LlmPrices, parseLlmPrices } from "./llm/llm_prices.ts";
 import { LOG_LEVELS, type LogLevel } from "./core/logger.ts";
 
 /** The resolved settings of the service. */
@@ -17,6 +18,8 @@ export interface Config {
   llmModel: string;
   llmTimeoutMs: number;
   llmMaxAttempts: number;
+  /** Prices per model for the cost of jobs; a model not listed has an unknown cost. */
+  llmPrices?: LlmPrices | undefined;
   maxConcurrentJobs: number;
   maxQueuedJobs: number;
   offlineDelayMs: number;
@@ -134,6 +137,8 @@ const redisUrl: Parser = (raw, name) => {
 
 const list: Parser = (raw) => raw.split(",").map((s) => s.trim()).filter((s) => s !== "");
 
+const prices: Parser = (raw, name) => parseLlmPrices(raw, name);
+
 /** Every setting: env name, config key, parser, default, and the help line. */
 export const SETTINGS = [
   ["PORT", "port", int(0, 65535), 8000, "Port to listen on (0 picks a free one)."],
@@ -173,6 +178,13 @@ export const SETTINGS = [
     int(1, 10),
     3,
     "Attempts per LLM call on 408/409/429/5xx, connection errors and timeouts.",
+  ],
+  [
+    "LLM_PRICES",
+    "llmPrices",
+    prices,
+    undefined,
+    'Prices for the cost of each job, US dollars per million tokens, as JSON: {"gpt-4o-mini": {"input": 0.15, "output": 0.6}}. A model not listed: cost unknown.',
   ],
   ["MAX_CONCURRENT_JOBS", "maxConcurrentJobs", int(1, 10_000), 4, "Jobs running at once."],
   [

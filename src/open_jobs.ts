@@ -87,6 +87,7 @@ export async function openJobs(config: Config, options: OpenJobsOptions): Promis
     heartbeatMs: config.heartbeatMs,
     stallMs: config.sseStallMs,
     flow: { maxSections: config.maxSections, sectionConcurrency: config.sectionConcurrency },
+    ...(config.llmPrices ? { llmPrices: config.llmPrices } : {}),
   });
   try {
     // The shared queue hands this instance its jobs; a store of this process is read back.

@@ -52,7 +52,7 @@ export async function startServer(
 ): Promise<RunningServer> {
   const logger = options.logger ?? createLogger(config.logLevel);
   const metrics = new Metrics();
-  const llm = instrumentLlm(options.llm ?? createLlm(config), metrics);
+  const llm = instrumentLlm(options.llm ?? createLlm(config), metrics, config.llmPrices);
   const jobs = await openJobs(config, {
     logger,
     llm,

@@ -6,7 +6,7 @@
  */
 
 import type { JobEvent, JobRecord } from "../src/core/job.ts";
-import { type JobStore } from "../src/core/job_store.ts";
+import type { JobStore, PlacedEvent } from "../src/core/job_store.ts";
 import { MemoryJobStore } from "../src/store/memory_job_store.ts";
 
 /** What the first write of the next jobs does. */
@@ -94,6 +94,22 @@ export class GatedStore implements JobStore {
 
   watch(jobId: string, onAppend: () => void): () => void {
     return this.inner.watch(jobId, onAppend);
+  }
+
+  watchAll(onAppend: () => void): () => void {
+    return this.inner.watchAll(onAppend);
+  }
+
+  headPosition(): Promise<string> {
+    return this.inner.headPosition();
+  }
+
+  eventsSince(position: string, limit: number): Promise<PlacedEvent[]> {
+    return this.inner.eventsSince(position, limit);
+  }
+
+  eventsSinceNow(position: string, limit: number): PlacedEvent[] {
+    return this.inner.eventsSinceNow(position, limit);
   }
 
   health(): Promise<string | null> {

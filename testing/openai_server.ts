@@ -11,6 +11,7 @@
 export interface ChatRequestBody {
   model?: string;
   stream?: boolean;
+  stream_options?: { include_usage?: boolean };
   messages?: { role: string; content: string }[];
 }
 
@@ -23,6 +24,8 @@ export interface RecordedRequest {
   aborted: boolean;
   /** Set once the answer was sent in full. */
   completed: boolean;
+  /** The tokens the answer reported (`usage`), when it reported any. */
+  usage?: { prompt_tokens: number; completion_tokens: number; total_tokens: number };
 }
 
 /**
@@ -45,6 +48,12 @@ export interface OpenAiServerOptions {
   delayMs?: number;
   /** Decides the reply to request number `n` (0-based); `undefined` means the default answer. */
   script?: (request: RecordedRequest, n: number) => ScriptedReply;
+  /**
+   * Reports tokens as OpenAI does: `usage` in every answer, and in a last chunk of a streamed
+   * one that asks for it (`stream_options.include_usage`). Default true; false is a server
+   * that counts nothing.
+   */
+  usage?: boolean;
 }
 
 /** A running server. */
@@ -85,6 +94,11 @@ export function defaultAnswer(prompt: string): string {
 }
 
 const encoder = new TextEncoder();
+
+/** This server's token count of a text: its words. */
+function countTokens(text: string): number {
+  return text.split(/\s+/).filter((word) => word !== "").length;
+}
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
@@ -168,15 +182,24 @@ export function startOpenAiServer(options: OpenAiServerOptions = {}): Promise<Op
     const content = reply?.content ?? defaultAnswer(recorded.prompt);
     const id = `chatcmpl-${counter}`;
     const model = body.model ?? "test-model";
+    const promptTokens = countTokens((body.messages ?? []).map((m) => m.content).join(" "));
+    const usage = {
+      prompt_tokens: promptTokens,
+      completion_tokens: countTokens(content),
+      total_tokens: promptTokens + countTokens(content),
+    };
+    const reportsUsage = options.usage ?? true;
     if (!body.stream) {
       await sleep(delayMs, request.signal);
       recorded.completed = true;
+      if (reportsUsage) recorded.usage = usage;
       return Response.json({
         id,
         object: "chat.completion",
         created: Math.floor(Date.now() / 1000),
         model,
         choices: [{ index: 0, message: { role: "assistant", content }, finish_reason: "stop" }],
+        ...(reportsUsage ? { usage } : {}),
       });
     }
     const pieces = content.match(/\S+\s*|\s+/g) ?? [content];
@@ -205,6 +228,19 @@ export function startOpenAiServer(options: OpenAiServerOptions = {}): Promise<Op
             controller.enqueue(chunk({ content: piece }, null));
           }
           controller.enqueue(chunk({}, "stop"));
+          if (reportsUsage && body.stream_options?.include_usage === true) {
+            recorded.usage = usage;
+            controller.enqueue(encoder.encode(`data: ${
+              JSON.stringify({
+                id,
+                object: "chat.completion.chunk",
+                created: Math.floor(Date.now() / 1000),
+                model,
+                choices: [],
+                usage,
+              })
+            }\n\n`));
+          }
           controller.enqueue(encoder.encode("data: [DONE]\n\n"));
           recorded.completed = true;
           controller.close();

@@ -10,9 +10,8 @@
 import assert from "node:assert/strict";
 import denoJson from "../deno.json" with { type: "json" };
 import { type JobStreamEvent, QuillflowClient, QuillflowError } from "../src/client/client.ts";
-import { parseCommand } from "../src/cli.ts";
+import { parseCommand, runGenerate } from "../src/cli.ts";
 import { loadConfig } from "../src/config.ts";
-import { runGenerate } from "../src/cli/generate_command.ts";
 import { childEnv } from "../testing/child_env.ts";
 import { OpenApiValidator } from "../testing/openapi_validator.ts";
 import { collectEvents } from "../testing/sse_client.ts";

@@ -218,6 +218,31 @@ Deno.test("every response of the service is described by /openapi.json", async (
       assert.equal((job.body as { status: string }).status, "completed");
     });
 
+    await t.step("the stream of several jobs: listed, every job, and its refusals", async () => {
+      const id = completed!.id;
+      const other = (await submit(base, "Another tea")).id;
+      const listed = await call(validator, "GET", `${base}/api/events?jobs=${id},${other}`);
+      const ends = listed.events!.filter((e) => TERMINAL.has(e.event));
+      assert.equal(ends.length, 2, "ends once both jobs have ended");
+      const resumed = await call(validator, "GET", `${base}/api/events?jobs=${id},${other}`, {
+        headers: { "last-event-id": listed.events![4]!.id! },
+      });
+      assert.deepEqual(resumed.events, listed.events!.slice(5));
+      // Every job from now: a job submitted after connecting is followed to its end.
+      const response = await fetch(`${base}/api/events`);
+      const fresh = await submit(base, "Fresh tea");
+      const every = await validator.check("GET", response.url, response, {
+        until: (event) =>
+          (event.data as { job?: string }).job === fresh.id && event.event === "complete",
+      });
+      assert.ok(every.events!.some((e) => (e.data as { job?: string }).job === fresh.id));
+      for (const bad of ["?jobs=", "?jobs=nope"]) {
+        assert.equal((await call(validator, "GET", `${base}/api/events${bad}`)).status, 400);
+      }
+      const unknown = await call(validator, "GET", `${base}/api/events?jobs=${UNKNOWN_ID}`);
+      assert.equal(unknown.status, 404);
+    });
+
     await t.step("the original example's routes and messages", async () => {
       const started = await call(
         validator,
@@ -593,7 +618,7 @@ Deno.test("every response of the service is described by /openapi.json", async (
       schemas: { JobStreamMessage: { oneOf: { properties: { event: { const: string } } }[] } };
     }).schemas.JobStreamMessage;
     const described = message.oneOf.map((branch) => branch.properties.event.const);
-    assert.equal(described.length, 7);
+    assert.equal(described.length, 8);
     for (const event of described) {
       assert.ok(
         validator.seenEvents.has(`/api/jobs/{id}/events ${event}`),

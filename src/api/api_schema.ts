@@ -33,6 +33,81 @@ export const StepNameSchema = {
   description: "The workflow's steps, in order.",
 } as const satisfies JsonSchema;
 
+const TOKENS = { type: "integer", minimum: 0 } as const;
+const DOLLARS = {
+  type: ["number", "null"],
+  minimum: 0,
+  description: "US dollars at the model's price in `LLM_PRICES`; `null` when the model has no " +
+    "price there, or the usage is unknown: never guessed.",
+} as const;
+
+/** A step's tokens and what they cost. */
+export const StepUsageSchema = {
+  type: "object",
+  description: "A step's tokens as the LLM server reported them, summed over every request of " +
+    "the step, retries included.",
+  properties: {
+    promptTokens: TOKENS,
+    completionTokens: TOKENS,
+    totalTokens: TOKENS,
+    costUsd: DOLLARS,
+  },
+  required: ["promptTokens", "completionTokens", "totalTokens", "costUsd"],
+} as const satisfies JsonSchema;
+
+const STEP_USAGE = {
+  anyOf: [StepUsageSchema, { type: "null" }],
+  description: "`null` while no request of the step reported usage.",
+} as const;
+
+/** What a job's LLM requests used. */
+export const JobUsageSchema = {
+  type: "object",
+  description: "Tokens as the LLM server reported them, summed over every request, retries " +
+    "included (a retried request is paid for too), in all and by step.",
+  properties: {
+    promptTokens: TOKENS,
+    completionTokens: TOKENS,
+    totalTokens: TOKENS,
+    byStep: {
+      type: "object",
+      properties: { outline: STEP_USAGE, content: STEP_USAGE, style: STEP_USAGE },
+      required: ["outline", "content", "style"],
+    },
+  },
+  required: ["promptTokens", "completionTokens", "totalTokens", "byStep"],
+} as const satisfies JsonSchema;
+
+/** When a step ran, and how many requests it made. */
+export const StepTimingSchema = {
+  type: "object",
+  description: "When a step ran, and how many LLM requests it made (every attempt counts).",
+  properties: {
+    startedAt: { type: "string", format: "date-time" },
+    finishedAt: {
+      type: ["string", "null"],
+      format: "date-time",
+      description: "`null` while it runs.",
+    },
+    durationMs: { type: ["number", "null"], minimum: 0, description: "`null` while it runs." },
+    attempts: { type: "integer", minimum: 0 },
+  },
+  required: ["startedAt", "finishedAt", "durationMs", "attempts"],
+} as const satisfies JsonSchema;
+
+/** Each started step's timing. */
+export const StepTimingsSchema = {
+  type: "object",
+  description: "The timing of each step that has started.",
+  properties: { outline: StepTimingSchema, content: StepTimingSchema, style: StepTimingSchema },
+} as const satisfies JsonSchema;
+
+const USAGE = {
+  anyOf: [JobUsageSchema, { type: "null" }],
+  description: "`null` while no request reported usage: a server that counts nothing, or the " +
+    "offline demo writer.",
+} as const;
+
 /** A job as the API shows it. */
 export const JobSchema = {
   type: "object",
@@ -66,6 +141,9 @@ export const JobSchema = {
       minimum: 0,
       description: "Id of the newest event in the job's log (`Last-Event-ID` resumes after one).",
     },
+    usage: USAGE,
+    costUsd: DOLLARS,
+    steps: StepTimingsSchema,
     streamToken: {
       type: "string",
       description: "Only when the service requires `API_TOKEN`: opens this job's event stream " +
@@ -82,6 +160,9 @@ export const JobSchema = {
     "model",
     "createdAt",
     "lastEventId",
+    "usage",
+    "costUsd",
+    "steps",
   ],
 } as const satisfies JsonSchema;
 
@@ -118,6 +199,8 @@ export const ErrorCodeSchema = {
     "body_too_large",
     "cors_origin_not_allowed",
     "internal",
+    "invalid_cursor",
+    "invalid_jobs",
     "invalid_json",
     "invalid_last_event_id",
     "invalid_limit",
@@ -127,6 +210,7 @@ export const ErrorCodeSchema = {
     "method_not_allowed",
     "missing_topic",
     "not_found",
+    "not_supported",
     "origin_not_allowed",
     "queue_full",
     "session_not_found",
@@ -280,16 +364,28 @@ export const DeltaEventDataSchema = {
   required: ["step", "text"],
 } as const satisfies JsonSchema;
 
+/** `usage`: a step finished; the job's accounting so far. */
+export const UsageEventDataSchema = {
+  type: "object",
+  description: "A step finished (or was cut short by the job's end, just before `error` or " +
+    "`cancelled`): the job's tokens, cost and step times so far.",
+  properties: { step: StepNameSchema, usage: USAGE, costUsd: DOLLARS, steps: StepTimingsSchema },
+  required: ["step", "usage", "costUsd", "steps"],
+} as const satisfies JsonSchema;
+
 /** `complete`: the article; the stream ends. */
 export const CompleteEventDataSchema = {
   type: "object",
-  description: "The job completed; the last event.",
+  description: "The job completed; the last event. With the job's tokens, cost and step times.",
   properties: {
     progress: { const: 100 },
     article: { type: "string", description: "Markdown." },
     sections: { type: "array", items: { type: "string" } },
+    usage: USAGE,
+    costUsd: DOLLARS,
+    steps: StepTimingsSchema,
   },
-  required: ["progress", "article", "sections"],
+  required: ["progress", "article", "sections", "usage", "costUsd", "steps"],
 } as const satisfies JsonSchema;
 
 /** `error`: the job failed; the stream ends. */
@@ -325,6 +421,7 @@ export const JOB_EVENT_DATA = {
   status: StatusEventDataSchema,
   progress: ProgressEventDataSchema,
   delta: DeltaEventDataSchema,
+  usage: UsageEventDataSchema,
   complete: CompleteEventDataSchema,
   error: ErrorEventDataSchema,
   cancelled: CancelledEventDataSchema,
@@ -466,7 +563,12 @@ export const API_SCHEMAS = {
   ContentProgress: ContentProgressSchema,
   StyleProgress: StyleProgressSchema,
   DeltaEventData: DeltaEventDataSchema,
+  UsageEventData: UsageEventDataSchema,
   CompleteEventData: CompleteEventDataSchema,
+  JobUsage: JobUsageSchema,
+  StepUsage: StepUsageSchema,
+  StepTiming: StepTimingSchema,
+  StepTimings: StepTimingsSchema,
   ErrorEventData: ErrorEventDataSchema,
   CancelledEventData: CancelledEventDataSchema,
   ShutdownEventData: ShutdownEventDataSchema,

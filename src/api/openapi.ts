@@ -154,6 +154,47 @@ const JobStreamMessageSchema: JsonSchema = {
   ],
 };
 
+/** `data` of a stream of several jobs: the job's event data, with its job and event id. */
+function withJob(data: JsonSchema): JsonSchema {
+  if (data.oneOf) return { ...data, oneOf: data.oneOf.map(withJob) };
+  return {
+    ...data,
+    properties: {
+      job: JobIdSchema,
+      eventId: {
+        type: "integer",
+        minimum: 1,
+        description: "The event's id in its job's log: the `id` of that job's own stream.",
+      },
+      ...data.properties,
+    },
+    required: ["job", "eventId", ...(data.required ?? [])],
+  };
+}
+
+/** An event of the stream of several jobs: the job's event, a cursor as its id. */
+const JobsStreamMessageSchema: JsonSchema = {
+  description: "An event of one of the jobs: its type as the SSE `event`, a cursor that resumes " +
+    "every job of the stream as the SSE `id`, and its data as JSON with `job` and `eventId`.",
+  oneOf: [
+    ...Object.entries(JOB_EVENT_DATA).map(([event, data]) => ({
+      type: "object",
+      properties: {
+        event: { const: event },
+        id: {
+          type: "string",
+          pattern: "^[A-Za-z0-9_-]+$",
+          description: "An opaque cursor: send it back as `Last-Event-ID` (or `?since=`) to " +
+            "resume every job of the stream after this event.",
+        },
+        data: { type: "string", contentMediaType: JSON_TYPE, contentSchema: withJob(data) },
+      },
+      required: ["event", "id", "data"],
+    } as const satisfies JsonSchema)),
+    sseEvent("shutdown", ShutdownEventDataSchema, "none"),
+  ],
+};
+
 /** A message of the original example's stream: data only, no `event` or `id`. */
 const CompatStreamMessageSchema: JsonSchema = {
   description: "A message of the original example's stream: data only.",
@@ -166,6 +207,7 @@ const McpStreamMessageSchema: JsonSchema = sseEvent("message", JsonRpcMessageSch
 const NAMED_SCHEMAS: Record<string, JsonSchema> = {
   ...API_SCHEMAS,
   JobStreamMessage: JobStreamMessageSchema,
+  JobsStreamMessage: JobsStreamMessageSchema,
   CompatStreamMessage: CompatStreamMessageSchema,
 };
 
@@ -257,6 +299,20 @@ const PARAMETERS: Record<string, OpenApiParameter> = {
     in: "query",
     description: "The same as the `Last-Event-ID` header, for clients that cannot set headers.",
     schema: { type: "string", pattern: "^\\s*[0-9]{1,15}\\s*$" },
+  },
+  Cursor: {
+    name: "Last-Event-ID",
+    in: "header",
+    description: "Resume after this frame: the `id` of a frame of the same stream (browsers send " +
+      "it when they reconnect). Every job resumes at once. Wins over `?since=` and over " +
+      "`:<n>` in `jobs`.",
+    schema: { type: "string", pattern: "^[A-Za-z0-9_-]+$" },
+  },
+  CursorQuery: {
+    name: "since",
+    in: "query",
+    description: "The same as the `Last-Event-ID` header, for clients that cannot set headers.",
+    schema: { type: "string", pattern: "^[A-Za-z0-9_-]+$" },
   },
   StreamToken: {
     name: "token",
@@ -433,6 +489,59 @@ const PATHS: Record<string, OpenApiPathItem> = {
         "401": R("Unauthorized"),
         "404": R("JobNotFound"),
         "500": R("Internal"),
+        "503": R("Unavailable"),
+      },
+    },
+  },
+  "/api/events": {
+    get: {
+      operationId: "streamEvents",
+      summary: "Follow many jobs through one stream",
+      description: "Server-Sent Events of several jobs through one connection (browsers allow " +
+        "six per origin). With `jobs`, each listed job's log from the start (or after its " +
+        "`:<n>`), then live, interleaved; the stream ends once every listed job has ended. " +
+        "Without `jobs`, every job's events from the moment of connecting, new jobs included; " +
+        "the stream stays open. Each frame's `id` is a cursor: `Last-Event-ID` (or `?since=`) " +
+        "with it resumes every job at once, on any instance, nothing missed or repeated. " +
+        "Heartbeats, stall drops and the `shutdown` event are those of a job's stream. With " +
+        "`API_TOKEN`, only the bearer token opens it (a `streamToken` opens one job's stream). " +
+        SSE_HEADERS_NOTE,
+      tags: ["Events"],
+      security: API_SECURITY,
+      parameters: [
+        {
+          name: "jobs",
+          in: "query",
+          description: "1 to 100 job ids separated by commas, each optionally followed by " +
+            "`:<n>` to start after its event `n`. Absent: every job, from now.",
+          schema: { type: "string" },
+        },
+        P("Cursor"),
+        P("CursorQuery"),
+      ],
+      responses: {
+        "200": {
+          description: "The event stream.",
+          content: {
+            [SSE_TYPE]: {
+              schema: { type: "string" },
+              "x-itemSchema": JobsStreamMessageSchema,
+            },
+          },
+        },
+        "400": errorOf(
+          "`invalid_jobs` (an empty list, more than 100 ids, an id that is not a job id, a job " +
+            "listed twice, a bad `:<n>`), `invalid_last_event_id` (an `:<n>` past the job's " +
+            "last event) or `invalid_cursor` (not a cursor of this stream, or ahead of the " +
+            "store: a memory store emptied by a restart).",
+        ),
+        "401": R("Unauthorized"),
+        "404": errorOf("`not_found`: a listed job is unknown; the message names it."),
+        "500": R("Internal"),
+        "501": errorOf(
+          "`not_supported`: without `jobs`, on a job store that keeps no order of every job's " +
+            "events (all of Quillflow's own do).",
+        ),
         "503": R("Unavailable"),
       },
     },

@@ -17,6 +17,7 @@ import { validateTopic } from "../core/topic_input.ts";
 import { type FeedItem, isSignal } from "../jobs/job_feed.ts";
 import type { JobManager } from "../jobs/job_manager.ts";
 import { listenForInterrupts } from "./interrupts.ts";
+import { describeUsage, type UsageSummary } from "../jobs/job_usage.ts";
 import { ProgressBar } from "./progress_bar.ts";
 
 /** Exit status after Ctrl-C, as shells report a process ended by SIGINT. */
@@ -31,6 +32,27 @@ export interface GenerateSettings {
 }
 
 /** What {@linkcode runGenerate} needs besides the settings. */
+
+/** What a run took and cost, gathered from its events, for the last line. */
+class Spent {
+  /** Who wrote the text: the local writer, or the service's. */
+  llm: { provider: string; model: string | null } | undefined;
+  /** The newest accounting the job's events gave. */
+  summary: UsageSummary | undefined;
+
+  /** Takes note of one of the job's events. */
+  see(event: JobEvent): void {
+    if (event.type === "usage" || event.type === "complete") {
+      this.summary = event.data as unknown as UsageSummary;
+    }
+  }
+
+  /** The last line: time per step, requests, tokens and cost; empty when nothing ran. */
+  line(): string {
+    return this.summary && this.llm ? `quillflow: ${describeUsage(this.summary, this.llm)}\n` : "";
+  }
+}
+
 export interface GenerateOptions {
   /** The topic, as typed. */
   topic: string;
@@ -104,10 +126,11 @@ export async function runGenerate(
     },
   }, ["SIGINT"]);
   let last: JobEvent | undefined;
+  const spent = new Spent();
   if (options.server !== undefined) {
     const token = options.token ?? settings.apiToken;
     try {
-      last = await followRemote(options.server, token, topic, bar, signal);
+      last = await followRemote(options.server, token, topic, bar, signal, spent);
     } catch (error) {
       if (!(error instanceof QuillflowError)) throw error;
       bar.stop("failed");
@@ -118,7 +141,7 @@ export async function runGenerate(
       return 1;
     }
   } else {
-    last = await runHere(settings, options, topic, bar, signal, stderr);
+    last = await runHere(settings, options, topic, bar, signal, stderr, spent);
   }
   if (last?.type === "complete") {
     bar.stop("done");
@@ -129,6 +152,7 @@ export async function runGenerate(
     } else {
       await (options.stdout ?? writeStdout)(article);
     }
+    stderr(spent.line());
     return 0;
   }
   if (last?.type === "cancelled") {
@@ -139,6 +163,7 @@ export async function runGenerate(
   const message = last?.type === "error" ? String(last.data.message) : "the job ended unexpectedly";
   bar.stop("failed");
   stderr(`quillflow: generation failed: ${message}\n`);
+  stderr(spent.line());
   return 1;
 }
 
@@ -150,6 +175,7 @@ async function runHere(
   bar: ProgressBar,
   signal: AbortSignal,
   stderr: (text: string) => void,
+  spent: Spent,
 ): Promise<JobEvent | undefined> {
   // Info logs would tear through the progress bar; warnings and errors still show.
   const level = LOG_LEVELS.indexOf(settings.logLevel) < LOG_LEVELS.indexOf("warn")
@@ -158,6 +184,7 @@ async function runHere(
   if (!options.openJobs) throw new TypeError("Cannot run the job here: no openJobs was given");
   const jobs = await options.openJobs(createLogger(level, (line) => stderr(`${line}\n`)));
   const manager = jobs.manager;
+  spent.llm = manager.llm;
   let last: JobEvent | undefined;
   try {
     const record = await manager.submit(topic);
@@ -172,6 +199,7 @@ async function runHere(
       write(item) {
         if (isSignal(item)) return;
         last = item;
+        spent.see(item);
         bar.update(item);
       },
       close: () => resolve(),
@@ -200,10 +228,12 @@ async function followRemote(
   topic: string,
   bar: ProgressBar,
   signal: AbortSignal,
+  spent: Spent,
 ): Promise<JobEvent | undefined> {
   const client = new QuillflowClient(server, { token });
   bar.start();
   const job = await client.submit(topic);
+  spent.llm = { provider: job.provider, model: job.model };
   const cancel = () => {
     client.cancel(job.id).catch(() => {});
   };
@@ -213,6 +243,7 @@ async function followRemote(
   try {
     for await (const event of client.events(job.id)) {
       last = event;
+      spent.see(event);
       bar.update(event);
     }
   } finally {

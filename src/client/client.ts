@@ -43,14 +43,17 @@ import { readServerSentEvents } from "./sse_reader.ts";
 export type { ErrorCode, Job, JobEventType, JobStreamEvent };
 export type { JobStatus } from "../api/api_schema.ts";
 
-const JOB_EVENT_TYPES: ReadonlySet<string> = new Set<JobEventType>([
-  "status",
-  "progress",
-  "delta",
-  "complete",
-  "error",
-  "cancelled",
-]);
+// Every event type of the document, no more and no fewer: a missing one does not compile.
+const EVERY_EVENT_TYPE: Record<JobEventType, true> = {
+  status: true,
+  progress: true,
+  delta: true,
+  usage: true,
+  complete: true,
+  error: true,
+  cancelled: true,
+};
+const JOB_EVENT_TYPES: ReadonlySet<string> = new Set(Object.keys(EVERY_EVENT_TYPE));
 const TERMINAL: ReadonlySet<string> = new Set(["complete", "error", "cancelled"]);
 
 /**

@@ -11,7 +11,14 @@ export type JobStatus = "queued" | "running" | "completed" | "failed" | "cancell
 export type StepName = "outline" | "content" | "style";
 
 /** Event types of a job's log; the last three end it. */
-export type JobEventType = "status" | "progress" | "delta" | "complete" | "error" | "cancelled";
+export type JobEventType =
+  | "status"
+  | "progress"
+  | "delta"
+  | "usage"
+  | "complete"
+  | "error"
+  | "cancelled";
 
 /** Event types after which a job's log never grows. */
 export const TERMINAL_EVENTS: ReadonlySet<string> = new Set(["complete", "error", "cancelled"]);
@@ -41,6 +48,40 @@ export interface JobCheckpoint {
   contents?: (string | null)[];
 }
 
+/** Tokens summed over LLM requests, as the server reported them. */
+export interface TokenCount {
+  promptTokens: number;
+  completionTokens: number;
+  totalTokens: number;
+}
+
+/** A step's tokens and what they cost (`null` without a price for the model). */
+export interface StepUsage extends TokenCount {
+  costUsd: number | null;
+}
+
+/**
+ * What a job's LLM requests used, retries included; a step is `null` while no request of it
+ * reported usage.
+ */
+export interface JobUsage extends TokenCount {
+  byStep: Record<StepName, StepUsage | null>;
+}
+
+/** When a step ran, and how many LLM requests it made (every attempt counts). */
+export interface StepTiming {
+  /** ISO-8601. */
+  startedAt: string;
+  /** ISO-8601; `null` while it runs. */
+  finishedAt: string | null;
+  /** `null` while it runs. */
+  durationMs: number | null;
+  attempts: number;
+}
+
+/** Each step's timing, for the steps that have started. */
+export type StepTimings = Partial<Record<StepName, StepTiming>>;
+
 /** Everything the service keeps about a job. */
 export interface JobRecord {
   id: string;
@@ -66,6 +107,12 @@ export interface JobRecord {
   resumes?: number;
   /** Set when a shutdown left the job unfinished on purpose, so the next start resumes it. */
   suspended?: boolean;
+  /** Tokens used, once any request reported usage. */
+  usage?: JobUsage | null;
+  /** What they cost, when the model has a price; `null` when unknown. */
+  costUsd?: number | null;
+  /** Each step's timing. */
+  steps?: StepTimings;
 }
 
 /** The public JSON shape of a job: the record without its internals, times as ISO-8601. */
@@ -74,7 +121,14 @@ export type JobSnapshot =
     JobRecord,
     "createdAt" | "startedAt" | "finishedAt" | "checkpoint" | "resumes" | "suspended"
   >
-  & { createdAt: string; startedAt?: string; finishedAt?: string };
+  & {
+    createdAt: string;
+    startedAt?: string;
+    finishedAt?: string;
+    usage: JobUsage | null;
+    costUsd: number | null;
+    steps: StepTimings;
+  };
 
 /**
  * The public view of a record, times as ISO-8601.
@@ -102,6 +156,9 @@ export function toSnapshot(job: JobRecord): JobSnapshot {
     model: job.model,
     createdAt: new Date(job.createdAt).toISOString(),
     lastEventId: job.lastEventId,
+    usage: job.usage ?? null,
+    costUsd: job.costUsd ?? null,
+    steps: job.steps ?? {},
   };
   if (job.sections) snapshot.sections = job.sections;
   if (job.article !== undefined) snapshot.article = job.article;

@@ -44,6 +44,26 @@ export interface JobStore {
    * The one way a reader learns of new events, whatever the store. Returns the way to stop.
    */
   watch(jobId: string, onAppend: () => void): () => void;
+  /**
+   * The position, in the order of every job's appends, of the newest event readers can see: a
+   * stream of every job that starts now reads after it. Positions are one or two non-negative
+   * integers joined by `-`, ordered part by part (`comparePositions` in `stream_cursor.ts`).
+   */
+  headPosition(): Promise<string>;
+  /**
+   * Up to `limit` events of any job after `position`, in the order of every job's appends (each
+   * job's in id order); fewer than `limit` only when there are no more now. Events of deleted
+   * jobs are left out.
+   */
+  eventsSince(position: string, limit: number): Promise<PlacedEvent[]>;
+  /** The same as `eventsSince`, answered at once; `null` where it cannot be (see `eventsNow`). */
+  eventsSinceNow(position: string, limit: number): PlacedEvent[] | null;
+  /**
+   * Calls `onAppend` whenever any job's log shows new events, whoever appended them (as `watch`
+   * does for one job): the stream of every job learns of new events this way. Returns the way
+   * to stop.
+   */
+  watchAll(onAppend: () => void): () => void;
   /** Releases what the store holds open. */
   close(): Promise<void>;
   /** What keeps the store from working now, for `/healthz`; `null` when nothing does. */
@@ -53,6 +73,16 @@ export interface JobStore {
    * shutdown, for the next start to resume, instead of cancelling them.
    */
   readonly durable: boolean;
+}
+
+/** An event, its job, and its position in the order of every job's appends. */
+export interface PlacedEvent {
+  /** The job whose log holds the event. */
+  readonly jobId: string;
+  /** The event. */
+  readonly event: JobEvent;
+  /** Where it is in the order of every job's appends (see `JobStore.headPosition`). */
+  readonly position: string;
 }
 
 /**

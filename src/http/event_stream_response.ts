@@ -1,13 +1,20 @@
 /**
  * Event-stream responses for a job: the native stream (`id:`, `event:`, JSON `data:`), and the
- * original example's data-only stream for its existing clients. Each response has its own
- * TransformStream: the feed writes items into it, the response body reads framed bytes out.
+ * original example's data-only stream for its existing clients; and for several jobs at once,
+ * the native framing with a cursor as `id:` and the job in every `data`. Each response has its
+ * own TransformStream: the feed writes items into it, the response body reads framed bytes out.
  *
  * @module
  */
 
 import type { JobEvent } from "../core/job.ts";
-import { type FeedItem, type FeedSink, isSignal } from "../jobs/job_feed.ts";
+import {
+  type FeedItem,
+  type FeedSignal,
+  type FeedSink,
+  isSignal,
+  type JobsFeedItem,
+} from "../jobs/job_feed.ts";
 import { encodeSse, SSE_HEADERS, SseStream } from "./sse_encoder.ts";
 
 const encoder = new TextEncoder();
@@ -36,7 +43,7 @@ const SHUTDOWN_FRAME = encoder.encode(encodeSse({
  * ```
  */
 export function encodeNative(item: FeedItem): Uint8Array {
-  if (isSignal(item)) return item.signal === "heartbeat" ? PING : SHUTDOWN_FRAME;
+  if (isSignal(item)) return encodeSignal(item);
   let bytes = framed.get(item);
   if (!bytes) {
     bytes = encoder.encode(
@@ -45,6 +52,44 @@ export function encodeNative(item: FeedItem): Uint8Array {
     framed.set(item, bytes);
   }
   return bytes;
+}
+
+function encodeSignal(signal: FeedSignal): Uint8Array {
+  return signal.signal === "heartbeat" ? PING : SHUTDOWN_FRAME;
+}
+
+// What follows the `id:` line of an event in a stream of several jobs, the same for every such
+// stream: framed once per event.
+const jobsFramed = new WeakMap<JobEvent, string>();
+
+/**
+ * Frames an item of a stream of several jobs: its cursor as `id:`, and `"job"` and `"eventId"`
+ * (the event's id in its job's log, the `id:` of that job's own stream) added to `data`.
+ *
+ * @example
+ * ```ts
+ * import { encodeJobs } from "./job_stream.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const bytes = encodeJobs({ job: "j1", cursor: "QQ", event: { id: 3, type: "cancelled", data: {} } });
+ * assert.equal(
+ *   new TextDecoder().decode(bytes),
+ *   'id: QQ\nevent: cancelled\ndata: {"job":"j1","eventId":3}\n\n',
+ * );
+ * ```
+ */
+export function encodeJobs(item: JobsFeedItem): Uint8Array {
+  if (isSignal(item)) return encodeSignal(item);
+  const { event } = item;
+  let rest = jobsFramed.get(event);
+  if (rest === undefined) {
+    rest = encodeSse({
+      event: event.type,
+      data: JSON.stringify({ job: item.job, eventId: event.id, ...event.data }),
+    });
+    jobsFramed.set(event, rest);
+  }
+  return encoder.encode(`${encodeSse({ id: item.cursor }).slice(0, -1)}${rest}`);
 }
 
 /** The message the original example sent for an event, or `null` where it sent none. */
@@ -118,6 +163,19 @@ export interface EventStreamOptions {
   holdOpenMs?: number;
   /** Extra response headers. */
   headers?: Record<string, string>;
+}
+
+/** Creates the response of a stream of several jobs: `subscribe` receives the sink to feed. */
+export function jobsStreamResponse(
+  subscribe: (sink: FeedSink<JobsFeedItem>) => void,
+  options: Pick<EventStreamOptions, "highWaterMark" | "headers">,
+): Response {
+  const stream = new SseStream<JobsFeedItem>(encodeJobs, {
+    highWaterMark: options.highWaterMark,
+    preamble: RETRY_PREAMBLE,
+  });
+  subscribe({ writer: stream.writable.getWriter(), abort: (reason) => stream.abort(reason) });
+  return new Response(stream.readable, { headers: { ...SSE_HEADERS, ...options.headers } });
 }
 
 /** Creates a stream response: `subscribe` receives the sink to feed. */

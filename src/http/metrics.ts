@@ -4,7 +4,8 @@
  * @module
  */
 
-import type { LlmCallOptions, LlmClient, LlmRequest } from "../llm/llm_client.ts";
+import type { LlmCallOptions, LlmClient, LlmRequest, LlmUsage } from "../llm/llm_client.ts";
+import { costOf, type LlmPrices } from "../llm/llm_prices.ts";
 
 const LATENCY_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
@@ -26,6 +27,25 @@ export class Metrics {
   readonly #latency = new Array<number>(LATENCY_BUCKETS.length + 1).fill(0);
   #latencySum = 0;
   #latencyCount = 0;
+  /** Tokens by model: prompt and completion. */
+  readonly #tokens = new Map<string, { prompt: number; completion: number }>();
+  /** US dollars by model, for models with a price. */
+  readonly #cost = new Map<string, number>();
+
+  /**
+   * Counts the tokens of one request to `model` and, when it has a price, their cost. With
+   * `usage` `null` it only makes the model's series exist (at zero), so they show from the start.
+   */
+  countTokens(model: string, usage: LlmUsage | null, cost: number | null): void {
+    const tokens = this.#tokens.get(model) ?? { prompt: 0, completion: 0 };
+    this.#tokens.set(model, tokens);
+    if (cost !== null || (usage === null && this.#cost.has(model))) {
+      this.#cost.set(model, (this.#cost.get(model) ?? 0) + (cost ?? 0));
+    }
+    if (usage === null) return;
+    tokens.prompt += usage.promptTokens;
+    tokens.completion += usage.completionTokens;
+  }
 
   /** Records one LLM call's duration in seconds. */
   observeLlmLatency(seconds: number): void {
@@ -71,6 +91,28 @@ export class Metrics {
     counter("quillflow_llm_calls_total", "LLM calls started.", this.llmCalls);
     counter("quillflow_llm_errors_total", "LLM calls that failed.", this.llmErrors);
     counter("quillflow_http_requests_total", "HTTP requests answered.", this.httpRequests);
+    // A family shows once it has a series: the offline writer is not a model, and has none.
+    const tokens = "quillflow_llm_tokens_total";
+    if (this.#tokens.size > 0) {
+      lines.push(
+        `# HELP ${tokens} Tokens the LLM server reported, by model and kind (prompt or completion).`,
+        `# TYPE ${tokens} counter`,
+      );
+    }
+    for (const [model, { prompt, completion }] of this.#tokens) {
+      lines.push(`${tokens}{model="${escapeLabel(model)}",kind="prompt"} ${prompt}`);
+      lines.push(`${tokens}{model="${escapeLabel(model)}",kind="completion"} ${completion}`);
+    }
+    const cost = "quillflow_llm_cost_usd_total";
+    if (this.#cost.size > 0) {
+      lines.push(
+        `# HELP ${cost} What those tokens cost in US dollars, by model, for models with a price in LLM_PRICES.`,
+        `# TYPE ${cost} counter`,
+      );
+    }
+    for (const [model, dollars] of this.#cost) {
+      lines.push(`${cost}{model="${escapeLabel(model)}"} ${Math.round(dollars * 1e8) / 1e8}`);
+    }
     const h = "quillflow_llm_latency_seconds";
     lines.push(`# HELP ${h} LLM call duration.`, `# TYPE ${h} histogram`);
     let cumulative = 0;
@@ -84,16 +126,39 @@ export class Metrics {
   }
 }
 
-/** Wraps `llm` so every call is counted and timed in `metrics`. */
-export function instrumentLlm(llm: LlmClient, metrics: Metrics): LlmClient {
+/** A Prometheus label value: backslash, double quote and line feed escaped. */
+function escapeLabel(value: string): string {
+  return value.replaceAll("\\", "\\\\").replaceAll('"', '\\"').replaceAll("\n", "\\n");
+}
+
+/**
+ * Wraps `llm` so every call is counted and timed in `metrics`, and every request's tokens (and
+ * their cost at `prices`) counted under its model.
+ */
+export function instrumentLlm(
+  llm: LlmClient,
+  metrics: Metrics,
+  prices: LlmPrices = {},
+): LlmClient {
+  // The offline writer is not a model and reports no tokens: it has no series.
+  const model = llm.model;
+  const price = model === null ? undefined : prices[model];
+  if (model !== null) metrics.countTokens(model, null, price === undefined ? null : 0);
   return {
     provider: llm.provider,
     model: llm.model,
     async complete(request: LlmRequest, options?: LlmCallOptions): Promise<string> {
       metrics.llmCalls++;
       const start = performance.now();
+      const counted: LlmCallOptions | undefined = model === null ? options : {
+        ...options,
+        onAttempt: (usage) => {
+          if (usage !== null) metrics.countTokens(model, usage, costOf(usage, price));
+          options?.onAttempt?.(usage);
+        },
+      };
       try {
-        return await llm.complete(request, options);
+        return await llm.complete(request, counted);
       } catch (error) {
         if (!options?.signal?.aborted) metrics.llmErrors++;
         throw error;

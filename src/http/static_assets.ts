@@ -10,6 +10,7 @@ import appJs from "../../static/app.js" with { type: "text" };
 import apiDocsJs from "../../static/api_docs.js" with { type: "text" };
 import apiClientJs from "../../static/api_client.js" with { type: "text" };
 import jobViewJs from "../../static/job_view.js" with { type: "text" };
+import sharedEventsJs from "../../static/shared_events.js" with { type: "text" };
 import renderMarkdownJs from "../../static/render_markdown.js" with { type: "text" };
 import styleCss from "../../static/style.css" with { type: "text" };
 import docsCss from "../../static/docs.css" with { type: "text" };
@@ -45,6 +46,7 @@ export const STATIC_ASSETS: ReadonlyMap<string, StaticAsset> = new Map([
   ["app.js", { body: appJs, contentType: JS }],
   ["api_client.js", { body: apiClientJs, contentType: JS }],
   ["job_view.js", { body: jobViewJs, contentType: JS }],
+  ["shared_events.js", { body: sharedEventsJs, contentType: JS }],
   ["render_markdown.js", { body: renderMarkdownJs, contentType: JS }],
   ["style.css", { body: styleCss, contentType: "text/css; charset=utf-8" }],
   ["api_docs.js", { body: apiDocsJs, contentType: JS }],

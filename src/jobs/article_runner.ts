@@ -28,6 +28,8 @@ import type {
 } from "./job_dispatcher.ts";
 import { JobLog } from "./job_log.ts";
 import type { StatusCounts } from "./status_counts.ts";
+import { UsageMeter } from "./job_usage.ts";
+import type { LlmPrices } from "../llm/llm_prices.ts";
 
 /** Settings of an {@linkcode ArticleRunner}. */
 export interface ArticleRunnerOptions {
@@ -43,6 +45,8 @@ export interface ArticleRunnerOptions {
   onFinished: (record: JobRecord) => void;
   /** Settings of the article workflow. */
   flow?: ArticleFlowOptions;
+  /** Prices per model, for each job's `costUsd`; a model not listed has an unknown cost. */
+  llmPrices?: LlmPrices;
   /** Streamed text is gathered for this long into one `delta` event, in ms. Default 50. */
   deltaFlushMs?: number;
   /** Time source. */
@@ -60,6 +64,8 @@ class Run {
   suspended = false;
   /** Stopped by shutdown, unfinished, for another instance to resume: it writes nothing more. */
   released = false;
+  /** Its tokens, cost and step times, once it runs. */
+  meter: UsageMeter | undefined;
 
   constructor(log: JobLog) {
     this.log = log;
@@ -74,6 +80,7 @@ export class ArticleRunner implements JobRunner {
   readonly #counts: StatusCounts;
   readonly #onFinished: (record: JobRecord) => void;
   readonly #flowOptions: ArticleFlowOptions;
+  readonly #prices: LlmPrices;
   readonly #clock: Clock;
   readonly #logger: Logger;
   readonly #deltas: DeltaCoalescer<JobLog>;
@@ -87,6 +94,7 @@ export class ArticleRunner implements JobRunner {
     this.#counts = options.counts;
     this.#onFinished = options.onFinished;
     this.#flowOptions = options.flow ?? {};
+    this.#prices = options.llmPrices ?? {};
     this.#clock = options.clock ?? systemClock;
     this.#logger = options.logger ?? silentLogger;
     this.#deltas = new DeltaCoalescer<JobLog>({
@@ -140,7 +148,7 @@ export class ArticleRunner implements JobRunner {
   cancelRun(id: string, reason: string): JobRecord | undefined {
     const run = this.#runs.get(id);
     if (!run || run.log.finished) return undefined;
-    this.finish(run.log, "cancelled", { reason });
+    this.finish(run.log, "cancelled", { reason }, run.meter);
     run.controller.abort(new DOMException(reason, "AbortError"));
     return run.log.record;
   }
@@ -155,14 +163,18 @@ export class ArticleRunner implements JobRunner {
   /**
    * Ends job `log.record` as `status`: flushes its text, writes the terminal event (`error` or
    * `cancelled`; `complete` is written by the run, with the article), and hands it to retention.
+   * A run's `meter` says what a step cut short by the end took, before the end.
    */
   finish(
     log: JobLog,
     status: "completed" | "failed" | "cancelled",
     data: Record<string, unknown>,
+    meter?: UsageMeter,
   ): void {
     const record = log.record;
     if (log.finished) return;
+    // A step cut short by the end still took time and tokens: say so before the end.
+    if (meter?.stopAll()) this.#emit(log, "usage", { step: record.step, ...meter.summary() });
     this.#deltas.flush(log);
     record.finishedAt = this.#clock.now();
     // Only an unfinished job goes on from its checkpoint; a finished one's log has it all.
@@ -252,27 +264,38 @@ export class ArticleRunner implements JobRunner {
       this.#emit(log, "status", { status: "running", progress: record.progress });
       this.#logger.log("info", "job started", { job: record.id });
     }
+    const meter = new UsageMeter(
+      record,
+      record.model === null ? undefined : this.#prices[record.model],
+      this.#clock,
+    );
+    run.meter = meter;
     const state: ArticleState = { topic: record.topic };
     if (record.checkpoint?.sections) state.sections = [...record.checkpoint.sections];
     if (record.checkpoint?.contents) state.contents = [...record.checkpoint.contents];
     try {
-      await createArticleFlow(this.#llm, this.#reporter(log, state), this.#flowOptions)
+      await createArticleFlow(this.#llm, this.#reporter(log, state, meter), this.#flowOptions)
         .run(state, { signal: controller.signal });
       // Cancelled as it finished, or another run continues it.
       if (log.finished || log.sealed) return;
-      this.finish(log, "completed", {});
+      this.finish(log, "completed", {}, meter);
       const article = state.article ?? "";
-      this.#emit(log, "complete", { progress: 100, article, sections: state.sections ?? [] });
+      this.#emit(log, "complete", {
+        progress: 100,
+        article,
+        sections: state.sections ?? [],
+        ...meter.summary(),
+      });
     } catch (error) {
       // Cancelled (already reported), left for the next start, or another run continues it.
       if (log.finished || run.suspended || log.sealed) return;
       const step = record.step;
       const message = `${step ? `The ${step} step failed: ` : ""}${describeError(error)}`;
-      this.finish(log, "failed", { message, ...(step ? { step } : {}) });
+      this.finish(log, "failed", { message, ...(step ? { step } : {}) }, meter);
     }
   }
 
-  #reporter(log: JobLog, state: ArticleState): ArticleReporter {
+  #reporter(log: JobLog, state: ArticleState, meter: UsageMeter): ArticleReporter {
     const record = log.record;
     const checkpoint = () => {
       if (log.finished) return;
@@ -312,11 +335,27 @@ export class ArticleRunner implements JobRunner {
       restart: (step, index) => {
         if (this.#deltas.restart(log, step, index)) this.voidText(log, step, index);
       },
+      // Accounting stops with the job: a cancelled call that ends later is not added.
+      stepStarted: (step) => {
+        if (!log.finished) meter.started(step);
+      },
+      stepFinished: (step) => {
+        if (log.finished) return;
+        meter.finished(step);
+        this.#emit(log, "usage", { step, ...meter.summary() });
+      },
+      llmAttempt: (step, usage) => {
+        if (!log.finished) meter.attempt(step, usage);
+      },
     };
   }
 
   /** Appends an event after the text gathered before it, so the log keeps their order. */
-  #emit(log: JobLog, type: "status" | "progress" | "complete", data: Record<string, unknown>) {
+  #emit(
+    log: JobLog,
+    type: "status" | "progress" | "usage" | "complete",
+    data: Record<string, unknown>,
+  ) {
     this.#deltas.flush(log);
     log.append(type, data);
   }

@@ -2,47 +2,41 @@
  * Delivers each job's event log to its subscribers. Every subscriber is a cursor into the log and
  * a writer (the writable side of its own TransformStream): it is written only while the writer
  * has room, so a slow reader costs nothing but its place in the log and never holds up the job or
- * the other readers. Knows nothing of SSE framing.
+ * the other readers. A subscriber may follow one job, several listed jobs (a cursor per job), or
+ * every job (a cursor into the store's order of every job's appends); all three share the same
+ * bounded writing, heartbeats, stall drops and shutdown. Knows nothing of SSE framing.
  *
  * @module
  */
 
 import type { Clock } from "../core/clock.ts";
 import { systemClock } from "../core/clock.ts";
-import { type JobEvent, TERMINAL_EVENTS } from "../core/job.ts";
 import type { JobStore } from "../core/job_store.ts";
+import {
+  type FeedSignal,
+  type FeedSink,
+  HEARTBEAT,
+  type JobsFeedItem,
+  SHUTDOWN,
+} from "./feed_items.ts";
+import {
+  type AnyItem,
+  EverySubscription,
+  JobSubscription,
+  ListedSubscription,
+  Subscription,
+} from "./feed_subscriptions.ts";
 
-/** A signal to a stream that is not an event of the log. */
-export interface FeedSignal {
-  /** `heartbeat` keeps idle connections alive; `shutdown` is the last word before the server stops. */
-  readonly signal: "heartbeat" | "shutdown";
-}
-
-/** What a subscriber's writer receives. */
-export type FeedItem = JobEvent | FeedSignal;
-
-/** The heartbeat item, shared by every stream. */
-export const HEARTBEAT: FeedSignal = Object.freeze({ signal: "heartbeat" });
-/** The shutdown item, shared by every stream. */
-export const SHUTDOWN: FeedSignal = Object.freeze({ signal: "shutdown" });
-
-/** Whether an item is a signal rather than a log event. */
-export function isSignal(item: FeedItem): item is FeedSignal {
-  return "signal" in item;
-}
-
-/** Where a subscriber's items go: its stream's writer, and a way to end the stream at once. */
-export interface FeedSink {
-  /** Writer of the stream's writable side; its `desiredSize` is the back-pressure signal. */
-  writer: WritableStreamDefaultWriter<FeedItem>;
-  /** Ends the stream at once, dropping what is queued (the client is gone or stuck). */
-  abort(reason: unknown): void;
-  /**
-   * How long, in ms, the stream stays open after the terminal event, with heartbeats, before
-   * it is closed: for clients that report any close as a failure. Absent or 0 closes at once.
-   */
-  holdOpenMs?: number;
-}
+export {
+  type FeedItem,
+  type FeedSignal,
+  type FeedSink,
+  HEARTBEAT,
+  isSignal,
+  type JobsFeedEvent,
+  type JobsFeedItem,
+  SHUTDOWN,
+} from "./feed_items.ts";
 
 /** Settings of a {@linkcode JobFeed}. */
 export interface JobFeedOptions {
@@ -56,32 +50,6 @@ export interface JobFeedOptions {
   clock?: Clock;
 }
 
-class Subscription {
-  readonly jobId: string;
-  readonly writer: WritableStreamDefaultWriter<FeedItem>;
-  readonly abort: (reason: unknown) => void;
-  readonly holdOpenMs: number;
-  cursor: number;
-  lastWriteAt: number;
-  /** When the writer last ran out of room, or `null` while it has room. */
-  stalledSince: number | null = null;
-  /** When `close` was asked for; nothing is written after. */
-  closingSince: number | null = null;
-  /** When the terminal event was written to a stream held open; only heartbeats follow it. */
-  heldSince: number | null = null;
-  dirty = true;
-  pumping = false;
-
-  constructor(jobId: string, cursor: number, sink: FeedSink, now: number) {
-    this.jobId = jobId;
-    this.cursor = cursor;
-    this.writer = sink.writer;
-    this.abort = sink.abort;
-    this.holdOpenMs = sink.holdOpenMs ?? 0;
-    this.lastWriteAt = now;
-  }
-}
-
 const ignore = () => {};
 
 /** Fans each job's log out to any number of subscribers, each at its own pace. */
@@ -90,10 +58,16 @@ export class JobFeed {
   readonly #clock: Clock;
   readonly #heartbeatMs: number;
   readonly #stallMs: number;
+  /** Every open subscription. */
+  readonly #subs = new Set<Subscription>();
+  /** The subscriptions that follow each job, one job or several. */
   readonly #byJob = new Map<string, Set<Subscription>>();
+  /** The subscriptions that follow every job. */
+  readonly #every = new Set<EverySubscription>();
   /** How to stop watching each job's log in a shared store, while it has subscribers. */
   readonly #unwatch = new Map<string, () => void>();
-  #count = 0;
+  /** How to stop watching every job's appends in a shared store, while anyone follows them. */
+  #unwatchAll: (() => void) | undefined;
   #sweepTimer: ReturnType<typeof setInterval> | undefined;
   /** Items handed to writers, signals included. */
   itemsWritten = 0;
@@ -108,9 +82,9 @@ export class JobFeed {
     this.#stallMs = options.stallMs;
   }
 
-  /** How many streams are open. */
+  /** How many streams are open; a stream of several jobs counts once. */
   get size(): number {
-    return this.#count;
+    return this.#subs.size;
   }
 
   /**
@@ -119,35 +93,60 @@ export class JobFeed {
    * ends by itself when the writer closes or errors (the client went away).
    */
   subscribe(jobId: string, afterId: number, sink: FeedSink): void {
-    const sub = new Subscription(jobId, afterId, sink, this.#clock.now());
-    const writer = sink.writer;
-    let subs = this.#byJob.get(jobId);
-    if (!subs) {
-      this.#byJob.set(jobId, subs = new Set());
-      // Whoever appends, in this process or another, the store says when the log has grown.
-      this.#unwatch.set(jobId, this.#store.watch(jobId, () => this.notify(jobId)));
+    const sub = new JobSubscription(this.#store, jobId, afterId, sink, this.#clock.now());
+    this.#follow(sub, jobId);
+    this.#open(sub);
+  }
+
+  /**
+   * Starts delivering the events of several jobs to `sink`, each job's with ids above its
+   * `afterId`, then live ones, interleaved as they come; each item carries the cursor that
+   * resumes every job at once. A job `finished` with nothing after `afterId` is not read. The
+   * writer is closed once every job's terminal event is written (at once when all are finished).
+   */
+  subscribeJobs(
+    jobs: readonly { id: string; afterId: number; finished: boolean }[],
+    sink: FeedSink<JobsFeedItem>,
+  ): void {
+    const sub = new ListedSubscription(this.#store, jobs, sink, this.#clock.now());
+    if (sub.done) {
+      sink.writer.close().catch(ignore);
+      return;
     }
-    subs.add(sub);
-    this.#count++;
-    const remove = () => this.#remove(sub);
-    writer.closed.then(remove, remove);
-    this.#ensureSweep();
-    this.#pump(sub);
+    for (const job of jobs) if (!job.finished) this.#follow(sub, job.id);
+    this.#open(sub);
+  }
+
+  /**
+   * Starts delivering every job's events after the store's `position` (see
+   * `JobStore.headPosition`), new jobs included, in the store's order of every job's appends.
+   * The stream stays open until the client leaves or `closeAll`.
+   */
+  subscribeEvery(position: string, sink: FeedSink<JobsFeedItem>): void {
+    const sub = new EverySubscription(this.#store, position, sink, this.#clock.now());
+    if (this.#every.size === 0) {
+      // Whoever appends, in this process or another, the store says when any log has grown.
+      this.#unwatchAll = this.#store.watchAll(() => {
+        for (const every of this.#every) this.#pump(every, undefined);
+      });
+    }
+    this.#every.add(sub);
+    this.#open(sub);
   }
 
   /** Tells the feed that `jobId`'s log has grown; the store's `watch` calls it. */
   notify(jobId: string): void {
     const subs = this.#byJob.get(jobId);
-    if (!subs) return;
-    for (const sub of subs) this.#pump(sub);
+    if (subs) { for (const sub of subs) this.#pump(sub, jobId); }
+    for (const sub of this.#every) this.#pump(sub, jobId);
   }
 
   /**
    * Ends every stream: writes `final` where there is room, closes the writer, and aborts the
    * ones that have not finished within `graceMs`. Resolves once every stream is gone.
    */
-  async closeAll(final: FeedItem = SHUTDOWN, graceMs = 1_000): Promise<void> {
-    const all = [...this.#byJob.values()].flatMap((subs) => [...subs]);
+  async closeAll(final: FeedSignal = SHUTDOWN, graceMs = 1_000): Promise<void> {
+    const all = [...this.#subs];
     for (const sub of all) {
       // A held stream's job has ended: nothing to resume, so nothing but the close.
       if (
@@ -168,8 +167,27 @@ export class JobFeed {
     await closed;
   }
 
-  #pump(sub: Subscription): void {
-    sub.dirty = true;
+  /** Routes `jobId`'s notifications to `sub`. */
+  #follow(sub: Subscription, jobId: string): void {
+    let subs = this.#byJob.get(jobId);
+    if (!subs) {
+      this.#byJob.set(jobId, subs = new Set());
+      // Whoever appends, in this process or another, the store says when the log has grown.
+      this.#unwatch.set(jobId, this.#store.watch(jobId, () => this.notify(jobId)));
+    }
+    subs.add(sub);
+  }
+
+  #open(sub: Subscription): void {
+    this.#subs.add(sub);
+    const remove = () => this.#remove(sub);
+    sub.writer.closed.then(remove, remove);
+    this.#ensureSweep();
+    this.#pump(sub, undefined);
+  }
+
+  #pump(sub: Subscription, jobId: string | undefined): void {
+    sub.touch(jobId);
     if (sub.pumping || sub.closingSince !== null || sub.heldSince !== null) return;
     // With a writer that has room and a store that answers at once, the new events are written
     // in this turn: no async loop and no promise per subscriber, which is what fan-out costs.
@@ -181,7 +199,7 @@ export class JobFeed {
   /**
    * Writes what the store holds now while the writer has room. Returns `false` when the writer
    * ran out of room with events possibly left, or the store cannot answer at once, for the async
-   * drain to take over.
+   * drain to go on.
    */
   #deliverNow(sub: Subscription): boolean {
     try {
@@ -189,11 +207,9 @@ export class JobFeed {
         const room = sub.writer.desiredSize;
         if (room === null) return true; // errored: `closed` rejects and removes it
         if (room <= 0) return false;
-        const events = this.#store.eventsNow(sub.jobId, sub.cursor, room);
-        if (events === null) return false;
-        sub.dirty = false;
-        if (events.length === room) sub.dirty = true;
-        if (this.#writeEvents(sub, events)) return true;
+        const items = sub.readNow(room);
+        if (items === undefined) return false;
+        if (this.#writeItems(sub, items)) return true;
       }
     } catch (error) {
       this.#abort(sub, error);
@@ -212,11 +228,8 @@ export class JobFeed {
           sub.stalledSince = null;
           continue;
         }
-        sub.dirty = false;
-        const events = this.#store.eventsNow(sub.jobId, sub.cursor, room) ??
-          await this.#store.events(sub.jobId, sub.cursor, room);
-        if (events.length === room) sub.dirty = true;
-        if (this.#writeEvents(sub, events)) return;
+        const items = sub.readNow(room) ?? await sub.read(room);
+        if (this.#writeItems(sub, items)) return;
       }
     } finally {
       // Cleared in the same turn as the last `dirty` check (no await between them), so a
@@ -225,13 +238,11 @@ export class JobFeed {
     }
   }
 
-  /** Writes `events` past the cursor; returns whether the terminal one ended the delivery. */
-  #writeEvents(sub: Subscription, events: readonly JobEvent[]): boolean {
-    for (const event of events) {
-      if (event.id <= sub.cursor) continue;
-      this.#write(sub, event);
-      sub.cursor = event.id;
-      if (TERMINAL_EVENTS.has(event.type)) {
+  /** Writes `items`; returns whether the last job's terminal event ended the delivery. */
+  #writeItems(sub: Subscription, items: readonly AnyItem[]): boolean {
+    for (const item of items) {
+      this.#write(sub, item);
+      if (sub.ends(item)) {
         if (sub.holdOpenMs > 0) sub.heldSince = this.#clock.now();
         else this.#close(sub);
         return true;
@@ -240,11 +251,11 @@ export class JobFeed {
     return false;
   }
 
-  #write(sub: Subscription, item: FeedItem): void {
+  #write(sub: Subscription, item: AnyItem | FeedSignal): void {
     sub.lastWriteAt = this.#clock.now();
     this.itemsWritten++;
     // A rejected write means the client is gone; `closed` rejects too and removes it.
-    sub.writer.write(item).catch(ignore);
+    sub.writer.write(item as AnyItem).catch(ignore);
   }
 
   #close(sub: Subscription): void {
@@ -259,15 +270,24 @@ export class JobFeed {
   }
 
   #remove(sub: Subscription): void {
-    const subs = this.#byJob.get(sub.jobId);
-    if (!subs?.delete(sub)) return;
-    this.#count--;
-    if (subs.size === 0) {
-      this.#byJob.delete(sub.jobId);
-      this.#unwatch.get(sub.jobId)?.();
-      this.#unwatch.delete(sub.jobId);
+    if (!this.#subs.delete(sub)) return;
+    const jobIds = sub instanceof JobSubscription
+      ? [sub.jobId]
+      : sub instanceof ListedSubscription
+      ? sub.jobIds
+      : [];
+    for (const jobId of jobIds) {
+      const subs = this.#byJob.get(jobId);
+      if (!subs?.delete(sub) || subs.size > 0) continue;
+      this.#byJob.delete(jobId);
+      this.#unwatch.get(jobId)?.();
+      this.#unwatch.delete(jobId);
     }
-    if (this.#count === 0 && this.#sweepTimer !== undefined) {
+    if (sub instanceof EverySubscription && this.#every.delete(sub) && this.#every.size === 0) {
+      this.#unwatchAll?.();
+      this.#unwatchAll = undefined;
+    }
+    if (this.#subs.size === 0 && this.#sweepTimer !== undefined) {
       clearInterval(this.#sweepTimer);
       this.#sweepTimer = undefined;
     }
@@ -284,20 +304,18 @@ export class JobFeed {
 
   #sweep(): void {
     const now = this.#clock.now();
-    for (const subs of this.#byJob.values()) {
-      for (const sub of subs) {
-        const stuckSince = sub.closingSince ?? sub.stalledSince;
-        if (stuckSince !== null && now - stuckSince >= this.#stallMs) {
-          this.stalledDrops++;
-          this.#abort(sub, new Error("Client stopped reading"));
-        } else if (sub.heldSince !== null && now - sub.heldSince >= sub.holdOpenMs) {
-          this.#close(sub);
-        } else if (
-          sub.closingSince === null && now - sub.lastWriteAt >= this.#heartbeatMs &&
-          (sub.writer.desiredSize ?? 0) > 0
-        ) {
-          this.#write(sub, HEARTBEAT);
-        }
+    for (const sub of this.#subs) {
+      const stuckSince = sub.closingSince ?? sub.stalledSince;
+      if (stuckSince !== null && now - stuckSince >= this.#stallMs) {
+        this.stalledDrops++;
+        this.#abort(sub, new Error("Client stopped reading"));
+      } else if (sub.heldSince !== null && now - sub.heldSince >= sub.holdOpenMs) {
+        this.#close(sub);
+      } else if (
+        sub.closingSince === null && now - sub.lastWriteAt >= this.#heartbeatMs &&
+        (sub.writer.desiredSize ?? 0) > 0
+      ) {
+        this.#write(sub, HEARTBEAT);
       }
     }
   }

@@ -19,7 +19,8 @@ import type { ArticleFlowOptions } from "../workflow/article_flow.ts";
 import { ArticleRunner } from "./article_runner.ts";
 import type { JobDispatcher } from "./job_dispatcher.ts";
 import { JobFinishedError, ShuttingDownError } from "./job_errors.ts";
-import { type FeedSink, JobFeed } from "./job_feed.ts";
+import { type FeedSink, JobFeed, type JobsFeedItem } from "./job_feed.ts";
+import type { LlmPrices } from "../llm/llm_prices.ts";
 import type { JobLog } from "./job_log.ts";
 import { recoverJobs, type RecoveryReport } from "./job_recovery.ts";
 import { LocalDispatcher } from "./local_dispatcher.ts";
@@ -70,6 +71,8 @@ export interface JobManagerOptions {
    * runs them here, FIFO, under `maxConcurrentJobs` and `maxQueuedJobs`.
    */
   dispatcher?: JobDispatcher;
+  /** Prices per model, for each job's `costUsd`; a model not listed has an unknown cost. */
+  llmPrices?: LlmPrices;
 }
 
 /** Owns this process's view of jobs: submit, get, list, cancel, subscribe, shut down. */
@@ -118,6 +121,7 @@ export class JobManager {
       clock: this.#clock,
       logger: this.#logger,
       ...(options.flow ? { flow: options.flow } : {}),
+      ...(options.llmPrices ? { llmPrices: options.llmPrices } : {}),
       ...(options.deltaFlushMs !== undefined ? { deltaFlushMs: options.deltaFlushMs } : {}),
     });
     this.#dispatcher.attach(this.#runner);
@@ -315,6 +319,38 @@ export class JobManager {
       return;
     }
     this.#feed.subscribe(record.id, afterId, sink);
+  }
+
+  /**
+   * Streams the events of several jobs into `sink`: each job's with ids above its `afterId`,
+   * then live ones, interleaved; the writer is closed once every job has ended. The caller checks
+   * each `afterId` is within its job's log.
+   */
+  subscribeJobs(
+    jobs: readonly { record: JobRecord; afterId: number }[],
+    sink: FeedSink<JobsFeedItem>,
+  ): void {
+    this.#feed.subscribeJobs(
+      jobs.map(({ record, afterId }) => ({
+        id: record.id,
+        afterId,
+        finished: FINISHED_STATUSES.has(record.status) && afterId >= record.lastEventId,
+      })),
+      sink,
+    );
+  }
+
+  /**
+   * Where a stream of every job that starts now begins: the store's newest position in the order
+   * of every job's appends.
+   */
+  eventsHead(): Promise<string> {
+    return this.#store.headPosition();
+  }
+
+  /** Streams every job's events after the store's `position` into `sink`, new jobs included. */
+  subscribeEvery(position: string, sink: FeedSink<JobsFeedItem>): void {
+    this.#feed.subscribeEvery(position, sink);
   }
 
   /**

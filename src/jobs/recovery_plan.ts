@@ -7,7 +7,7 @@
 
 import { interruptedStreams, type StreamKey } from "../core/unfinished_text.ts";
 import type { JobEvent, JobRecord } from "../core/job.ts";
-import { restoreFromLog } from "../core/log_checkpoint.ts";
+import { restoreFromLog } from "./log_checkpoint.ts";
 
 /** The decision for one unfinished job. */
 export type RecoveryPlan =

@@ -67,7 +67,9 @@ function tooLong(what: string): RangeError {
  * returned as a finished answer), {@linkcode StreamCutError} when the body fails to read (the
  * connection broke), `toError(payload)` for an `error` event (its data as JSON, or `{message}`
  * when it is plain text) or a chunk carrying `error`, `SyntaxError` for other data that is not
- * JSON, and `RangeError` for a line or an event longer than {@linkcode MAX_SSE_LINE}.
+ * JSON, and `RangeError` for a line or an event longer than {@linkcode MAX_SSE_LINE}. A chunk
+ * carrying `usage` (the last one, when the request asked for `stream_options.include_usage`) is
+ * handed to `onUsage`.
  *
  * The body is parsed as the WHATWG HTML standard's event stream: UTF-8 with one leading byte
  * order mark ignored; lines end at CRLF, LF or a lone CR (also when a chunk ends between the CR
@@ -98,7 +100,11 @@ function tooLong(what: string): RangeError {
 export async function readChatStream(
   body: ReadableStream<Uint8Array>,
   onDelta: (text: string) => void,
-  options: { signal: AbortSignal; toError: StreamErrorFactory },
+  options: {
+    signal: AbortSignal;
+    toError: StreamErrorFactory;
+    onUsage?: (usage: Record<string, unknown>) => void;
+  },
 ): Promise<string> {
   const { signal, toError } = options;
   const reader = body.getReader();
@@ -139,6 +145,10 @@ export async function readChatStream(
     if (delta) {
       answer += delta;
       onDelta(delta);
+    }
+    const usage = (chunk as { usage?: unknown } | null)?.usage;
+    if (typeof usage === "object" && usage !== null) {
+      options.onUsage?.(usage as Record<string, unknown>);
     }
     return false;
   };

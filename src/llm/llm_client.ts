@@ -16,6 +16,16 @@ export interface LlmRequest {
   input: Readonly<Record<string, string | number>>;
 }
 
+/** The tokens of one request, as the server reported them. */
+export interface LlmUsage {
+  /** Tokens of the prompt (input). */
+  promptTokens: number;
+  /** Tokens written (output). */
+  completionTokens: number;
+  /** Their sum, as the server gave it. */
+  totalTokens: number;
+}
+
 /** Options for one call. */
 export interface LlmCallOptions {
   /** Aborts the call, including an HTTP request in flight. */
@@ -24,6 +34,12 @@ export interface LlmCallOptions {
   onDelta?: (text: string) => void;
   /** Called when the text streamed so far is void because the call starts over (a retry). */
   onRestart?: () => void;
+  /**
+   * Called as each request of the call ends, whether it succeeded or not (a call retried three
+   * times makes three), with the tokens the server reported for it, or `null` when it reported
+   * none (an error, a cut stream, a server that does not count, the offline writer).
+   */
+  onAttempt?: (usage: LlmUsage | null) => void;
 }
 
 /** Anything that completes a prompt: a model behind an API, or the offline demo writer. */

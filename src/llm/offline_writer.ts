@@ -164,6 +164,15 @@ export class OfflineWriter implements LlmClient {
   }
 
   async complete(request: LlmRequest, options: LlmCallOptions = {}): Promise<string> {
+    try {
+      return await this.#complete(request, options);
+    } finally {
+      // One request, and no tokens: it is not a model, and counts none.
+      options.onAttempt?.(null);
+    }
+  }
+
+  async #complete(request: LlmRequest, options: LlmCallOptions): Promise<string> {
     const { signal, onDelta } = options;
     signal?.throwIfAborted();
     const text = this.#write(request);

@@ -7,7 +7,7 @@
 
 import OpenAI from "openai";
 import { readChatStream, StreamCutError } from "./chat_completion_reader.ts";
-import type { LlmCallOptions, LlmClient, LlmRequest } from "./llm_client.ts";
+import type { LlmCallOptions, LlmClient, LlmRequest, LlmUsage } from "./llm_client.ts";
 import { explainLlmFailure } from "./llm_failure.ts";
 import { retry, RetryError } from "../core/retry.ts";
 
@@ -47,6 +47,39 @@ export function isTransientLlmError(error: unknown): boolean {
   return false;
 }
 
+/**
+ * The tokens of an OpenAI-style `usage` object (`prompt_tokens`, `completion_tokens`,
+ * `total_tokens`), or `null` when it holds no counts.
+ *
+ * @example
+ * ```ts
+ * import { readUsage } from "./llm_openai.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual(readUsage({ prompt_tokens: 12, completion_tokens: 30, total_tokens: 42 }), {
+ *   promptTokens: 12,
+ *   completionTokens: 30,
+ *   totalTokens: 42,
+ * });
+ * assert.equal(readUsage(null), null);
+ * ```
+ */
+export function readUsage(raw: unknown): LlmUsage | null {
+  if (typeof raw !== "object" || raw === null) return null;
+  const count = (name: string) => {
+    const value = (raw as Record<string, unknown>)[name];
+    return typeof value === "number" && Number.isFinite(value) && value >= 0 ? value : undefined;
+  };
+  const promptTokens = count("prompt_tokens");
+  const completionTokens = count("completion_tokens");
+  if (promptTokens === undefined || completionTokens === undefined) return null;
+  return {
+    promptTokens,
+    completionTokens,
+    totalTokens: count("total_tokens") ?? promptTokens + completionTokens,
+  };
+}
+
 /** Calls chat completions, streaming when the caller wants deltas, retrying transient errors. */
 export class OpenAiClient implements LlmClient {
   readonly provider = "openai";
@@ -56,6 +89,8 @@ export class OpenAiClient implements LlmClient {
   readonly #minRetryDelayMs: number;
   readonly #timeoutMs: number;
   readonly #readStream: typeof readChatStream;
+  /** Whether streamed requests ask for usage; off once the server refused the option. */
+  #askUsage = true;
 
   /** Creates a client; no request is made until `complete`. */
   constructor(options: OpenAiClientOptions) {
@@ -78,7 +113,7 @@ export class OpenAiClient implements LlmClient {
   }
 
   async complete(request: LlmRequest, options: LlmCallOptions = {}): Promise<string> {
-    const { signal, onDelta, onRestart } = options;
+    const { signal, onDelta, onRestart, onAttempt } = options;
     let streamed = false;
     const tracked: LlmCallOptions = {
       ...options,
@@ -86,12 +121,18 @@ export class OpenAiClient implements LlmClient {
     };
     const failures: unknown[] = [];
     try {
-      return await retry(() => {
+      return await retry(async () => {
         if (streamed) {
           streamed = false;
           onRestart?.();
         }
-        return this.#attempt(request, tracked);
+        // Every request counts, failed ones too: a retry is paid for.
+        let usage: LlmUsage | null = null;
+        try {
+          return await this.#attempt(request, tracked, (reported) => usage = reported);
+        } finally {
+          onAttempt?.(usage);
+        }
       }, {
         maxAttempts: this.#maxAttempts,
         minTimeout: this.#minRetryDelayMs,
@@ -107,7 +148,11 @@ export class OpenAiClient implements LlmClient {
     }
   }
 
-  async #attempt(request: LlmRequest, { signal, onDelta }: LlmCallOptions): Promise<string> {
+  async #attempt(
+    request: LlmRequest,
+    { signal, onDelta }: LlmCallOptions,
+    onUsage: (usage: LlmUsage | null) => void,
+  ): Promise<string> {
     // The SDK's timeout ends when headers arrive; a stream that then stalls needs this one,
     // which bounds the whole attempt.
     const timeout = new AbortController();
@@ -120,7 +165,7 @@ export class OpenAiClient implements LlmClient {
     );
     const attemptSignal = signal ? AbortSignal.any([signal, timeout.signal]) : timeout.signal;
     try {
-      return await this.#request(request, attemptSignal, onDelta);
+      return await this.#request(request, attemptSignal, onDelta, onUsage);
     } catch (error) {
       if (timeout.signal.aborted && !signal?.aborted) throw timeout.signal.reason;
       throw error;
@@ -133,6 +178,7 @@ export class OpenAiClient implements LlmClient {
     request: LlmRequest,
     signal: AbortSignal,
     onDelta: ((text: string) => void) | undefined,
+    onUsage: (usage: LlmUsage | null) => void,
   ): Promise<string> {
     const messages = [
       { role: "system" as const, content: request.system },
@@ -143,17 +189,35 @@ export class OpenAiClient implements LlmClient {
         { model: this.model, messages },
         { signal },
       );
+      onUsage(readUsage(completion.usage));
       return completion.choices[0]?.message?.content ?? "";
     }
     // The SDK makes the request and throws for an error status; the body is read by
     // `readChatStream`, at a fraction of the SDK's stream iterator's CPU per chunk.
-    const response = await this.#client.chat.completions.create(
-      { model: this.model, messages, stream: true },
-      { signal },
-    ).asResponse();
+    const stream = (askUsage: boolean) =>
+      this.#client.chat.completions.create({
+        model: this.model,
+        messages,
+        stream: true,
+        // The usage of a streamed answer comes in a last chunk, only when asked for.
+        ...(askUsage ? { stream_options: { include_usage: true } } : {}),
+      }, { signal }).asResponse();
+    let response: Response;
+    try {
+      response = await stream(this.#askUsage);
+    } catch (error) {
+      // A server that refuses the option (older OpenAI-compatible ones may): ask without it,
+      // and never again; its calls report no usage.
+      const refused = this.#askUsage && error instanceof OpenAI.APIError && error.status === 400 &&
+        /stream_options|include_usage/i.test(error.message);
+      if (!refused) throw error;
+      this.#askUsage = false;
+      response = await stream(false);
+    }
     if (!response.body) throw new TypeError("The LLM answered a streaming request with no body");
     return await this.#readStream(response.body, onDelta, {
       signal,
+      onUsage: (usage) => onUsage(readUsage(usage)),
       toError: (error) =>
         new OpenAI.APIError(
           undefined,

@@ -9,6 +9,11 @@
  *   second write of the same event (a job resumed on another instance) a harmless no-op.
  * - `appended:<id>`: a pub/sub channel told of each append, so instances whose clients watch
  *   the job learn of events written by the instance running it.
+ * - `order`: a Redis Stream of pointers `(job, event id)`, one per append, added by the same
+ *   script as the event itself, so its entry ids (`<ms>-<n>`, increasing in the order Redis ran
+ *   the scripts, whichever instance sent them) order every job's events at once: the positions
+ *   of the stream of every job. Entries older than the job TTL are trimmed (`MINID`).
+ * - `appended`: a pub/sub channel told of every append, for instances streaming every job.
  *
  * Finished jobs' keys get `PEXPIRE`: eviction happens in Redis, for every instance at once.
  * Commands fail fast (no offline queue) with {@linkcode StoreUnavailableError} while Redis is
@@ -24,8 +29,20 @@ import {
   type JobEventType,
   type JobRecord,
 } from "../core/job.ts";
-import type { FencedJobStore } from "../core/job_store.ts";
+import type { FencedJobStore, PlacedEvent } from "../core/job_store.ts";
 import { StoreUnavailableError } from "../core/store_unavailable_error.ts";
+import {
+  APPEND,
+  closeClient,
+  eventIdOf,
+  failFastOptions,
+  isReply,
+  JobTakenError,
+  PUT,
+  type StreamEntry,
+} from "./redis_protocol.ts";
+
+export { closeClient, failFastOptions, JobTakenError } from "./redis_protocol.ts";
 
 /** Settings of a {@linkcode RedisJobStore}. */
 export interface RedisJobStoreOptions {
@@ -37,83 +54,6 @@ export interface RedisJobStoreOptions {
   connectTimeoutMs?: number;
 }
 
-type StreamEntry = [id: string, fields: string[]];
-
-/** Connection settings that make commands fail at once while Redis is away, then reconnect. */
-export function failFastOptions(enableOfflineQueue = false) {
-  return {
-    lazyConnect: true,
-    enableOfflineQueue,
-    maxRetriesPerRequest: 1,
-    connectTimeout: 2_000,
-    // Keep trying in the background: Redis restarting must not need a restart of ours.
-    retryStrategy: (attempt: number) => Math.min(attempt * 200, 2_000),
-  };
-}
-
-/** Whether `error` is Redis answering (a bad command), rather than Redis being unreachable. */
-function isReply(error: unknown): error is Error {
-  return error instanceof Error && error.name === "ReplyError";
-}
-
-/** The event id of a stream entry id `0-<n>`. */
-function eventIdOf(entryId: string): number {
-  return Number(entryId.slice(entryId.indexOf("-") + 1));
-}
-
-/** Says goodbye to Redis and waits until the socket is gone, so nothing outlives the call. */
-export async function closeClient(client: Redis): Promise<void> {
-  const status: string = client.status;
-  if (status === "end") return;
-  const ended = new Promise<void>((resolve) => client.once("end", () => resolve()));
-  if (status === "ready") await client.quit().catch(() => {});
-  client.disconnect(); // also stops any reconnecting
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  await Promise.race([ended, new Promise((resolve) => timer = setTimeout(resolve, 1_000))]);
-  clearTimeout(timer);
-}
-
-/**
- * Thrown by a write for a job that another instance has taken over since this one was given it
- * (see {@linkcode RedisJobStore.fence}): the write is refused, so a run that lost its job (a
- * frozen event loop outlived its lock) cannot add to the log of the run that took over.
- */
-export class JobTakenError extends Error {
-  /** Creates the error for job `id`. */
-  constructor(id: string) {
-    super(`Job ${id} was taken over by another instance`);
-    this.name = "JobTakenError";
-  }
-}
-
-// Writes are scripts, so a fenced write checks its run token in the same step. An empty token
-// is a write from outside any run (a cancel of a waiting job, say), which is not fenced.
-const FENCE_CHECK =
-  "if ARGV[1] ~= '' and redis.call('GET', KEYS[1]) ~= ARGV[1] then return redis.error_reply('FENCED') end";
-
-// KEYS: owner, events, appended channel. ARGV: token, stream id, type, data, announcement.
-const APPEND = `
-${FENCE_CHECK}
-local added = redis.pcall('XADD', KEYS[2], ARGV[2], 'type', ARGV[3], 'data', ARGV[4])
-if type(added) == 'table' and added.err then return added end
-redis.call('PUBLISH', KEYS[3], ARGV[5])
-return added
-`;
-
-// KEYS: owner, record, events, index. ARGV: token, record JSON, created at, finished?, ttl, id.
-const PUT = `
-${FENCE_CHECK}
-if ARGV[4] == '1' then
-  redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[5])
-  redis.call('PEXPIRE', KEYS[3], ARGV[5])
-  redis.call('PEXPIRE', KEYS[1], ARGV[5])
-else
-  redis.call('SET', KEYS[2], ARGV[2])
-end
-redis.call('ZADD', KEYS[4], ARGV[3], ARGV[6])
-return 1
-`;
-
 /** A {@linkcode JobStore} on Redis; create it with {@linkcode RedisJobStore.connect}. */
 export class RedisJobStore implements FencedJobStore {
   /** Jobs outlive every process: they are in Redis. */
@@ -123,6 +63,8 @@ export class RedisJobStore implements FencedJobStore {
   readonly #prefix: string;
   readonly #ttlMs: number;
   readonly #watchers = new Map<string, Set<() => void>>();
+  /** Watchers of every job's appends (see `watchAll`). */
+  readonly #allWatchers = new Set<() => void>();
   /** Tags this store's announcements: the manager appending here tells its own feed directly. */
   readonly #origin = crypto.randomUUID();
   /** The run token of each job this instance runs; its writes for the job carry it. */
@@ -141,6 +83,10 @@ export class RedisJobStore implements FencedJobStore {
     subscriber.on("error", remember);
     subscriber.on("message", (channel: string, message: string) => {
       if (message.startsWith(this.#origin)) return;
+      if (channel === this.key("appended")) {
+        for (const onAppend of this.#allWatchers) onAppend();
+        return;
+      }
       const id = channel.slice(`${this.#prefix}appended:`.length);
       for (const onAppend of this.#watchers.get(id) ?? []) onAppend();
     });
@@ -148,7 +94,10 @@ export class RedisJobStore implements FencedJobStore {
     let first = true;
     subscriber.on("ready", () => {
       if (first) first = false;
-      else for (const set of this.#watchers.values()) for (const onAppend of set) onAppend();
+      else {
+        for (const set of this.#watchers.values()) for (const onAppend of set) onAppend();
+        for (const onAppend of this.#allWatchers) onAppend();
+      }
     });
   }
 
@@ -315,17 +264,24 @@ export class RedisJobStore implements FencedJobStore {
     await this.#write(jobId, () =>
       this.#client.eval(
         APPEND,
-        3,
+        5,
         this.key(`owner:${jobId}`),
         this.key(`events:${jobId}`),
         this.key(`appended:${jobId}`),
+        this.key("order"),
+        this.key("appended"),
         this.#fences.get(jobId) ?? "",
         `0-${event.id}`,
         event.type,
         JSON.stringify(event.data),
         `${this.#origin} ${event.id}`,
+        jobId,
+        event.id,
+        // The order of a job older than the TTL is of no use: its events expire with it.
+        Math.max(0, Date.now() - this.#ttlMs),
       ));
     for (const onAppend of this.#watchers.get(jobId) ?? []) onAppend();
+    for (const onAppend of this.#allWatchers) onAppend();
   }
 
   async events(jobId: string, afterId: number, limit: number): Promise<JobEvent[]> {
@@ -337,20 +293,80 @@ export class RedisJobStore implements FencedJobStore {
         "COUNT",
         limit,
       ) as StreamEntry[];
-      return entries.map(([entryId, fields]) => {
-        const value = (name: string) => fields[fields.indexOf(name) + 1] as string;
-        return {
-          id: eventIdOf(entryId),
-          type: value("type") as JobEventType,
-          data: JSON.parse(value("data")) as Record<string, unknown>,
-        };
-      });
+      return entries.map((entry) => this.#toEvent(entry));
     });
   }
 
   /** Never at once: the logs are in Redis. */
   eventsNow(): null {
     return null;
+  }
+
+  /** Never at once: see `eventsNow`. */
+  eventsSinceNow(): null {
+    return null;
+  }
+
+  #toEvent([entryId, fields]: StreamEntry): JobEvent {
+    const value = (name: string) => fields[fields.indexOf(name) + 1] as string;
+    return {
+      id: eventIdOf(entryId),
+      type: value("type") as JobEventType,
+      data: JSON.parse(value("data")) as Record<string, unknown>,
+    };
+  }
+
+  async headPosition(): Promise<string> {
+    return await this.#run(async () => {
+      const [last] = await this.#client.xrevrange(this.key("order"), "+", "-", "COUNT", 1);
+      return last?.[0] ?? "0-0";
+    });
+  }
+
+  async eventsSince(position: string, limit: number): Promise<PlacedEvent[]> {
+    return await this.#run(async () => {
+      const out: PlacedEvent[] = [];
+      let after = position;
+      // Pointers to expired jobs give no event: read on until `limit` or the end.
+      for (;;) {
+        const entries = await this.#client.xrange(
+          this.key("order"),
+          `(${after}`,
+          "+",
+          "COUNT",
+          limit - out.length,
+        ) as StreamEntry[];
+        if (entries.length === 0) return out;
+        const pipe = this.#client.pipeline();
+        const pointers = entries.map(([entryId, fields]) => {
+          const job = fields[fields.indexOf("job") + 1] as string;
+          const id = fields[fields.indexOf("event") + 1] as string;
+          pipe.xrange(this.key(`events:${job}`), `0-${id}`, `0-${id}`);
+          return { entryId, job };
+        });
+        const replies = await pipe.exec() ?? [];
+        pointers.forEach(({ entryId, job }, i) => {
+          const [entry] = (replies[i]?.[1] ?? []) as StreamEntry[];
+          if (entry) out.push({ jobId: job, event: this.#toEvent(entry), position: entryId });
+        });
+        after = (entries.at(-1) as StreamEntry)[0];
+        if (out.length >= limit || entries.length < limit) return out;
+      }
+    });
+  }
+
+  watchAll(onAppend: () => void): () => void {
+    if (this.#allWatchers.size === 0) {
+      // Appends made before the subscription took effect are read on this first call.
+      this.#subscriber.subscribe(this.key("appended")).then(onAppend, onAppend);
+    } else {
+      queueMicrotask(onAppend);
+    }
+    this.#allWatchers.add(onAppend);
+    return () => {
+      if (!this.#allWatchers.delete(onAppend) || this.#allWatchers.size > 0) return;
+      this.#subscriber.unsubscribe(this.key("appended")).catch(() => {});
+    };
   }
 
   watch(jobId: string, onAppend: () => void): () => void {
@@ -373,6 +389,7 @@ export class RedisJobStore implements FencedJobStore {
 
   async close(): Promise<void> {
     this.#watchers.clear();
+    this.#allWatchers.clear();
     await Promise.all([closeClient(this.#client), closeClient(this.#subscriber)]);
   }
 

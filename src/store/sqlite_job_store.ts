@@ -26,10 +26,16 @@
 
 import type { DatabaseSync } from "node:sqlite";
 import { FINISHED_STATUSES, type JobEvent, type JobRecord, type JobStatus } from "../core/job.ts";
-import type { JobStore } from "../core/job_store.ts";
+import type { JobStore, PlacedEvent } from "../core/job_store.ts";
 import { describeError } from "../core/describe_error.ts";
 import { StoreUnavailableError } from "../core/store_unavailable_error.ts";
-import { openSqliteDatabase, prepareStatements, type Statements } from "./sqlite_schema.ts";
+import {
+  openSqliteDatabase,
+  prepareStatements,
+  readPlacedSince,
+  type Statements,
+} from "./sqlite_schema.ts";
+import { WrittenEvents } from "./written_events.ts";
 
 export { DATABASE_FILE } from "./sqlite_schema.ts";
 export { StoreOpenError, type StoreOpenErrorOptions } from "./store_open_error.ts";
@@ -59,9 +65,6 @@ export interface SqliteJobStoreOptions {
 const MIN_RETRY_MS = 50;
 /** The longest wait between two tries of a failed write, in ms: a full disk is retried this often. */
 const MAX_RETRY_MS = 1_000;
-/** Written events kept in memory per job, and jobs kept, for live readers. */
-const TAIL_EVENTS = 256;
-const TAIL_JOBS = 256;
 
 /**
  * Job records and event logs in a SQLite file, with writes grouped into short transactions.
@@ -99,14 +102,17 @@ export class SqliteJobStore implements JobStore {
   readonly #writtenStatus = new Map<string, JobStatus>();
   /** Events appended since the last flush, per job, in id order. */
   readonly #events = new Map<string, JobEvent[]>();
-  /**
-   * The newest written events of recently active jobs. Live readers ask for just these, so they
-   * are served from memory, not read back and parsed again.
-   */
-  readonly #tails = new Map<string, JobEvent[]>();
+  /** The newest written events, for live readers (see `written_events.ts`). */
+  readonly #kept = new WrittenEvents();
   readonly #deletes = new Set<string>();
   readonly #listeners: ((jobIds: Iterable<string>) => void)[] = [];
   readonly #watchers = new Map<string, Set<() => void>>();
+  readonly #watchersOfAll = new Set<() => void>();
+  /**
+   * The position of the newest written event in the order of every job's appends. Each batch
+   * row holds `seq_last`, its last event's position; its events' positions run up to it.
+   */
+  #seq: number;
   #bufferedEvents = 0;
   /** Settles when the writes buffered so far are in the file. */
   #batch: PromiseWithResolvers<void> | undefined;
@@ -127,14 +133,10 @@ export class SqliteJobStore implements JobStore {
     this.#maxBufferedEvents = options.maxBufferedEvents ?? 1_000;
     this.#onError = options.onError ?? (() => {});
     this.#sql = prepareStatements(db);
+    this.#seq = Number(this.#sql.lastPosition.get()?.seq ?? 0);
   }
 
-  /**
-   * Opens (creating if needed) the database at `path`, or `:memory:` for a throwaway one. Checks
-   * the file is a readable Quillflow database and takes an exclusive lock, so a second process on
-   * the same file fails here instead of running the same jobs twice. Throws
-   * {@linkcode StoreOpenError}.
-   */
+  /** Opens the store on the file at `path` (see `openSqliteDatabase`); throws `StoreOpenError`. */
   static open(path: string, options: SqliteJobStoreOptions = {}): SqliteJobStore {
     return new SqliteJobStore(openSqliteDatabase(path, options.openDatabase), options);
   }
@@ -206,7 +208,7 @@ export class SqliteJobStore implements JobStore {
     const dropped = this.#events.get(id);
     if (dropped) this.#bufferedEvents -= dropped.length;
     this.#events.delete(id);
-    this.#tails.delete(id);
+    this.#kept.forget(id);
     if (!inFile) return written;
     this.#deletes.add(id);
     this.#schedule();
@@ -241,12 +243,8 @@ export class SqliteJobStore implements JobStore {
   /** Up to `limit` events with ids above `afterId` that are in the file; see `onDurable`. */
   events(jobId: string, afterId: number, limit: number): Promise<JobEvent[]> {
     if (this.#deletes.has(jobId)) return Promise.resolve([]);
-    const tail = this.#tails.get(jobId);
-    const first = tail?.[0]?.id;
-    if (tail && first !== undefined && first <= afterId + 1) {
-      const from = afterId + 1 - first;
-      return Promise.resolve(tail.slice(from, from + limit));
-    }
+    const kept = this.#kept.tail(jobId, afterId, limit);
+    if (kept) return Promise.resolve(kept);
     // Every batch holds at least one event: `limit` batches hold enough.
     const out: JobEvent[] = [];
     let last = afterId;
@@ -261,6 +259,22 @@ export class SqliteJobStore implements JobStore {
     return Promise.resolve(out);
   }
 
+  /** The position of the newest event in the file, in the order of every job's appends. */
+  headPosition(): Promise<string> {
+    return Promise.resolve(String(this.#seq));
+  }
+
+  /** Up to `limit` events in the file after `position`, of any job, in the order they were written. */
+  eventsSince(position: string, limit: number): Promise<PlacedEvent[]> {
+    const after = parseInt(position, 10);
+    const kept = this.#kept.since(after, limit, (jobId) => this.#deletes.has(jobId));
+    if (kept) return Promise.resolve(kept);
+    // Older than what is kept in memory: read the batches back.
+    return Promise.resolve(
+      readPlacedSince(this.#sql, after, limit, (jobId) => this.#deletes.has(jobId)),
+    );
+  }
+
   /** Calls `listener` with the jobs whose logs grew after each write to the file. */
   onDurable(listener: (jobIds: Iterable<string>) => void): void {
     this.#listeners.push(listener);
@@ -268,6 +282,11 @@ export class SqliteJobStore implements JobStore {
 
   /** Never at once: events show once they are in the file, see `watch`. */
   eventsNow(): null {
+    return null;
+  }
+
+  /** Never at once: see `eventsNow`. */
+  eventsSinceNow(): null {
     return null;
   }
 
@@ -279,6 +298,12 @@ export class SqliteJobStore implements JobStore {
     return () => {
       if (watchers.delete(onAppend) && watchers.size === 0) this.#watchers.delete(jobId);
     };
+  }
+
+  /** Calls `onAppend` once new events of any job are in the file. */
+  watchAll(onAppend: () => void): () => void {
+    this.#watchersOfAll.add(onAppend);
+    return () => this.#watchersOfAll.delete(onAppend);
   }
 
   /** Writes everything buffered now, records waiting for a status change too, in one transaction. */
@@ -337,6 +362,8 @@ export class SqliteJobStore implements JobStore {
       return;
     }
     const sql = this.#sql;
+    // Positions are taken only once the transaction commits.
+    let seq = this.#seq;
     try {
       this.#db.exec("BEGIN");
       for (const id of this.#deletes) {
@@ -345,7 +372,8 @@ export class SqliteJobStore implements JobStore {
       }
       for (const [jobId, log] of this.#events) {
         const first = (log[0] as JobEvent).id;
-        sql.insertEvents.run(jobId, first, (log.at(-1) as JobEvent).id, JSON.stringify(log));
+        seq += log.length;
+        sql.insertEvents.run(jobId, first, (log.at(-1) as JobEvent).id, JSON.stringify(log), seq);
       }
       for (const record of this.#records.values()) {
         sql.putJob.run(record.id, record.createdAt, record.status, JSON.stringify(record));
@@ -380,7 +408,7 @@ export class SqliteJobStore implements JobStore {
     this.#recovered();
     this.flushes++;
     const grown = [...this.#events.keys()];
-    for (const [jobId, log] of this.#events) this.#keepTail(jobId, log);
+    for (const [jobId, log] of this.#events) this.#seq = this.#kept.add(jobId, log, this.#seq);
     this.#records.clear();
     this.#events.clear();
     this.#deletes.clear();
@@ -391,24 +419,12 @@ export class SqliteJobStore implements JobStore {
       const watchers = this.#watchers.get(jobId);
       if (watchers) { for (const onAppend of watchers) onAppend(); }
     }
+    if (grown.length > 0) { for (const onAppend of this.#watchersOfAll) onAppend(); }
   }
 
   #recovered(): void {
     this.#failure = undefined;
     this.#retryMs = MIN_RETRY_MS;
-  }
-
-  #keepTail(jobId: string, written: JobEvent[]): void {
-    let tail = this.#tails.get(jobId);
-    // Ids are contiguous; a tail that does not end where this batch starts is stale.
-    if (!tail || (tail.at(-1)?.id ?? 0) + 1 !== written[0]?.id) tail = [];
-    else this.#tails.delete(jobId); // re-inserted below: the Map's order is recency
-    tail.push(...written);
-    if (tail.length > TAIL_EVENTS) tail.splice(0, tail.length - TAIL_EVENTS);
-    this.#tails.set(jobId, tail);
-    if (this.#tails.size > TAIL_JOBS) {
-      this.#tails.delete(this.#tails.keys().next().value as string);
-    }
   }
 
   #settle(error?: unknown): void {

@@ -7,7 +7,7 @@
  */
 
 import { BatchNode, Flow, Node, type RunContext } from "./flow.ts";
-import type { LlmClient } from "../llm/llm_client.ts";
+import type { LlmClient, LlmUsage } from "../llm/llm_client.ts";
 import { parseOutline } from "./outline.ts";
 import { outlinePrompt, sectionPrompt, stylePrompt } from "./prompts.ts";
 import type { StepName } from "../core/job.ts";
@@ -26,6 +26,15 @@ export interface ArticleReporter {
   delta(step: StepName, index: number | undefined, text: string): void;
   /** The text streamed for `step`/`index` so far is void: the call starts over. */
   restart(step: StepName, index: number | undefined): void;
+  /** Step `step` begins; a step that a checkpoint already holds does not. */
+  stepStarted?(step: StepName): void;
+  /** Step `step` is done. */
+  stepFinished?(step: StepName): void;
+  /**
+   * A request to the LLM for `step` ended (every attempt, retries included), with the tokens
+   * the server reported for it, if any.
+   */
+  llmAttempt?(step: StepName, usage: LlmUsage | null): void;
 }
 
 /** The shared store of one article run. */
@@ -84,6 +93,7 @@ class GenerateOutline extends Node<ArticleState, string, string[]> {
       signal: ctx.signal,
       onDelta: (text) => this.#reporter.delta("outline", undefined, text),
       onRestart: () => this.#reporter.restart("outline", undefined),
+      onAttempt: (usage) => this.#reporter.llmAttempt?.("outline", usage),
     });
     return parseOutline(reply, this.#maxSections);
   }
@@ -92,11 +102,13 @@ class GenerateOutline extends Node<ArticleState, string, string[]> {
     state.sections = sections;
     state.contents = sections.map(() => null);
     this.#reporter.outline(sections);
+    this.#reporter.stepFinished?.("outline");
   }
 
   override async run(state: ArticleState, ctx: RunContext): Promise<string | undefined> {
     // Restored from a checkpoint: the outline was paid for already.
     if (state.sections && state.sections.length > 0) return undefined;
+    this.#reporter.stepStarted?.("outline");
     return await super.run(state, ctx);
   }
 }
@@ -129,6 +141,7 @@ class WriteContent extends BatchNode<ArticleState, SectionTask, string> {
   }
 
   override prep(state: ArticleState): SectionTask[] {
+    this.#reporter.stepStarted?.("content");
     const sections = state.sections ?? [];
     state.contents ??= sections.map(() => null);
     this.#state = state;
@@ -152,6 +165,7 @@ class WriteContent extends BatchNode<ArticleState, SectionTask, string> {
       signal: ctx.signal,
       onDelta: (delta) => this.#reporter.delta("content", task.index, delta),
       onRestart: () => this.#reporter.restart("content", task.index),
+      onAttempt: (usage) => this.#reporter.llmAttempt?.("content", usage),
     })).trim();
     if (text === "") {
       throw new Error(`The LLM returned an empty section for ${JSON.stringify(task.title)}`);
@@ -166,6 +180,7 @@ class WriteContent extends BatchNode<ArticleState, SectionTask, string> {
   override post(state: ArticleState, tasks: SectionTask[], results: string[]): undefined {
     state.contents = results;
     state.draft = tasks.map((t, i) => `## ${t.title}\n\n${results[i]}`).join("\n\n");
+    this.#reporter.stepFinished?.("content");
   }
 }
 
@@ -181,6 +196,7 @@ class ApplyStyle extends Node<ArticleState, { topic: string; draft: string }, st
 
   override prep(state: ArticleState): { topic: string; draft: string } {
     this.#reporter.styleStarted();
+    this.#reporter.stepStarted?.("style");
     return { topic: state.topic, draft: state.draft ?? "" };
   }
 
@@ -193,6 +209,7 @@ class ApplyStyle extends Node<ArticleState, { topic: string; draft: string }, st
       signal: ctx.signal,
       onDelta: (delta) => this.#reporter.delta("style", undefined, delta),
       onRestart: () => this.#reporter.restart("style", undefined),
+      onAttempt: (usage) => this.#reporter.llmAttempt?.("style", usage),
     })).trim();
     if (text === "") throw new Error("The LLM returned an empty article when styling");
     return text;
@@ -201,6 +218,7 @@ class ApplyStyle extends Node<ArticleState, { topic: string; draft: string }, st
   override post(state: ArticleState, _input: unknown, article: string): undefined {
     state.article = article;
     this.#reporter.styleFinished();
+    this.#reporter.stepFinished?.("style");
   }
 }
 

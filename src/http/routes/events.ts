@@ -1,6 +1,8 @@
 /**
- * `GET /api/jobs/:id/events`: a job's events as Server-Sent Events, replayed from the log after
- * `Last-Event-ID` (or `?lastEventId=`), then live, ending after the terminal event.
+ * The event streams: `GET /api/jobs/:id/events`, a job's events as Server-Sent Events, replayed
+ * from the log after `Last-Event-ID` (or `?lastEventId=`), then live, ending after the terminal
+ * event; and `GET /api/events`, several jobs' (`?jobs=`) or every job's from now, each frame
+ * carrying the cursor that resumes them all.
  *
  * @module
  */
@@ -8,7 +10,8 @@
 import { HttpError } from "../../core/http_error.ts";
 import type { JobRecord } from "../../core/job.ts";
 import type { JobManager } from "../../jobs/job_manager.ts";
-import { eventStreamResponse } from "../event_stream_response.ts";
+import { eventStreamResponse, jobsStreamResponse } from "../event_stream_response.ts";
+import { readEventsRequest } from "../events_request.ts";
 import type { RouteContext } from "../middleware/middleware.ts";
 import type { Router } from "../router.ts";
 import { findJob } from "./job_lookup.ts";
@@ -38,7 +41,7 @@ function lastEventId(request: Request, url: URL, record: JobRecord): number {
   return id;
 }
 
-/** Adds the event stream route to `router`. */
+/** Adds the event stream routes to `router`. */
 export function addEventRoutes(router: Router<RouteContext>, deps: EventRoutesDeps): void {
   const { manager, highWaterMark } = deps;
   router.add("GET", "/api/jobs/:id/events", async (request, { id }, { url }) => {
@@ -48,5 +51,15 @@ export function addEventRoutes(router: Router<RouteContext>, deps: EventRoutesDe
       compat: false,
       highWaterMark,
     });
+  });
+  router.add("GET", "/api/events", async (request, _params, { url }) => {
+    const read = await readEventsRequest(request, url, manager);
+    return jobsStreamResponse(
+      (sink) =>
+        read.kind === "listed"
+          ? manager.subscribeJobs(read.jobs, sink)
+          : manager.subscribeEvery(read.position, sink),
+      { highWaterMark },
+    );
   });
 }

@@ -7,21 +7,23 @@
  * @module
  */
 
-import { streamKey } from "./unfinished_text.ts";
-import type { JobEvent, JobRecord, StepName } from "./job.ts";
+import { streamKey } from "../core/unfinished_text.ts";
+import type { JobEvent, JobRecord, StepName } from "../core/job.ts";
+import { restoreUsage } from "./job_usage.ts";
 
 const STEPS: ReadonlySet<unknown> = new Set(["outline", "content", "style"]);
 
 /**
  * Brings `record` up to date with `events`, its whole log in id order: `lastEventId`, `progress`,
  * `step`, `sections`, and a checkpoint holding the outline and each section whose `progress`
- * event was logged, its text taken from the deltas that streamed it. A `status` event starts a
- * new run, so text an earlier run left unfinished is never joined to the next run's.
+ * event was logged, its text taken from the deltas that streamed it, and the accounting of the
+ * newest `usage` event. A `status` event starts a new run, so text an earlier run left
+ * unfinished is never joined to the next run's.
  *
  * @example
  * ```ts
  * import { restoreFromLog } from "./log_checkpoint.ts";
- * import type { JobRecord } from "./job.ts";
+ * import type { JobRecord } from "../core/job.ts";
  * import assert from "node:assert/strict";
  *
  * const record: JobRecord = {
@@ -52,7 +54,8 @@ export function restoreFromLog(record: JobRecord, events: readonly JobEvent[]): 
     if (typeof data.progress === "number" && type !== "complete") {
       record.progress = Math.max(record.progress, data.progress);
     }
-    if (STEPS.has(data.step)) record.step = data.step as StepName;
+    // A `usage` event names the step that finished, not the one that runs.
+    if (STEPS.has(data.step) && type !== "usage") record.step = data.step as StepName;
     if (type === "status") {
       open.clear();
     } else if (type === "delta") {
@@ -74,4 +77,5 @@ export function restoreFromLog(record: JobRecord, events: readonly JobEvent[]): 
     record.sections = sections;
     record.checkpoint = { sections, ...(contents ? { contents } : {}) };
   }
+  restoreUsage(record, events);
 }
