@@ -68,7 +68,7 @@ const jobsFramed = new WeakMap<JobEvent, string>();
  *
  * @example
  * ```ts
- * import { encodeJobs } from "./job_stream.ts";
+ * import { encodeJobs } from "./event_stream_response.ts";
  * import assert from "node:assert/strict";
  *
  * const bytes = encodeJobs({ job: "j1", cursor: "QQ", event: { id: 3, type: "cancelled", data: {} } });

@@ -53,7 +53,7 @@ export function isTransientLlmError(error: unknown): boolean {
  *
  * @example
  * ```ts
- * import { readUsage } from "./llm_openai.ts";
+ * import { readUsage } from "./openai_client.ts";
  * import assert from "node:assert/strict";
  *
  * assert.deepEqual(readUsage({ prompt_tokens: 12, completion_tokens: 30, total_tokens: 42 }), {
