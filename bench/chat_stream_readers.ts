@@ -18,7 +18,7 @@
 import process from "node:process";
 import { parseArgs } from "node:util";
 import { createParser } from "npm:eventsource-parser@4.1.3";
-import { MAX_SSE_LINE, readChatStream } from "../src/chat_stream.ts";
+import { MAX_SSE_LINE, readChatStream } from "../src/llm/chat_completion_reader.ts";
 
 type Reader = (body: ReadableStream<Uint8Array>, onDelta: (text: string) => void) => Promise<
   string

@@ -11,11 +11,12 @@
 
 import process from "node:process";
 import { parseArgs } from "node:util";
-import { FINISHED_STATUSES } from "../src/job.ts";
-import { JobManager } from "../src/job_manager.ts";
-import { type JobStore, MemoryJobStore } from "../src/job_store.ts";
-import { OfflineWriter } from "../src/llm_offline.ts";
-import { SqliteJobStore } from "../src/sqlite_job_store.ts";
+import { FINISHED_STATUSES } from "../src/core/job.ts";
+import { JobManager } from "../src/jobs/job_manager.ts";
+import { type JobStore } from "../src/core/job_store.ts";
+import { MemoryJobStore } from "../src/store/memory_job_store.ts";
+import { OfflineWriter } from "../src/llm/offline_writer.ts";
+import { SqliteJobStore } from "../src/store/sqlite_job_store.ts";
 
 const IN_FLIGHT = 100;
 

@@ -7,10 +7,10 @@
  * @module
  */
 
-import { type FeedItem, JobFeed } from "../src/job_feed.ts";
-import { MemoryJobStore } from "../src/job_store.ts";
-import { encodeNative } from "../src/job_stream.ts";
-import { SseStream } from "../src/sse.ts";
+import { type FeedItem, JobFeed } from "../src/jobs/job_feed.ts";
+import { MemoryJobStore } from "../src/store/memory_job_store.ts";
+import { encodeNative } from "../src/http/event_stream_response.ts";
+import { SseStream } from "../src/http/sse_encoder.ts";
 
 interface Fixture {
   store: MemoryJobStore;

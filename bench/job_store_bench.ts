@@ -7,8 +7,8 @@
  * @module
  */
 
-import { MemoryJobStore } from "../src/job_store.ts";
-import type { JobEvent } from "../src/job.ts";
+import { MemoryJobStore } from "../src/store/memory_job_store.ts";
+import type { JobEvent } from "../src/core/job.ts";
 
 const event = (id: number): JobEvent => ({ id, type: "delta", data: { text: "a few words " } });
 

@@ -9,8 +9,8 @@
  */
 
 import type { JobTiming } from "./job_client.ts";
-import type { LlmRequest } from "../src/llm.ts";
-import { outlinePrompt, sectionPrompt, stylePrompt } from "../src/prompts.ts";
+import type { LlmRequest } from "../src/llm/llm_client.ts";
+import { outlinePrompt, sectionPrompt, stylePrompt } from "../src/workflow/prompts.ts";
 
 const decoder = new TextDecoder();
 

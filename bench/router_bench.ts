@@ -7,7 +7,7 @@
  * @module
  */
 
-import { Router } from "../src/router.ts";
+import { Router } from "../src/http/router.ts";
 
 const ok = () => new Response();
 const router = new Router<void>()

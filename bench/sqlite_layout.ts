@@ -15,7 +15,7 @@
 import { DatabaseSync } from "node:sqlite";
 import process from "node:process";
 import { parseArgs } from "node:util";
-import { newJobId } from "../src/job_id.ts";
+import { newJobId } from "../src/core/job_id.ts";
 import { floorEvents } from "./floor_server.ts";
 
 const IN_FLIGHT = 100;

@@ -8,9 +8,9 @@
  * @module
  */
 
-import { encodeSse } from "../src/sse.ts";
-import { encodeCompat, encodeNative } from "../src/job_stream.ts";
-import type { JobEvent } from "../src/job.ts";
+import { encodeSse } from "../src/http/sse_encoder.ts";
+import { encodeCompat, encodeNative } from "../src/http/event_stream_response.ts";
+import type { JobEvent } from "../src/core/job.ts";
 
 const small = JSON.stringify({ step: "content", progress: 44, section: "Why tea matters" });
 const article = JSON.stringify({ progress: 100, article: "Tea is a drink. ".repeat(160) });

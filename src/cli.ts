@@ -6,17 +6,39 @@
  */
 
 import { type Config, defaultText, flagOf, loadConfig, SETTINGS } from "./config.ts";
-import { runGenerate } from "./generate_command.ts";
-import { exitStatusOf, listenForInterrupts } from "./interrupts.ts";
+import { type GenerateOptions, runGenerate as runGenerateWith } from "./cli/generate_command.ts";
+import { exitStatusOf, listenForInterrupts } from "./cli/interrupts.ts";
 import { resolveDataDir } from "./store_factory.ts";
 import { startServer } from "./server.ts";
+import { openJobs } from "./open_jobs.ts";
+import { createLogger } from "./core/logger.ts";
+
+/**
+ * `quillflow generate`: one article, run here with the jobs `config` asks for (a store in
+ * memory: a one-off run has nothing to resume), or on `options.server`. Returns the exit status.
+ */
+export function runGenerate(config: Config, options: GenerateOptions): Promise<number> {
+  return runGenerateWith(config, {
+    openJobs: (logger) => openJobs(config, { logger, store: "memory" }),
+    ...options,
+  });
+}
 
 /** What the command line asks for. */
 export type Command =
   | { kind: "help"; topic?: HelpTopic }
   | { kind: "version" }
   | { kind: "serve"; config: Config }
-  | { kind: "generate"; config: Config; topic: string; out: string | undefined }
+  | {
+    kind: "generate";
+    config: Config;
+    topic: string;
+    out: string | undefined;
+    /** Run on this service instead of in this process. */
+    server?: string | undefined;
+    /** The token for `server`. */
+    token?: string | undefined;
+  }
   | { kind: "mcp"; config: Config };
 
 /** A command with help of its own. */
@@ -55,13 +77,23 @@ export function parseCommand(
   const { config, rest } = loadConfig(env, args);
   const positional: string[] = [];
   let out: string | undefined;
+  const remote: { server?: string; token?: string } = {};
   for (let i = 0; i < rest.length; i++) {
     const arg = rest[i] as string;
+    const [flag, inline] = arg.startsWith("--") && arg.includes("=")
+      ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)]
+      : [arg, undefined];
     if (arg === "--out" || arg === "-o") {
       out = rest[++i];
       if (out === undefined || out === "") throw new TypeError(`${arg} needs a file name`);
     } else if (arg.startsWith("--out=")) {
       out = arg.slice("--out=".length);
+    } else if (flag === "--server" || flag === "--token") {
+      const value = inline ?? rest[++i];
+      if (value === undefined || value === "") {
+        throw new TypeError(`${flag} needs a value${flag === "--server" ? ": a URL" : ""}`);
+      }
+      remote[flag === "--server" ? "server" : "token"] = value;
     } else if (arg.startsWith("-") && arg !== "-") {
       throw new TypeError(`Unknown flag: ${arg} (see --help)`);
     } else {
@@ -86,9 +118,20 @@ export function parseCommand(
         }"`,
       );
     }
-    return { kind: "generate", config, topic: positional[0] as string, out };
+    if (remote.token !== undefined && remote.server === undefined) {
+      throw new TypeError("--token goes with --server URL");
+    }
+    if (remote.server !== undefined && !/^https?:\/\/[^/]/.test(remote.server)) {
+      throw new TypeError(
+        `--server must be an http(s) URL: current value is ${JSON.stringify(remote.server)}`,
+      );
+    }
+    return { kind: "generate", config, topic: positional[0] as string, out, ...remote };
   }
   if (out !== undefined) throw new TypeError("--out belongs to generate");
+  if (remote.server !== undefined || remote.token !== undefined) {
+    throw new TypeError("--server and --token belong to generate");
+  }
   if (positional.length > 0) throw new TypeError(`Unknown argument: ${positional[0]} (see --help)`);
   return command === "mcp" ? { kind: "mcp", config } : { kind: "serve", config };
 }
@@ -105,9 +148,10 @@ export function helpText(version: string, topic?: HelpTopic): string {
     serve: `  quillflow [serve] [flags]
       Runs the service: REST + SSE API and the page at http://HOST:PORT/.
       Jobs are kept in DATA_DIR (STORE=sqlite) across restarts; unfinished ones resume.`,
-    generate: `  quillflow generate "topic" [--out FILE] [flags]
+    generate: `  quillflow generate "topic" [--out FILE] [--server URL [--token T]] [flags]
       Writes one article in this process: progress on stderr, Markdown on stdout
-      (or in FILE). Ctrl-C cancels and exits with status 130.`,
+      (or in FILE). Ctrl-C cancels and exits with status 130. With --server, the
+      job runs on that running service instead (token: --token, else API_TOKEN).`,
     mcp: `  quillflow mcp [flags]
       Serves MCP (Model Context Protocol) on stdin/stdout for agents such as Claude
       Desktop: tools write_article, start_article, get_job, list_jobs, cancel_job.
@@ -146,11 +190,22 @@ export async function runCli(
       console.log(`quillflow ${version}`);
       return 0;
     case "generate":
-      return await runGenerate(command.config, { topic: command.topic, out: command.out });
+      return await runGenerate(command.config, {
+        topic: command.topic,
+        out: command.out,
+        server: command.server,
+        token: command.token,
+      });
     case "mcp": {
       // Loaded only for this command: the MCP SDK is no cost to `serve` and `generate`.
       const { runMcpStdio } = await import("./mcp/stdio_command.ts");
-      return await runMcpStdio(command.config, { version });
+      const config = command.config;
+      return await runMcpStdio({
+        version,
+        logger: createLogger(config.logLevel),
+        openJobs: (logger) => openJobs(config, { logger }),
+        describe: { store: config.store ?? "memory", provider: config.llmProvider },
+      });
     }
     case "serve":
       return await serve(command.config, env);

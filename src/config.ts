@@ -5,8 +5,24 @@
  * @module
  */
 
-import { LOG_LEVELS, type LogLevel } from "./logger.ts";
-import { decodeWebhookSecret } from "./webhooks/webhook_signer.ts";
+import type { LlmPrices } from "./llm/llm_prices.ts";
+import { LOG_LEVELS, type LogLevel } from "./core/logger.ts";
+import {
+  duration,
+  formatDuration,
+  int,
+  isDuration,
+  list,
+  oneOf,
+  origins,
+  prices,
+  redisUrl,
+  text,
+  url,
+  urls,
+  webhookSecret,
+  yesNo,
+} from "./setting_parsers.ts";
 
 /** The resolved settings of the service. */
 export interface Config {
@@ -18,6 +34,8 @@ export interface Config {
   llmModel: string;
   llmTimeoutMs: number;
   llmMaxAttempts: number;
+  /** Prices per model for the cost of jobs; a model not listed has an unknown cost. */
+  llmPrices?: LlmPrices | undefined;
   maxConcurrentJobs: number;
   maxQueuedJobs: number;
   offlineDelayMs: number;
@@ -63,148 +81,6 @@ export interface Config {
   webhookTimeoutMs?: number;
 }
 
-type Parser = (raw: string, name: string) => unknown;
-
-const int = (min: number, max: number): Parser => (raw, name) => {
-  const value = Number(raw);
-  if (!/^\d+$/.test(raw.trim()) || !Number.isSafeInteger(value) || value < min || value > max) {
-    throw new TypeError(
-      `${name} must be an integer from ${min} to ${max}: current value is ${JSON.stringify(raw)}`,
-    );
-  }
-  return value;
-};
-
-const UNITS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 };
-
-/** The parsers made by `duration`, so help can show their defaults with a unit. */
-const DURATIONS = new WeakSet<Parser>();
-
-/** A duration such as `500ms`, `30s`, `15m`, `1h`; a bare number counts as `unit`. */
-const duration = (unit: "ms" | "s", min: number): Parser => {
-  const parse: Parser = (raw, name) => parseDuration(raw, name, unit, min);
-  DURATIONS.add(parse);
-  return parse;
-};
-
-function parseDuration(raw: string, name: string, unit: "ms" | "s", min: number): number {
-  const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/.exec(raw);
-  const ms = match ? Number(match[1]) * (UNITS[match[2] ?? unit] as number) : NaN;
-  if (!Number.isFinite(ms) || ms < min || ms > 365 * 86_400_000) {
-    throw new TypeError(
-      `${name} must be a duration such as 500ms, 30s, 15m or 1h (a bare number is ${unit}), at least ${min}ms: current value is ${
-        JSON.stringify(raw)
-      }`,
-    );
-  }
-  return Math.round(ms);
-}
-
-/** `ms` in the largest unit that holds it exactly: 3600000 → `1h`, 600 → `600ms`. */
-function formatDuration(ms: number): string {
-  const unit = (["h", "m", "s"] as const).find((u) => {
-    const size = UNITS[u] as number;
-    return ms >= size && ms % size === 0;
-  });
-  return unit ? `${ms / (UNITS[unit] as number)}${unit}` : `${ms}ms`;
-}
-
-const text: Parser = (raw) => raw;
-
-const oneOf = (options: readonly string[]): Parser => (raw, name) => {
-  if (!options.includes(raw)) {
-    throw new TypeError(
-      `${name} must be one of ${options.join(", ")}: current value is ${JSON.stringify(raw)}`,
-    );
-  }
-  return raw;
-};
-
-const url: Parser = (raw, name) => {
-  try {
-    const parsed = new URL(raw);
-    if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
-      throw new TypeError("not http");
-    }
-  } catch {
-    throw new TypeError(`${name} must be an http(s) URL: current value is ${JSON.stringify(raw)}`);
-  }
-  return raw;
-};
-
-const redisUrl: Parser = (raw, name) => {
-  let protocol = "";
-  try {
-    protocol = new URL(raw).protocol;
-  } catch {
-    // reported below
-  }
-  if (protocol !== "redis:" && protocol !== "rediss:") {
-    throw new TypeError(
-      `${name} must be a redis:// or rediss:// URL: current value is ${JSON.stringify(raw)}`,
-    );
-  }
-  return raw;
-};
-
-const list: Parser = (raw) => raw.split(",").map((s) => s.trim()).filter((s) => s !== "");
-
-/** A comma-separated list of http(s) URLs without credentials, each parsed as `URL` does. */
-const urls: Parser = (raw, name) =>
-  (list(raw, name) as string[]).map((entry) => {
-    let parsed: URL | undefined;
-    try {
-      parsed = new URL(entry);
-    } catch {
-      // reported below
-    }
-    if (
-      !parsed || (parsed.protocol !== "http:" && parsed.protocol !== "https:") ||
-      parsed.username !== "" || parsed.password !== ""
-    ) {
-      throw new TypeError(
-        `${name} must list http(s) URLs without credentials: ${JSON.stringify(entry)} is not one`,
-      );
-    }
-    return parsed.href;
-  });
-
-/** A comma-separated list of http(s) origins (`https://hooks.example.com`), normalised. */
-const origins: Parser = (raw, name) =>
-  (list(raw, name) as string[]).map((entry) => {
-    let parsed: URL | undefined;
-    try {
-      parsed = new URL(entry);
-    } catch {
-      // reported below
-    }
-    const bare = parsed && (parsed.pathname === "/" || parsed.pathname === "") &&
-      parsed.search === "" && parsed.hash === "" && parsed.username === "" &&
-      parsed.password === "" && !entry.endsWith("/");
-    if (!parsed || !bare || (parsed.protocol !== "http:" && parsed.protocol !== "https:")) {
-      throw new TypeError(
-        `${name} must list origins such as https://hooks.example.com (scheme, host, optional port; no path): ${
-          JSON.stringify(entry)
-        } is not one`,
-      );
-    }
-    return parsed.origin;
-  });
-
-const yesNo: Parser = (raw, name) => {
-  const value = raw.trim().toLowerCase();
-  if (["1", "true", "yes"].includes(value)) return true;
-  if (["0", "false", "no"].includes(value)) return false;
-  throw new TypeError(
-    `${name} must be 1 or 0 (true or false): current value is ${JSON.stringify(raw)}`,
-  );
-};
-
-const webhookSecret: Parser = (raw, name) => {
-  decodeWebhookSecret(raw, name);
-  return raw;
-};
-
 /** Every setting: env name, config key, parser, default, and the help line. */
 export const SETTINGS = [
   ["PORT", "port", int(0, 65535), 8000, "Port to listen on (0 picks a free one)."],
@@ -244,6 +120,13 @@ export const SETTINGS = [
     int(1, 10),
     3,
     "Attempts per LLM call on 408/409/429/5xx, connection errors and timeouts.",
+  ],
+  [
+    "LLM_PRICES",
+    "llmPrices",
+    prices,
+    undefined,
+    'Prices for the cost of each job, US dollars per million tokens, as JSON: {"gpt-4o-mini": {"input": 0.15, "output": 0.6}}. A model not listed: cost unknown.',
   ],
   ["MAX_CONCURRENT_JOBS", "maxConcurrentJobs", int(1, 10_000), 4, "Jobs running at once."],
   [
@@ -430,7 +313,7 @@ export function defaultText(name: SettingName): string | undefined {
   const [, , parse, fallback] = setting;
   if (fallback === undefined) return undefined;
   if (Array.isArray(fallback)) return fallback.length === 0 ? undefined : fallback.join(",");
-  if (typeof fallback === "number" && DURATIONS.has(parse)) return formatDuration(fallback);
+  if (typeof fallback === "number" && isDuration(parse)) return formatDuration(fallback);
   return String(fallback);
 }
 

@@ -6,63 +6,19 @@
  */
 
 import denoJson from "../deno.json" with { type: "json" };
-import { createHandler } from "./app.ts";
 import type { Config } from "./config.ts";
-import type { BullmqDispatcher } from "./bullmq_dispatcher.ts";
-import { type JobDispatcher, JobManager } from "./job_manager.ts";
-import type { JobStore } from "./job_store.ts";
-import type { LlmClient } from "./llm.ts";
-import { OfflineWriter } from "./llm_offline.ts";
-import { OpenAiClient } from "./llm_openai.ts";
-import { McpHttpEndpoint } from "./mcp/http_endpoint.ts";
-import { createLogger, type Logger } from "./logger.ts";
-import { instrumentLlm, Metrics } from "./metrics.ts";
-import type { RedisJobStore } from "./redis_job_store.ts";
-import { describeError } from "./retry.ts";
-import { openStore } from "./store_factory.ts";
-import { IdempotentSubmit } from "./idempotency/idempotent_submit.ts";
+import type { JobStore } from "./core/job_store.ts";
+import { createLogger, type Logger } from "./core/logger.ts";
+import { createHandler } from "./http/app.ts";
+import { instrumentLlm, Metrics } from "./http/metrics.ts";
 import type { IdempotencyStore } from "./idempotency/idempotency_store.ts";
+import { IdempotentSubmit } from "./idempotency/idempotent_submit.ts";
 import { openIdempotencyStore } from "./idempotency/open_idempotency_store.ts";
+import type { JobManager } from "./jobs/job_manager.ts";
+import type { LlmClient } from "./llm/llm_client.ts";
+import { McpHttpEndpoint } from "./mcp/http_endpoint.ts";
+import { createLlm, openJobs, type StoreCompanion } from "./open_jobs.ts";
 import { Webhooks, webhooksWanted } from "./webhooks/webhooks.ts";
-import type { JobRecord } from "./job.ts";
-
-/** The LLM client `config` asks for. */
-export function createLlm(config: Config): LlmClient {
-  if (config.llmProvider === "offline") {
-    return new OfflineWriter({ delayMs: config.offlineDelayMs });
-  }
-  return new OpenAiClient({
-    apiKey: config.openaiApiKey ?? "not-needed",
-    ...(config.openaiBaseUrl ? { baseURL: config.openaiBaseUrl } : {}),
-    model: config.llmModel,
-    timeoutMs: config.llmTimeoutMs,
-    maxAttempts: config.llmMaxAttempts,
-  });
-}
-
-/** The job manager `config` asks for. */
-export function createManager(
-  config: Config,
-  llm: LlmClient,
-  store: JobStore,
-  logger: Logger,
-  dispatcher?: JobDispatcher,
-  onEnd?: (record: JobRecord) => void,
-): JobManager {
-  return new JobManager({
-    ...(dispatcher ? { dispatcher } : {}),
-    ...(onEnd ? { onEnd } : {}),
-    store,
-    llm,
-    logger,
-    maxConcurrentJobs: config.maxConcurrentJobs,
-    maxQueuedJobs: config.maxQueuedJobs,
-    jobTtlMs: config.jobTtlMs,
-    heartbeatMs: config.heartbeatMs,
-    stallMs: config.sseStallMs,
-    flow: { maxSections: config.maxSections, sectionConcurrency: config.sectionConcurrency },
-  });
-}
 
 /** A running service. */
 export interface RunningServer {
@@ -90,50 +46,6 @@ export interface StartOptions {
 }
 
 /**
- * The shared store and dispatcher of `STORE=redis`; throws a {@linkcode StoreUnavailableError}
- * naming the address when Redis does not answer.
- */
-export async function connectRedis(
-  config: Config,
-  logger: Logger,
-): Promise<{ store: RedisJobStore; dispatcher: BullmqDispatcher }> {
-  // Loaded only for STORE=redis: the single-process default needs neither ioredis nor BullMQ.
-  let modules;
-  try {
-    modules = await Promise.all([import("./redis_job_store.ts"), import("./bullmq_dispatcher.ts")]);
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotCapable)) throw error;
-    throw new TypeError(
-      "STORE=redis: its Redis client libraries read environment variables outside the " +
-        "--allow-env list when loaded; run with the `quillflow` permission set (`deno task " +
-        "start`, or -P=quillflow), which reads every variable it does not list as unset",
-      { cause: error },
-    );
-  }
-  const [{ RedisJobStore }, { BullmqDispatcher }] = modules;
-  const url = config.redisUrl as string;
-  const store = await RedisJobStore.connect(url, {
-    ttlMs: config.jobTtlMs,
-    endedFeed: webhooksWanted(config),
-  });
-  try {
-    const dispatcher = await BullmqDispatcher.create({
-      url,
-      store,
-      concurrency: config.maxConcurrentJobs,
-      globalConcurrency: config.globalConcurrentJobs ?? 0,
-      maxQueued: config.maxQueuedJobs,
-      lockMs: config.jobLockMs ?? 30_000,
-      logger,
-    });
-    return { store, dispatcher };
-  } catch (error) {
-    await store.close();
-    throw error;
-  }
-}
-
-/**
  * Builds every part from `config`, takes up the jobs a previous process left in the store, and
  * starts serving. Rejects with a `StoreOpenError` when the store cannot be opened or read, and
  * with a `StoreUnavailableError` when `STORE=redis` and Redis does not answer.
@@ -144,50 +56,21 @@ export async function startServer(
 ): Promise<RunningServer> {
   const logger = options.logger ?? createLogger(config.logLevel);
   const metrics = new Metrics();
-  const llm = instrumentLlm(options.llm ?? createLlm(config), metrics);
-  // STORE=redis shares jobs between instances; otherwise this process keeps its own store.
-  const shared = !options.store && config.store === "redis"
-    ? await connectRedis(config, logger)
-    : undefined;
-  const store = options.store ?? shared?.store ?? openStore(config, logger);
-  const redisUrl = shared ? config.redisUrl : undefined;
-  let webhooks: Webhooks | undefined;
-  let keys: IdempotencyStore | undefined;
-  try {
-    keys = await openIdempotencyStore(store, redisUrl);
-    if (webhooksWanted(config)) {
-      webhooks = await Webhooks.start(config, {
-        store,
-        redisUrl,
-        logger,
-        userAgent: `Quillflow/${denoJson.version}`,
-      });
-    }
-  } catch (error) {
-    await keys?.close();
-    await shared?.dispatcher.close();
-    await store.close().catch(() => {});
-    throw error;
-  }
-  const manager = createManager(config, llm, store, logger, shared?.dispatcher, webhooks?.onEnd);
-  // Whatever fails from here leaves nothing running: no worker, no connection, no file lock.
-  const abandon = async () => {
-    await manager.close();
-    await shared?.dispatcher.close();
-    await webhooks?.stop();
-    await keys?.close();
-    await store.close().catch(() => {});
-  };
-  try {
-    if (shared) await shared.dispatcher.start(manager);
-    else await manager.recover();
-  } catch (error) {
-    await abandon();
-    if (shared) throw error;
-    throw new Error(`Cannot take up the jobs kept in the store: ${describeError(error)}`, {
-      cause: error,
-    });
-  }
+  const llm = instrumentLlm(options.llm ?? createLlm(config), metrics, config.llmPrices);
+  const { promise: companion, resolve: opened } = Promise.withResolvers<ServiceCompanion>();
+  const jobs = await openJobs(config, {
+    logger,
+    llm,
+    ...(options.store ? { store: options.store } : {}),
+    companion: async (store, redisUrl) => {
+      const parts = await openCompanion(config, store, redisUrl, logger);
+      opened(parts);
+      return parts;
+    },
+  });
+  const manager = jobs.manager;
+  // Opened by openJobs, which has resolved.
+  const { keys, webhooks } = await companion;
   const mcp = new McpHttpEndpoint({
     jobs: manager,
     version: denoJson.version,
@@ -197,8 +80,8 @@ export async function startServer(
   });
   const handler = createHandler({
     mcp: (request) => mcp.handle(request),
-    health: shared ? sharedHealth(shared.store) : storeHealth(store),
-    ...(shared ? { sharedQueue: () => shared.dispatcher.counts() } : {}),
+    health: jobs.health,
+    ...(jobs.sharedQueue ? { sharedQueue: jobs.sharedQueue } : {}),
     manager,
     metrics,
     logger,
@@ -243,7 +126,8 @@ export async function startServer(
     }, handler);
   } catch (error) {
     // Say, the port is taken.
-    await abandon();
+    await mcp.close();
+    await jobs.shutdown(0);
     throw error;
   }
   let stopping: Promise<void> | undefined;
@@ -261,17 +145,11 @@ export async function startServer(
       shutdown(graceMs = config.shutdownGraceMs) {
         stopping ??= (async () => {
           const closed = server.shutdown();
-          // Take no more jobs from the shared queue while the running ones get their grace.
-          const stopped = shared?.dispatcher.stopTaking();
-          await manager.shutdown(graceMs);
+          // Event streams end with the jobs' shutdown; the server waits for open responses.
+          await jobs.manager.shutdown(graceMs);
           await mcp.close();
-          await stopped;
-          await shared?.dispatcher.close();
-          // After the jobs: the ends of those that finished in their grace are sent meanwhile.
-          await webhooks?.stop();
-          await keys.close();
           await closed;
-          await store.close();
+          await jobs.shutdown(0);
           logger.log("info", "stopped", {});
         })();
         return stopping;
@@ -280,17 +158,41 @@ export async function startServer(
   });
 }
 
-/** `/healthz` of a store of this process: what keeps it from writing, under `store`. */
-function storeHealth(store: JobStore): () => Promise<Record<string, string> | null> {
-  return async () => {
-    const trouble = await store.health?.();
-    return trouble ? { store: trouble } : null;
-  };
+/** The parts the service keeps beside its jobs: idempotency keys and webhooks. */
+interface ServiceCompanion extends StoreCompanion {
+  keys: IdempotencyStore;
+  webhooks: Webhooks | undefined;
 }
 
-function sharedHealth(store: RedisJobStore): () => Promise<Record<string, string> | null> {
-  return async () => {
-    const redis = await store.health();
-    return redis ? { redis } : null;
+/** Opens the idempotency keys and, when `config` asks for them, webhooks, beside `store`. */
+async function openCompanion(
+  config: Config,
+  store: JobStore,
+  redisUrl: string | undefined,
+  logger: Logger,
+): Promise<ServiceCompanion> {
+  const keys = await openIdempotencyStore(store, redisUrl);
+  let webhooks: Webhooks | undefined;
+  try {
+    if (webhooksWanted(config)) {
+      webhooks = await Webhooks.start(config, {
+        store,
+        redisUrl,
+        logger,
+        userAgent: `Quillflow/${denoJson.version}`,
+      });
+    }
+  } catch (error) {
+    await keys.close();
+    throw error;
+  }
+  return {
+    keys,
+    webhooks,
+    ...(webhooks ? { onEnd: webhooks.onEnd } : {}),
+    async close() {
+      await webhooks?.stop();
+      await keys.close();
+    },
   };
 }

@@ -7,11 +7,12 @@
 
 import { join } from "node:path";
 import type { Config } from "./config.ts";
-import { defaultDataDir } from "./data_dir.ts";
-import { type JobStore, MemoryJobStore } from "./job_store.ts";
-import { type Logger, silentLogger } from "./logger.ts";
-import { describeError } from "./retry.ts";
-import { DATABASE_FILE, SqliteJobStore, StoreOpenError } from "./sqlite_job_store.ts";
+import { defaultDataDir } from "./store/data_dir.ts";
+import { type JobStore } from "./core/job_store.ts";
+import { MemoryJobStore } from "./store/memory_job_store.ts";
+import { type Logger, silentLogger } from "./core/logger.ts";
+import { describeError } from "./core/describe_error.ts";
+import { DATABASE_FILE, SqliteJobStore, StoreOpenError } from "./store/sqlite_job_store.ts";
 
 const processEnv = (name: string): string | undefined => {
   try {
@@ -47,7 +48,7 @@ export function resolveDataDir(
  * @example
  * ```ts
  * import { openStore } from "./store_factory.ts";
- * import { MemoryJobStore } from "./job_store.ts";
+ * import { MemoryJobStore } from "./store/memory_job_store.ts";
  * import assert from "node:assert/strict";
  *
  * const store = openStore({ store: "memory", dataDir: undefined });

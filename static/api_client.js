@@ -94,16 +94,28 @@ export class ApiClient {
   }
 
   /**
-   * The URL of a job's event stream. EventSource cannot send headers, so a protected server's
-   * per-job `streamToken` goes in the query; `after` resumes after that event id.
-   * @param {{ id: string, streamToken?: string }} job
-   * @param {number} after
+   * Opens an event stream at `path` with the session's token; a 401 asks for the token and
+   * tries again. Returns the response, whatever its status; throws when the network fails.
+   * @param {string} path
+   * @param {Record<string, string>} headers
+   * @param {AbortSignal} signal
    */
-  eventsUrl(job, after) {
-    const params = new URLSearchParams();
-    if (job.streamToken) params.set("token", job.streamToken);
-    if (after > 0) params.set("lastEventId", String(after));
-    const query = params.toString();
-    return `/api/jobs/${encodeURIComponent(job.id)}/events${query ? `?${query}` : ""}`;
+  async stream(path, headers, signal) {
+    for (;;) {
+      const token = this.token;
+      const response = await fetch(path, {
+        headers: {
+          accept: "text/event-stream",
+          ...headers,
+          ...(token ? { authorization: `Bearer ${token}` } : {}),
+        },
+        cache: "no-store",
+        signal,
+      });
+      if (response.status !== 401) return response;
+      await response.body?.cancel();
+      if (token) sessionStorage.removeItem(TOKEN_KEY);
+      sessionStorage.setItem(TOKEN_KEY, await this.askToken(Boolean(token)));
+    }
   }
 }

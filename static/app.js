@@ -1,21 +1,27 @@
 /**
- * The page's controller: the topic form, the one event stream of the job on view, the job id in
- * the URL, recent jobs, and the API token prompt.
+ * The page's controller: the topic form, the job on view, the job id in the URL, the live list of
+ * recent jobs, and the API token prompt.
  *
- * Browsers allow six HTTP/1.1 connections per origin, and every open EventSource holds one. So a
- * tab keeps at most one stream (the job it shows), closes it when the tab is hidden and reopens
- * it, resuming after the last event seen, when the tab is visible again.
+ * Everything the page shows live (the job on view, and the progress of every running job in the
+ * list) comes through one event stream shared by every tab of this origin
+ * (`/static/shared_events.js`): ten open tabs hold one connection, far below the browser's six
+ * per origin.
  *
  * @module
  */
 
 import { ApiClient, ApiError } from "/static/api_client.js";
 import { JobView } from "/static/job_view.js";
+import { SharedEvents } from "/static/shared_events.js";
 
-const JOB_EVENTS = ["status", "progress", "delta", "complete", "error", "cancelled"];
 const TERMINAL = new Set(["complete", "error", "cancelled"]);
-const RECENT_LIMIT = 10;
-const RECENT_REFRESH_MS = 10_000;
+const RECENT_LIMIT = 20;
+/** Jobs started elsewhere (another browser, the CLI) show up at the next refresh. */
+const RECENT_REFRESH_MS = 15_000;
+/** Tabs tell each other when they start a job, so every list shows it at once. */
+const jobsChannel = typeof BroadcastChannel === "function"
+  ? new BroadcastChannel("quillflow-jobs")
+  : null;
 
 const $ = (id) => document.getElementById(id);
 
@@ -23,12 +29,39 @@ const api = new ApiClient(askToken);
 const view = new JobView();
 
 /**
- * The job on view. `lastId` is the newest event applied: events at or below it are ignored,
- * so a resumed or doubled stream never duplicates text.
- * @type {{ job: Record<string, unknown>, lastId: number, source: EventSource | null,
- *   retry: number | undefined, retries: number } | null}
+ * The job on view. `lastId` is the newest event applied: events apply strictly in order.
+ * @type {{ job: Record<string, unknown>, lastId: number } | null}
  */
 let current = null;
+
+/**
+ * The rows of the recent list, by job id; `lastId` is the newest event applied to the row.
+ * @type {Map<string, { job: Record<string, unknown>, lastId: number, element: HTMLElement }>}
+ */
+const rows = new Map();
+
+let connectionState = "open";
+
+const events = new SharedEvents({
+  api,
+  wants: () => {
+    /** @type {Map<string, number>} */
+    const wants = new Map();
+    // The job on view until its end is applied: from its first event, so a replay rebuilds it.
+    if (current && !view.ended) wants.set(current.job.id, current.lastId);
+    for (const [id, row] of rows) {
+      if (!isActive(row.job.status)) continue;
+      wants.set(id, Math.min(wants.get(id) ?? Infinity, row.lastId));
+    }
+    return wants;
+  },
+  onEvent,
+  onState: (state) => {
+    connectionState = state;
+    showConnection();
+  },
+  onGone,
+});
 
 // --- API token -------------------------------------------------------------------------------
 
@@ -56,131 +89,81 @@ function askToken(wasRejected) {
   return tokenRequest;
 }
 
+// --- Events ----------------------------------------------------------------------------------
+
+let askAgain;
+
+/** An event arrived out of order (this tab came in midway): ask for the job's events again. */
+function requestReplay() {
+  askAgain ??= setTimeout(() => {
+    askAgain = undefined;
+    events.update();
+  }, 50);
+}
+
+function onEvent(job, eventId, type, data) {
+  if (current?.job.id === job && !view.ended) {
+    if (eventId === current.lastId + 1) {
+      current.lastId = eventId;
+      view.apply(type, data);
+      if (TERMINAL.has(type)) {
+        showConnection();
+        loadRecent();
+      }
+    } else if (eventId > current.lastId + 1) {
+      requestReplay();
+    }
+  }
+  const row = rows.get(job);
+  if (row && isActive(row.job.status)) {
+    if (eventId === row.lastId + 1) {
+      row.lastId = eventId;
+      applyToRow(row, type, data);
+    } else if (eventId > row.lastId + 1) {
+      requestReplay();
+    }
+  }
+}
+
+function onGone(job) {
+  if (current?.job.id === job && !view.ended) {
+    view.apply("error", { message: "this job no longer exists on the server." });
+  }
+  const row = rows.get(job);
+  if (row) {
+    row.element.remove();
+    rows.delete(job);
+  }
+}
+
+/** Says how the shared stream is doing, when the job on view is still live. */
+function showConnection() {
+  const live = current && !view.ended;
+  const message = !live || connectionState === "open"
+    ? ""
+    : connectionState === "restarting"
+    ? "The server is restarting. Reconnecting…"
+    : "Connection lost. Reconnecting…";
+  const element = $("connection");
+  element.textContent = message;
+  element.hidden = message === "";
+}
+
 // --- The job on view -------------------------------------------------------------------------
 
-/** Shows `job` and follows its stream from the start (a replay rebuilds the view). */
+/** Shows `job` and follows its events from the first (a replay rebuilds the view). */
 function openJob(job, { push = true } = {}) {
-  closeStream();
-  clearTimeout(current?.retry);
-  current = { job, lastId: 0, source: null, retry: undefined, retries: 0 };
+  current = { job, lastId: 0 };
   view.reset(job);
-  setConnection("");
+  showConnection();
   const url = new URL(location.href);
   if (url.searchParams.get("job") !== job.id) {
     url.searchParams.set("job", job.id);
     history[push ? "pushState" : "replaceState"]({ job: job.id }, "", url);
   }
   markRecent();
-  connect();
+  events.update();
 }
-
-/** Closes the view's stream, leaving its state for a later resume. */
-function closeStream() {
-  if (current?.source) {
-    current.source.close();
-    current.source = null;
-  }
-}
-
-/** Opens the stream of the job on view, resuming after the last event applied. */
-function connect() {
-  if (!current || current.source || view.finished && current.lastId > 0) return;
-  const watched = current;
-  const source = new EventSource(api.eventsUrl(watched.job, watched.lastId));
-  watched.source = source;
-  for (const type of JOB_EVENTS) {
-    source.addEventListener(type, (event) => {
-      // A connection failure also arrives as `error`, but as a plain Event with no data.
-      if (event instanceof MessageEvent) onJobEvent(watched, type, event);
-      else onConnectionError(watched, source);
-    });
-  }
-  source.addEventListener("open", () => {
-    if (watched !== current) return;
-    watched.retries = 0;
-    setConnection("");
-  });
-  source.addEventListener("shutdown", () => {
-    if (watched === current) setConnection("The server is restarting. Reconnecting…");
-  });
-}
-
-function onJobEvent(watched, type, event) {
-  if (watched !== current) return;
-  const id = Number(event.lastEventId);
-  if (!(id > watched.lastId)) return; // seen already: a replay overlapping what we have
-  watched.lastId = id;
-  let data;
-  try {
-    data = JSON.parse(event.data);
-  } catch {
-    return;
-  }
-  view.apply(type, data);
-  if (TERMINAL.has(type)) {
-    // The server ends the stream here; close it so EventSource does not reconnect.
-    closeStream();
-    setConnection("");
-    loadRecent();
-  }
-}
-
-function onConnectionError(watched, source) {
-  if (watched !== current || watched.source !== source) return;
-  if (source.readyState === EventSource.CONNECTING) {
-    // EventSource reconnects by itself and sends Last-Event-ID.
-    setConnection("Connection lost. Reconnecting…");
-    return;
-  }
-  // Closed for good (an HTTP error such as an expired token): check the job, then retry.
-  watched.source = null;
-  scheduleRecovery(watched);
-}
-
-function scheduleRecovery(watched) {
-  setConnection("Connection lost. Reconnecting…");
-  const wait = Math.min(30_000, 1000 * 2 ** watched.retries++);
-  watched.retry = setTimeout(() => recover(watched), wait);
-}
-
-async function recover(watched) {
-  if (watched !== current || document.hidden) return;
-  try {
-    const job = await api.getJob(watched.job.id);
-    if (watched !== current) return;
-    watched.job = { ...watched.job, streamToken: job.streamToken };
-    connect();
-  } catch (error) {
-    if (watched !== current) return;
-    if (error instanceof ApiError && error.status === 404) {
-      setConnection("");
-      view.apply("error", { message: "this job no longer exists on the server." });
-      return;
-    }
-    scheduleRecovery(watched);
-  }
-}
-
-function setConnection(message) {
-  const element = $("connection");
-  element.textContent = message;
-  element.hidden = message === "";
-}
-
-document.addEventListener("visibilitychange", () => {
-  if (!current) return;
-  if (document.hidden) {
-    // A hidden tab gives its connection back, so other tabs can watch their jobs.
-    if (current.source) {
-      closeStream();
-      setConnection("Paused while the tab is hidden.");
-    }
-  } else if (!view.finished && !current.source) {
-    setConnection("Resuming…");
-    connect();
-    loadRecent();
-  }
-});
 
 // --- Form and buttons -------------------------------------------------------------------------
 
@@ -194,6 +177,7 @@ $("topic-form").addEventListener("submit", async (event) => {
   try {
     const job = await api.createJob(input.value);
     openJob(job);
+    jobsChannel?.postMessage("changed");
     loadRecent();
   } catch (error) {
     formError.textContent = error instanceof Error ? error.message : String(error);
@@ -213,7 +197,9 @@ $("cancel").addEventListener("click", async () => {
     // 409: it finished first; its terminal event is on its way.
     if (!(error instanceof ApiError && error.status === 409)) {
       button.disabled = false;
-      setConnection(`Could not cancel: ${error.message}`);
+      const element = $("connection");
+      element.textContent = `Could not cancel: ${error.message}`;
+      element.hidden = false;
     }
   }
 });
@@ -259,38 +245,110 @@ function slug(text) {
 
 // --- Recent jobs ------------------------------------------------------------------------------
 
-let recentJobs = [];
+/** Whether a job in `status` can still change. */
+function isActive(status) {
+  return status === "queued" || status === "running";
+}
 
-async function loadRecent() {
-  try {
-    recentJobs = (await api.listJobs(RECENT_LIMIT)).jobs;
-  } catch {
-    return; // the list is a convenience; the next refresh tries again
+let loading = null;
+
+/** Reads the newest jobs and shows them; the running ones then follow the shared stream. */
+function loadRecent() {
+  loading ??= (async () => {
+    try {
+      const jobs = (await api.listJobs(RECENT_LIMIT)).jobs;
+      showRecent(jobs);
+    } catch {
+      // The list is a convenience; the next refresh tries again.
+    } finally {
+      loading = null;
+    }
+  })();
+  return loading;
+}
+
+function showRecent(jobs) {
+  const kept = new Map();
+  for (const job of jobs) {
+    const row = rows.get(job.id);
+    // A row that has applied events is ahead of, or level with, any snapshot read meanwhile.
+    if (row && row.lastId >= job.lastEventId) kept.set(job.id, row);
+    else kept.set(job.id, { job, lastId: job.lastEventId, element: makeRow(job) });
   }
-  const list = $("recent");
-  list.replaceChildren(...recentJobs.map((job) => {
-    const item = document.createElement("li");
-    const button = document.createElement("button");
-    button.type = "button";
-    button.className = "recent-job";
-    button.dataset.id = job.id;
-    const topic = document.createElement("span");
-    topic.className = "recent-topic";
-    topic.textContent = job.topic;
-    const status = document.createElement("span");
-    status.className = "badge";
-    status.dataset.status = job.status;
-    status.textContent = job.status;
-    const time = document.createElement("time");
-    time.dateTime = job.createdAt;
-    time.textContent = new Date(job.createdAt).toLocaleTimeString();
-    button.append(topic, status, time);
-    button.addEventListener("click", () => openJob(job));
-    item.append(button);
-    return item;
-  }));
-  $("recent-empty").hidden = recentJobs.length > 0;
+  rows.clear();
+  for (const [id, row] of kept) rows.set(id, row);
+  $("recent").replaceChildren(...[...rows.values()].map((row) => row.element));
+  $("recent-empty").hidden = rows.size > 0;
+  for (const row of rows.values()) renderRow(row);
   markRecent();
+  events.update();
+}
+
+function makeRow(job) {
+  const item = document.createElement("li");
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = "recent-job";
+  button.dataset.id = job.id;
+  const topic = document.createElement("span");
+  topic.className = "recent-topic";
+  topic.textContent = job.topic;
+  const progress = document.createElement("progress");
+  progress.max = 100;
+  progress.className = "recent-progress";
+  progress.setAttribute("aria-label", `Progress of ${job.topic}`);
+  const percent = document.createElement("span");
+  percent.className = "recent-percent";
+  const status = document.createElement("span");
+  status.className = "badge";
+  const time = document.createElement("time");
+  time.dateTime = job.createdAt;
+  time.textContent = new Date(job.createdAt).toLocaleTimeString();
+  button.append(topic, progress, percent, status, time);
+  button.addEventListener("click", () => {
+    const row = rows.get(job.id);
+    openJob(row?.job ?? job);
+  });
+  item.append(button);
+  return item;
+}
+
+/** Shows a row's status and progress; `data-status` and `data-progress` say them to tests. */
+function renderRow(row) {
+  const button = row.element.querySelector("button");
+  const { status, progress } = row.job;
+  button.dataset.status = status;
+  button.dataset.progress = String(progress);
+  const bar = button.querySelector("progress");
+  bar.value = progress;
+  bar.hidden = !isActive(status);
+  const percent = button.querySelector(".recent-percent");
+  percent.textContent = isActive(status) ? `${progress}%` : "";
+  const badge = button.querySelector(".badge");
+  badge.dataset.status = status;
+  badge.textContent = status;
+}
+
+function applyToRow(row, type, data) {
+  const job = { ...row.job };
+  if (type === "status") {
+    job.status = data.status;
+    job.progress = Math.max(job.progress, Number(data.progress) || 0);
+  } else if (type === "progress") {
+    job.status = "running";
+    job.progress = Math.max(job.progress, Number(data.progress) || 0);
+  } else if (type === "complete") {
+    Object.assign(job, { status: "completed", progress: 100 });
+  } else if (type === "error") {
+    job.status = "failed";
+  } else if (type === "cancelled") {
+    job.status = "cancelled";
+  } else {
+    return;
+  }
+  row.job = job;
+  renderRow(row);
+  if (TERMINAL.has(type)) events.update();
 }
 
 function markRecent() {
@@ -304,14 +362,20 @@ setInterval(() => {
   if (!document.hidden) loadRecent();
 }, RECENT_REFRESH_MS);
 
+jobsChannel?.addEventListener("message", () => loadRecent());
+
+document.addEventListener("visibilitychange", () => {
+  if (!document.hidden) loadRecent();
+});
+
 // --- Start: the job in the URL, if any --------------------------------------------------------
 
 async function showJobFromUrl({ push }) {
   const id = new URL(location.href).searchParams.get("job");
   if (!id) {
-    closeStream();
     current = null;
     $("job").hidden = true;
+    events.update();
     return;
   }
   if (current?.job.id === id) return;

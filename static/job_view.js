@@ -43,6 +43,7 @@ export class JobView {
     this.result = byId("result");
     this.articleElement = byId("article");
     this.cancelButton = byId("cancel");
+    this.usageLine = byId("usage");
     /** @type {string | null} The final Markdown, once complete. */
     this.article = null;
     this.status = "queued";
@@ -53,6 +54,8 @@ export class JobView {
     this.job = job;
     this.article = null;
     this.status = job.status;
+    /** Whether the job's end (its terminal event) has been applied. */
+    this.ended = false;
     // A finished job replays its whole history: never offer to cancel it meanwhile.
     this.snapshotFinished = !isActive(job.status);
     this.root.hidden = false;
@@ -77,6 +80,9 @@ export class JobView {
     this.articleElement.replaceChildren();
     this.cancelButton.hidden = !isActive(job.status);
     this.cancelButton.disabled = false;
+    for (const step of STEPS) this.stepItem(step).querySelector(".step-meta").textContent = "";
+    this.usageLine.hidden = true;
+    this.usageLine.textContent = "";
   }
 
   /** Whether the job can still change. */
@@ -90,6 +96,7 @@ export class JobView {
    * @param {Record<string, unknown>} data
    */
   apply(type, data) {
+    if (type === "complete" || type === "error" || type === "cancelled") this.ended = true;
     switch (type) {
       case "status":
         this.setStatus(data.status);
@@ -106,8 +113,12 @@ export class JobView {
       case "delta":
         this.onDelta(data);
         break;
+      case "usage":
+        this.showUsage(data);
+        break;
       case "complete":
         this.onComplete(data);
+        this.showUsage(data);
         break;
       case "error":
         this.setStatus("failed");
@@ -186,6 +197,45 @@ export class JobView {
     this.setProgress(100, "Done: the article is ready");
   }
 
+  /**
+   * Shows tokens, cost and time per step, and the job's totals, from a `usage` or `complete`
+   * event. Unknown figures say so: a server that counts nothing, a model without a price.
+   */
+  showUsage(data) {
+    const { usage, costUsd, steps } = data;
+    if (steps === undefined) return;
+    const offline = this.job?.provider === "offline";
+    for (const step of STEPS) {
+      const timing = steps[step];
+      const meta = this.stepItem(step).querySelector(".step-meta");
+      if (!timing) continue;
+      const parts = [];
+      if (typeof timing.durationMs === "number") parts.push(seconds(timing.durationMs));
+      const tokens = usage?.byStep?.[step];
+      if (tokens) {
+        parts.push(`${count(tokens.totalTokens)} tokens`);
+        if (tokens.costUsd !== null) parts.push(dollars(tokens.costUsd));
+      }
+      if (timing.attempts > 1 && step !== "content") parts.push(`${timing.attempts} requests`);
+      meta.textContent = parts.join(" · ");
+    }
+    const total = Object.values(steps).reduce((n, t) => n + (t?.durationMs ?? 0), 0);
+    const tokens = offline
+      ? "no tokens (offline demo writer)"
+      : usage
+      ? `${count(usage.totalTokens)} tokens (${count(usage.promptTokens)} prompt, ${
+        count(usage.completionTokens)
+      } completion)`
+      : "tokens unknown (the server reported none)";
+    const cost = offline
+      ? ""
+      : costUsd === null || costUsd === undefined
+      ? " · cost unknown"
+      : ` · ${dollars(costUsd)}`;
+    this.usageLine.textContent = `${seconds(total)} of steps · ${tokens}${cost}`;
+    this.usageLine.hidden = false;
+  }
+
   /** The live block of section `index`, created on first use. */
   sectionBlock(index, title) {
     let block = this.liveSections.querySelector(`[data-index="${index}"]`);
@@ -260,6 +310,18 @@ export class JobView {
     this.progress.value = percent;
     this.progressLabel.textContent = `${label} (${percent}%)`;
   }
+}
+
+function seconds(ms) {
+  return `${(ms / 1_000).toFixed(1)} s`;
+}
+
+function count(n) {
+  return Number(n).toLocaleString("en-US");
+}
+
+function dollars(amount) {
+  return `$${amount.toFixed(amount < 0.01 ? 6 : 4)}`;
 }
 
 /** Whether a job in `status` can still change. */

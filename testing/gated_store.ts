@@ -5,8 +5,9 @@
  * @module
  */
 
-import type { JobEvent, JobRecord } from "../src/job.ts";
-import { type JobStore, MemoryJobStore } from "../src/job_store.ts";
+import type { JobEvent, JobRecord } from "../src/core/job.ts";
+import type { JobStore, PlacedEvent } from "../src/core/job_store.ts";
+import { MemoryJobStore } from "../src/store/memory_job_store.ts";
 
 /** What the first write of the next jobs does. */
 export type FirstWrite = "pass" | "hold" | "reject";
@@ -90,6 +91,33 @@ export class GatedStore implements JobStore {
   eventsNow(jobId: string, afterId: number, limit: number): JobEvent[] {
     return this.inner.eventsNow(jobId, afterId, limit);
   }
+
+  watch(jobId: string, onAppend: () => void): () => void {
+    return this.inner.watch(jobId, onAppend);
+  }
+
+  watchAll(onAppend: () => void): () => void {
+    return this.inner.watchAll(onAppend);
+  }
+
+  headPosition(): Promise<string> {
+    return this.inner.headPosition();
+  }
+
+  eventsSince(position: string, limit: number): Promise<PlacedEvent[]> {
+    return this.inner.eventsSince(position, limit);
+  }
+
+  eventsSinceNow(position: string, limit: number): PlacedEvent[] {
+    return this.inner.eventsSinceNow(position, limit);
+  }
+
+  health(): Promise<string | null> {
+    return this.inner.health();
+  }
+
+  /** Jobs end with the process, as in the store it wraps. */
+  readonly durable = false;
 
   close(): Promise<void> {
     return this.inner.close();

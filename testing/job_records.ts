@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { JobRecord } from "../src/job.ts";
+import type { JobRecord } from "../src/core/job.ts";
 
 /**
  * A queued offline job `id` with `fields` laid over it.

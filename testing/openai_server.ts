@@ -11,6 +11,7 @@
 export interface ChatRequestBody {
   model?: string;
   stream?: boolean;
+  stream_options?: { include_usage?: boolean };
   messages?: { role: string; content: string }[];
 }
 
@@ -23,16 +24,19 @@ export interface RecordedRequest {
   aborted: boolean;
   /** Set once the answer was sent in full. */
   completed: boolean;
+  /** The tokens the answer reported (`usage`), when it reported any. */
+  usage?: { prompt_tokens: number; completion_tokens: number; total_tokens: number };
 }
 
 /**
  * What to answer: text (when streamed, optionally going silent after `stallAfter` pieces, as a
- * model that stalls mid-answer), a streamed body sent as it stands in reads of `chunkBytes`
+ * model that stalls mid-answer, or dropping the connection after `cutAfter` pieces, as a server
+ * or proxy that dies mid-answer), a streamed body sent as it stands in reads of `chunkBytes`
  * (default 7, so lines and characters are cut), an HTTP error, or nothing until the client
  * gives up.
  */
 export type ScriptedReply =
-  | { content: string; stallAfter?: number }
+  | { content: string; stallAfter?: number; cutAfter?: number }
   | { rawStream: string; chunkBytes?: number }
   | { status: number; message?: string }
   | { hang: true }
@@ -44,6 +48,12 @@ export interface OpenAiServerOptions {
   delayMs?: number;
   /** Decides the reply to request number `n` (0-based); `undefined` means the default answer. */
   script?: (request: RecordedRequest, n: number) => ScriptedReply;
+  /**
+   * Reports tokens as OpenAI does: `usage` in every answer, and in a last chunk of a streamed
+   * one that asks for it (`stream_options.include_usage`). Default true; false is a server
+   * that counts nothing.
+   */
+  usage?: boolean;
 }
 
 /** A running server. */
@@ -84,6 +94,11 @@ export function defaultAnswer(prompt: string): string {
 }
 
 const encoder = new TextEncoder();
+
+/** This server's token count of a text: its words. */
+function countTokens(text: string): number {
+  return text.split(/\s+/).filter((word) => word !== "").length;
+}
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
@@ -167,18 +182,29 @@ export function startOpenAiServer(options: OpenAiServerOptions = {}): Promise<Op
     const content = reply?.content ?? defaultAnswer(recorded.prompt);
     const id = `chatcmpl-${counter}`;
     const model = body.model ?? "test-model";
+    const promptTokens = countTokens((body.messages ?? []).map((m) => m.content).join(" "));
+    const usage = {
+      prompt_tokens: promptTokens,
+      completion_tokens: countTokens(content),
+      total_tokens: promptTokens + countTokens(content),
+    };
+    const reportsUsage = options.usage ?? true;
     if (!body.stream) {
       await sleep(delayMs, request.signal);
       recorded.completed = true;
+      if (reportsUsage) recorded.usage = usage;
       return Response.json({
         id,
         object: "chat.completion",
         created: Math.floor(Date.now() / 1000),
         model,
         choices: [{ index: 0, message: { role: "assistant", content }, finish_reason: "stop" }],
+        ...(reportsUsage ? { usage } : {}),
       });
     }
     const pieces = content.match(/\S+\s*|\s+/g) ?? [content];
+    const stallAfter = reply && "content" in reply ? reply.stallAfter : undefined;
+    const cutAfter = reply && "content" in reply ? reply.cutAfter : undefined;
     const stream = new ReadableStream<Uint8Array>({
       async start(controller) {
         const chunk = (delta: Record<string, string>, finish: string | null) =>
@@ -194,14 +220,27 @@ export function startOpenAiServer(options: OpenAiServerOptions = {}): Promise<Op
         try {
           controller.enqueue(chunk({ role: "assistant", content: "" }, null));
           const step = delayMs / pieces.length;
-          const stallAfter = reply && "content" in reply ? reply.stallAfter : undefined;
           for (const [i, piece] of pieces.entries()) {
             if (i === stallAfter) await sleep(3_600_000, request.signal);
+            if (i === cutAfter) return controller.close();
             await sleep(step, request.signal);
             if (request.signal.aborted) return;
             controller.enqueue(chunk({ content: piece }, null));
           }
           controller.enqueue(chunk({}, "stop"));
+          if (reportsUsage && body.stream_options?.include_usage === true) {
+            recorded.usage = usage;
+            controller.enqueue(encoder.encode(`data: ${
+              JSON.stringify({
+                id,
+                object: "chat.completion.chunk",
+                created: Math.floor(Date.now() / 1000),
+                model,
+                choices: [],
+                usage,
+              })
+            }\n\n`));
+          }
           controller.enqueue(encoder.encode("data: [DONE]\n\n"));
           recorded.completed = true;
           controller.close();
@@ -210,7 +249,14 @@ export function startOpenAiServer(options: OpenAiServerOptions = {}): Promise<Op
         }
       },
     });
-    return new Response(stream, { headers: { "content-type": "text/event-stream" } });
+    return new Response(stream, {
+      headers: {
+        "content-type": "text/event-stream",
+        // A body that ends short of its declared length makes the server drop the connection,
+        // as a crash would. (An errored body does the same, but Deno prints each one.)
+        ...(cutAfter === undefined ? {} : { "content-length": String(1 << 20) }),
+      },
+    });
   };
 
   const tracked = (request: Request) => {

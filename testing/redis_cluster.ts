@@ -68,13 +68,16 @@ const REDIS_READY_TIMEOUT_MS = 30_000;
 export class RedisServer {
   /** Where it keeps its files. */
   readonly dir: string;
+  /** When the AOF is fsynced: after every write, or once a second. */
+  readonly appendfsync: "always" | "everysec";
   #port: number;
   #child: Deno.ChildProcess | undefined;
   #output: OutputTail | undefined;
 
-  private constructor(port: number, dir: string) {
+  private constructor(port: number, dir: string, appendfsync: "always" | "everysec") {
     this.#port = port;
     this.dir = dir;
+    this.appendfsync = appendfsync;
   }
 
   /** Its port on 127.0.0.1. */
@@ -87,10 +90,16 @@ export class RedisServer {
     return `redis://127.0.0.1:${this.#port}`;
   }
 
-  /** Starts a server in a new directory under `parent` and waits until it accepts connections. */
-  static async start(parent = ".test-output"): Promise<RedisServer> {
+  /**
+   * Starts a server in a new directory under `parent` and waits until it accepts connections;
+   * `appendfsync` says when its AOF reaches the disk.
+   */
+  static async start(
+    parent = ".test-output",
+    appendfsync: "always" | "everysec" = "everysec",
+  ): Promise<RedisServer> {
     await Deno.mkdir(parent, { recursive: true });
-    const server = new RedisServer(0, await Deno.makeTempDir({ dir: parent }));
+    const server = new RedisServer(0, await Deno.makeTempDir({ dir: parent }), appendfsync);
     const tried: number[] = [];
     while (tried.length < 5) {
       server.#port = candidatePort();
@@ -146,7 +155,7 @@ export class RedisServer {
         "--appendonly",
         "yes",
         "--appendfsync",
-        "everysec",
+        this.appendfsync,
       ],
       clearEnv: true,
       env: childEnv(),

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { createLogger } from "../src/logger.ts";
+import { createLogger } from "../src/core/logger.ts";
 import { collectEvents } from "../testing/sse_client.ts";
 import { startTestServer, submit } from "./_server.ts";
 

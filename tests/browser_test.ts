@@ -9,8 +9,8 @@
 import assert from "node:assert/strict";
 import { type BrowserContext, chromium, type Page, type Request } from "npm:playwright-core@1.65.1";
 import { loadConfig } from "../src/config.ts";
-import type { LlmCallOptions, LlmClient, LlmRequest } from "../src/llm.ts";
-import { OfflineWriter } from "../src/llm_offline.ts";
+import type { LlmCallOptions, LlmClient, LlmRequest } from "../src/llm/llm_client.ts";
+import { OfflineWriter } from "../src/llm/offline_writer.ts";
 import { type RunningServer, type StartOptions, startServer } from "../src/server.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
@@ -94,7 +94,15 @@ async function startHarness(flags: string[] = [], options: StartOptions = {}): P
 const RECORDER = `
   const trace = new Set();
   globalThis.__trace = trace;
+  // Every progress value each row of the recent list showed, by job id.
+  const progress = {};
+  globalThis.__progress = progress;
   const record = () => {
+    for (const row of document.querySelectorAll("#recent .recent-job[data-progress]")) {
+      const seen = progress[row.dataset.id] ??= [];
+      const value = Number(row.dataset.progress);
+      if (seen.at(-1) !== value) seen.push(value);
+    }
     for (const step of document.querySelectorAll("#steps [data-step]")) {
       trace.add(step.dataset.step + ":" + step.dataset.state);
     }
@@ -319,6 +327,14 @@ Deno.test("web page in headless Chromium", browserTest, async (t) => {
           "the outline came only with the article",
         );
         assert.equal(await page.locator("#progress").getAttribute("value"), "100");
+        // Time per step; the offline writer is not a model and counts no tokens.
+        for (const step of ["outline", "content", "style"]) {
+          assert.match(
+            await page.locator(`#steps [data-step="${step}"] .step-meta`).innerText(),
+            /^\d+\.\d s$/,
+          );
+        }
+        assert.match(await page.locator("#usage").innerText(), /no tokens \(offline demo writer\)/);
         assert.equal(await page.locator("#outline li").count(), 3);
         const heading = await page.locator("#article h1").innerText();
         assert.match(heading, /Balcony tomatoes/);
@@ -378,11 +394,11 @@ Deno.test("web page in headless Chromium", browserTest, async (t) => {
         const release = writer.hold("Flaky networks");
         try {
           const page = await openPage(context, `${relay.url}/`);
-          // The Last-Event-ID each stream request carried (0 for none), as the server got it.
-          const resumedAfter: number[] = [];
+          // The Last-Event-ID (a cursor) each stream request carried, "" for none.
+          const resumedAfter: string[] = [];
           page.on("request", async (request: Request) => {
-            if (!request.url().includes("/events")) return;
-            resumedAfter.push(Number((await request.allHeaders())["last-event-id"] ?? 0));
+            if (!request.url().includes("/api/events")) return;
+            resumedAfter.push((await request.allHeaders())["last-event-id"] ?? "");
           });
           const id = await submitTopic(page, "Flaky networks");
           await waitForHalfway(page);
@@ -390,7 +406,7 @@ Deno.test("web page in headless Chromium", browserTest, async (t) => {
           // Held, the job cannot end meanwhile: the new stream must resume mid-job.
           await waitUntil(
             "a stream resumes with Last-Event-ID",
-            () => resumedAfter.some((n) => n > 0),
+            () => resumedAfter.some((cursor) => cursor !== ""),
           );
           release();
           await waitForStatus(page, "completed");
@@ -591,42 +607,81 @@ async function waitUntil(what: string, check: () => boolean): Promise<void> {
   }
 }
 
+async function openStreams(base: string): Promise<number> {
+  const text = await (await fetch(`${base}/metrics`)).text();
+  return Number(/^quillflow_sse_streams_open (\d+)$/m.exec(text)?.[1]);
+}
+
 Deno.test(
-  "web page: seven jobs in seven tabs stay under six connections",
+  "web page: ten tabs and 12 running jobs share one stream, and every tab shows every job live",
   browserTest,
   async () => {
-    // Every job is held halfway, all running at once, until the seven tabs are open: each tab
-    // is still streaming when the next one opens, however slow the machine.
+    // Every job is held halfway (its outline done: 33%), all twelve running at once, until the
+    // ten tabs are open and settled, however slow the machine.
     const writer = new GatedWriter();
-    const releases = Array.from({ length: 7 }, (_, i) => writer.hold(`Tab ${i + 1}`));
-    const harness = await startHarness(["--max-concurrent-jobs", "8"], { llm: writer });
+    const topics = Array.from({ length: 12 }, (_, i) => `Shared ${i + 1}`);
+    const releases = topics.map((topic) => writer.hold(topic));
+    const harness = await startHarness(["--max-concurrent-jobs", "12"], { llm: writer });
     const { server, context } = harness;
     try {
-      const pages: Page[] = [];
-      for (let i = 1; i <= 7; i++) {
-        const page = await openPage(context);
-        await submitTopic(page, `Tab ${i}`);
-        await waitForHalfway(page);
-        // Every tab but the newest goes to the background and gives its stream back.
-        for (const earlier of pages) await setHidden(earlier, true);
-        pages.push(page);
-        await waitUntil(
-          "hidden tabs close their streams",
-          () => server.manager.stats().streams <= 1,
-        );
+      const ids: string[] = [];
+      for (const topic of topics) {
+        const response = await fetch(`${server.url}/api/jobs`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ topic }),
+        });
+        ids.push((await response.json()).id);
       }
-      for (const release of releases) release();
-      const [newest] = pages.slice(-1);
-      assert.ok(newest);
-      await waitForStatus(newest, "completed");
-      for (const page of pages.slice(0, -1)) {
-        assert.match(await page.locator("#connection").innerText(), /Paused/);
-        await setHidden(page, false);
-        await waitForStatus(page, "completed");
-        assert.equal(
-          (await page.locator("#live-style").textContent())?.includes("## Wrapping up"),
-          true,
-        );
+      const pages: Page[] = [];
+      for (let i = 0; i < 10; i++) {
+        // Tab i shows job i; every tab's list shows all twelve.
+        const page = await openPage(context, `/?job=${ids[i]}`);
+        await waitForHalfway(page);
+        await page.locator("#recent .recent-job").nth(11).waitFor();
+        pages.push(page);
+      }
+      // Tabs in the background keep up too.
+      for (const page of pages.slice(0, 5)) await setHidden(page, true);
+      for (const page of pages) {
+        for (const id of ids) {
+          await page.locator(`#recent .recent-job[data-id="${id}"][data-progress="33"]`).waitFor();
+        }
+      }
+      await waitUntil("one stream for the ten tabs", () => server.manager.stats().streams === 1);
+      assert.equal(await openStreams(server.url), 1);
+
+      let most = 0;
+      const sampler = setInterval(() => {
+        most = Math.max(most, server.manager.stats().streams);
+      }, 20);
+      try {
+        for (const release of releases) release();
+        for (const page of pages) {
+          for (const id of ids) {
+            await page.locator(
+              `#recent .recent-job[data-id="${id}"][data-status="completed"][data-progress="100"]`,
+            ).waitFor();
+          }
+          await waitForStatus(page, "completed");
+        }
+      } finally {
+        clearInterval(sampler);
+      }
+      assert.ok(most <= 1, `ten tabs held ${most} streams at once`);
+
+      for (const [i, page] of pages.entries()) {
+        // Live, not from a reload of the list: each row went through the steps after halfway
+        // (the list was read while every job stood at 33%).
+        const progress = await page.evaluate("globalThis.__progress") as Record<string, number[]>;
+        for (const id of ids) {
+          assert.ok(
+            progress[id]?.some((value) => value > 33 && value < 100),
+            `tab ${i + 1} never showed job ${id} between halfway and done: ${progress[id]}`,
+          );
+        }
+        assert.match(await page.locator("#article h1").innerText(), new RegExp(topics[i]!));
+        assert.deepEqual(pageProblems(page), []);
       }
     } finally {
       for (const release of releases) release();
@@ -634,6 +689,82 @@ Deno.test(
     }
   },
 );
+
+Deno.test(
+  "web page: when the tab holding the stream closes, another takes it over mid-job",
+  browserTest,
+  async () => {
+    const writer = new GatedWriter();
+    const release = writer.hold("Handed over");
+    const harness = await startHarness([], { llm: writer });
+    const { server, context } = harness;
+    try {
+      // The first tab takes the lock and holds the stream; the second follows through it.
+      const first = await openPage(context);
+      const id = await submitTopic(first, "Handed over");
+      await waitForHalfway(first);
+      const second = await openPage(context, `/?job=${id}`);
+      const opened: string[] = [];
+      second.on("request", (request: Request) => {
+        if (request.url().includes("/api/events")) opened.push(request.url());
+      });
+      await waitForHalfway(second);
+      await waitUntil("one stream for both tabs", () => server.manager.stats().streams === 1);
+      assert.deepEqual(opened, [], "the second tab follows through the first");
+      await first.close();
+      // The second tab opens the stream itself; it skips the events it has already shown.
+      await waitUntil("the second tab to open the stream", () => opened.length > 0);
+      assert.match(opened[0]!, new RegExp(`/api/events\\?jobs=${id}`));
+      release();
+      await waitForStatus(second, "completed");
+      const snapshot = await (await fetch(`${server.url}/api/jobs/${id}`)).json();
+      assert.equal((await second.locator("#live-style").textContent())?.trim(), snapshot.article);
+      await assertSectionsOnce(second, snapshot.article);
+      assert.deepEqual(pageProblems(second), []);
+    } finally {
+      release();
+      await harness.close();
+    }
+  },
+);
+
+/** The offline writer's text, with 100 prompt and 50 completion tokens reported per request. */
+class CountingWriter implements LlmClient {
+  readonly provider = "counting";
+  readonly model = "priced-test";
+  readonly #offline = new OfflineWriter({ delayMs: 50 });
+
+  async complete(request: LlmRequest, options: LlmCallOptions = {}): Promise<string> {
+    const { onAttempt, ...rest } = options;
+    const text = await this.#offline.complete(request, rest);
+    onAttempt?.({ promptTokens: 100, completionTokens: 50, totalTokens: 150 });
+    return text;
+  }
+}
+
+Deno.test("web page shows tokens, cost and time per step", browserTest, async () => {
+  const harness = await startHarness(
+    ["--llm-prices", JSON.stringify({ "priced-test": { input: 1, output: 2 } })],
+    { llm: new CountingWriter() },
+  );
+  try {
+    const page = await openPage(harness.context);
+    await submitTopic(page, "Counted words");
+    await waitForStatus(page, "completed");
+    // 150 tokens a request at $1 (input) and $2 (output) per million: $0.0002 a request.
+    const meta = (step: string) => page.locator(`#steps [data-step="${step}"] .step-meta`);
+    assert.match(await meta("outline").innerText(), /^\d+\.\d s · 150 tokens · \$0\.000200$/);
+    assert.match(await meta("content").innerText(), /^\d+\.\d s · 450 tokens · \$0\.000600$/);
+    assert.match(await meta("style").innerText(), /^\d+\.\d s · 150 tokens · \$0\.000200$/);
+    assert.match(
+      await page.locator("#usage").innerText(),
+      /^\d+\.\d s of steps · 750 tokens \(500 prompt, 250 completion\) · \$0\.001000$/,
+    );
+    assert.deepEqual(pageProblems(page), []);
+  } finally {
+    await harness.close();
+  }
+});
 
 /** Outlines, then fails every section: the job ends in `error`. */
 class FailingWriter implements LlmClient {
@@ -785,6 +916,71 @@ Deno.test(
         await page.close();
         await waitUntil("the held stream is let go", () => server.manager.stats().streams === 0);
       });
+    } finally {
+      await harness.close();
+    }
+  },
+);
+
+Deno.test(
+  "the API reference at /docs renders every route and schema of /openapi.json, offline, under its CSP",
+  browserTest,
+  async () => {
+    const harness = await startHarness();
+    const { context, server } = harness;
+    try {
+      const requested: string[] = [];
+      context.on("request", (request: Request) => void requested.push(request.url()));
+      await context.addInitScript({
+        content: `globalThis.__violations = [];
+          document.addEventListener("securitypolicyviolation", (event) => {
+            globalThis.__violations.push(event.violatedDirective + " " + event.blockedURI);
+          });`,
+      });
+      const page = await openPage(context, "/docs");
+      const api = await (await fetch(`${server.url}/openapi.json`)).json() as {
+        paths: Record<string, Record<string, unknown>>;
+        components: { schemas: Record<string, unknown> };
+      };
+      const listed = await page.locator("section.operation").evaluateAll((sections) =>
+        sections.map((s) => `${s.getAttribute("data-method")} ${s.getAttribute("data-path")}`)
+      );
+      const documented = Object.entries(api.paths).flatMap(([path, item]) =>
+        Object.keys(item).map((method) => `${method.toUpperCase()} ${path}`)
+      );
+      assert.deepEqual(listed.sort(), documented.sort(), "every route, once");
+      const paths = await page.locator("section.operation .path").allTextContents();
+      assert.deepEqual([...new Set(paths)].sort(), Object.keys(api.paths).sort());
+      const schemas = await page.locator("section.schema").evaluateAll((sections) =>
+        sections.map((s) => s.getAttribute("data-schema"))
+      );
+      assert.deepEqual(schemas, Object.keys(api.components.schemas));
+      // The stream's events are listed with their data's schema.
+      const events = await page.locator('[id="op-streamJobEvents"] [data-event]').evaluateAll(
+        (items) => items.map((item) => item.getAttribute("data-event")),
+      );
+      assert.deepEqual(events, [
+        "status",
+        "progress",
+        "delta",
+        "usage",
+        "complete",
+        "error",
+        "cancelled",
+        "shutdown",
+      ]);
+      // A link to a schema lands on it.
+      await page.locator('[id="op-getJob"] a.type-ref', { hasText: /^Job$/ }).first().click();
+      assert.match(page.url(), /#schema-Job$/);
+      const origin = new URL(server.url).origin;
+      assert.deepEqual(requested.filter((url) => new URL(url).origin !== origin), []);
+      assert.ok(requested.some((url) => url.endsWith("/openapi.json")));
+      const violations = await page.evaluate(() =>
+        (globalThis as unknown as { __violations: string[] }).__violations
+      );
+      assert.deepEqual(violations, [], "no CSP violations");
+      assert.deepEqual(pageProblems(page), []);
+      await screenshot(page, "docs");
     } finally {
       await harness.close();
     }

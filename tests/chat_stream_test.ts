@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { MAX_SSE_LINE, readChatStream } from "../src/chat_stream.ts";
+import { MAX_SSE_LINE, readChatStream, StreamCutError } from "../src/llm/chat_completion_reader.ts";
 
 const encoder = new TextEncoder();
 const chunk = (content: string) =>
@@ -148,6 +148,24 @@ Deno.test("readChatStream throws the stream's errors instead of returning part o
   await t.step("an error event", async () => {
     const body = bodyOf('event: error\ndata: {"message":"bad"}\n\n', 8);
     await assert.rejects(readChatStream(body, () => {}, options()), /stream error:.*bad/);
+  });
+  await t.step("a body that breaks off: StreamCutError, with how much arrived", async () => {
+    const lost = new TypeError("error reading a body from connection");
+    const body = new ReadableStream<Uint8Array>({
+      start(c) {
+        c.enqueue(encoder.encode(chunk("half an ")));
+      },
+      pull(c) {
+        c.error(lost);
+      },
+    });
+    await assert.rejects(readChatStream(body, () => {}, options()), (error: unknown) => {
+      assert.ok(error instanceof StreamCutError);
+      assert.equal(error.received, 8);
+      assert.equal(error.cause, lost);
+      assert.match(error.message, /broke off after 8 characters: error reading a body/);
+      return true;
+    });
   });
   await t.step("an error event whose data is plain text, not JSON", async () => {
     const body = bodyOf(chunk("partial") + "event: error\r\ndata: upstream overloaded\r\n\r\n", 8);

@@ -8,8 +8,8 @@
  */
 
 import assert from "node:assert/strict";
-import type { LlmCallOptions, LlmClient, LlmRequest } from "../src/llm.ts";
-import { OfflineWriter } from "../src/llm_offline.ts";
+import type { LlmCallOptions, LlmClient, LlmRequest } from "../src/llm/llm_client.ts";
+import { OfflineWriter } from "../src/llm/offline_writer.ts";
 import { collectEvents, readSse } from "../testing/sse_client.ts";
 import { startTestServer, waitFor } from "./_server.ts";
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { BatchNode, type ExecContext, Flow, Node } from "../src/flow.ts";
-import { retry, RetryError } from "../src/retry.ts";
+import { BatchNode, type ExecContext, Flow, Node } from "../src/workflow/flow.ts";
+import { retry, RetryError } from "../src/core/retry.ts";
 
 interface Shared {
   log: string[];

@@ -6,11 +6,12 @@
 import assert from "node:assert/strict";
 import { IdempotentSubmit } from "../src/idempotency/idempotent_submit.ts";
 import { SqliteIdempotencyStore } from "../src/idempotency/sqlite_idempotency_store.ts";
-import type { JobRecord } from "../src/job.ts";
+import type { JobRecord } from "../src/core/job.ts";
 import type { RunningServer } from "../src/server.ts";
-import { SqliteJobStore } from "../src/sqlite_job_store.ts";
+import { SqliteJobStore } from "../src/store/sqlite_job_store.ts";
 import { GatedStore } from "../testing/gated_store.ts";
 import { jobRecord } from "../testing/job_records.ts";
+import { OpenApiValidator } from "../testing/openapi_validator.ts";
 import { hasRedisServer, Instance, RedisServer, stopAll } from "../testing/redis_cluster.ts";
 import { startTestServer, waitFor } from "./_server.ts";
 import { makeTestDir } from "./test_dir.ts";
@@ -20,6 +21,9 @@ interface Answer {
   headers: Headers;
   body: { id?: string; status?: string; error?: { code: string; message: string } };
 }
+
+/** Each service's document, fetched once: every answer below must be described by it. */
+const validators = new Map<string, Promise<OpenApiValidator>>();
 
 async function post(
   base: string,
@@ -36,6 +40,9 @@ async function post(
     // A request that should be answered at once fails the test, rather than hangs it.
     signal: AbortSignal.timeout(60_000),
   });
+  let validator = validators.get(base);
+  if (!validator) validators.set(base, validator = OpenApiValidator.fetch(base));
+  await (await validator).check("POST", response.url, response.clone());
   return { status: response.status, headers: response.headers, body: await response.json() };
 }
 

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import type { FeedItem } from "../src/job_feed.ts";
-import { JobManager } from "../src/job_manager.ts";
-import { MemoryJobStore } from "../src/job_store.ts";
-import { OfflineWriter } from "../src/llm_offline.ts";
+import type { FeedItem } from "../src/jobs/job_feed.ts";
+import { JobManager } from "../src/jobs/job_manager.ts";
+import { MemoryJobStore } from "../src/store/memory_job_store.ts";
+import { OfflineWriter } from "../src/llm/offline_writer.ts";
 
 Deno.test("JobFeed delivers a job's last events to a live subscriber", async () => {
   // The style step's `finished` progress and `complete` are emitted back to back, while the

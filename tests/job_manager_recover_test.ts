@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import { jobRecord } from "../testing/job_records.ts";
-import type { JobEvent, JobRecord } from "../src/job.ts";
-import { JobManager } from "../src/job_manager.ts";
-import { MemoryJobStore } from "../src/job_store.ts";
-import type { LlmCallOptions, LlmClient, LlmRequest } from "../src/llm.ts";
-import { OfflineWriter } from "../src/llm_offline.ts";
+import type { JobEvent, JobRecord } from "../src/core/job.ts";
+import { JobManager } from "../src/jobs/job_manager.ts";
+import { MemoryJobStore } from "../src/store/memory_job_store.ts";
+import type { LlmCallOptions, LlmClient, LlmRequest } from "../src/llm/llm_client.ts";
+import { OfflineWriter } from "../src/llm/offline_writer.ts";
 
 /** The offline writer, counting calls by purpose. */
 class CountingWriter implements LlmClient {

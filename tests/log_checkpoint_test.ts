@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import type { JobEvent } from "../src/job.ts";
-import { restoreFromLog } from "../src/log_checkpoint.ts";
+import type { JobEvent } from "../src/core/job.ts";
+import { restoreFromLog } from "../src/jobs/log_checkpoint.ts";
 import { jobRecord } from "../testing/job_records.ts";
 
 const delta = (id: number, index: number, text: string, reset = false): JobEvent => ({

@@ -87,12 +87,12 @@ async function clientFor(
   baseURL: string,
   options: { minRetryDelayMs?: number; timeoutMs?: number; maxAttempts?: number },
 ) {
-  const { OpenAiClient } = await import("../src/llm_openai.ts");
+  const { OpenAiClient } = await import("../src/llm/openai_client.ts");
   return new OpenAiClient({ apiKey: "k", baseURL, model: "m", ...options });
 }
 
 Deno.test("openai provider: the non-streaming path returns the whole text", async () => {
-  const { outlinePrompt } = await import("../src/prompts.ts");
+  const { outlinePrompt } = await import("../src/workflow/prompts.ts");
   const llm = await startOpenAiServer();
   try {
     const client = await clientFor(llm.baseUrl, { minRetryDelayMs: 1 });
@@ -105,7 +105,7 @@ Deno.test("openai provider: the non-streaming path returns the whole text", asyn
 });
 
 Deno.test("openai provider: a stream that stalls mid-answer times out, never returns part of it", async () => {
-  const { sectionPrompt } = await import("../src/prompts.ts");
+  const { sectionPrompt } = await import("../src/workflow/prompts.ts");
   const llm = await startOpenAiServer({
     script: () => ({ content: "Bees dance to tell the hive where flowers are.", stallAfter: 3 }),
   });
@@ -127,8 +127,34 @@ Deno.test("openai provider: a stream that stalls mid-answer times out, never ret
   }
 });
 
+Deno.test("openai provider: a stream cut midway is tried again, its partial text voided", async () => {
+  const { sectionPrompt } = await import("../src/workflow/prompts.ts");
+  const answer = "Bees dance to tell the hive where flowers are.";
+  const llm = await startOpenAiServer({
+    script: (_request, n) => n === 0 ? { content: answer, cutAfter: 3 } : { content: answer },
+  });
+  try {
+    const client = await clientFor(llm.baseUrl, { minRetryDelayMs: 1, maxAttempts: 2 });
+    let text = "";
+    let restarts = 0;
+    const result = await client.complete(sectionPrompt("Bees", "Dance"), {
+      onDelta: (d) => void (text += d),
+      onRestart: () => {
+        restarts++;
+        text = "";
+      },
+    });
+    assert.equal(result, answer);
+    assert.equal(text, answer, "what was streamed after the restart is the answer");
+    assert.equal(restarts, 1);
+    assert.equal(llm.requests.length, 2);
+  } finally {
+    await llm.close();
+  }
+});
+
 Deno.test("openai provider: streamed bodies are read as WHATWG event streams", async (t) => {
-  const { sectionPrompt } = await import("../src/prompts.ts");
+  const { sectionPrompt } = await import("../src/workflow/prompts.ts");
   const chunk = (content: string) =>
     `data: ${JSON.stringify({ choices: [{ delta: { content } }] })}`;
   const bodies: string[] = [
@@ -161,6 +187,30 @@ Deno.test("openai provider: streamed bodies are read as WHATWG event streams", a
       );
     });
   } finally {
+    await llm.close();
+  }
+});
+
+Deno.test("openai provider: a job whose LLM keeps cutting its stream fails with a reason a user can act on", async () => {
+  const llm = await startOpenAiServer({
+    script: (request) =>
+      request.prompt.includes("Write a short paragraph")
+        ? { content: "A section that never gets to its end.", cutAfter: 2 }
+        : undefined,
+  });
+  const server = await startTestServer(openaiFlags(llm.baseUrl, ["--llm-max-attempts", "2"]));
+  try {
+    const job = await submit(server.url, "Broken streams");
+    const events = await collectEvents(`${server.url}/api/jobs/${job.id}/events`);
+    assert.equal(events.at(-1)?.event, "error");
+    const { message } = JSON.parse(events.at(-1)!.data) as { message: string };
+    assert.match(message, /^The content step failed: /);
+    assert.match(message, /failed 2 times/, "says how often it was tried");
+    assert.match(message, /closed mid-answer/, "says what happened, not only Deno's words");
+    assert.match(message, /LLM_MAX_ATTEMPTS/, "names the setting to change");
+    assert.match(message, /error reading a body from connection/, "keeps the underlying error");
+  } finally {
+    await server.shutdown();
     await llm.close();
   }
 });

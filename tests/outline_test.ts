@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { parse } from "yaml";
-import { fencedBlocks } from "../src/fenced_block.ts";
-import { OfflineWriter } from "../src/llm_offline.ts";
-import { parseOutline } from "../src/outline.ts";
-import { outlinePrompt } from "../src/prompts.ts";
+import { fencedBlocks } from "../src/workflow/fenced_block.ts";
+import { OfflineWriter } from "../src/llm/offline_writer.ts";
+import { parseOutline } from "../src/workflow/outline.ts";
+import { outlinePrompt } from "../src/workflow/prompts.ts";
 import {
   arbitraryTitles,
   arbitraryTopic,

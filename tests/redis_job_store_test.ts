@@ -1,7 +1,7 @@
 /** RedisJobStore against a throw-away redis-server: the log semantics the feed relies on. */
 
 import assert from "node:assert/strict";
-import { JobTakenError, RedisJobStore } from "../src/redis_job_store.ts";
+import { JobTakenError, RedisJobStore } from "../src/store/redis_job_store.ts";
 import { hasRedisServer, RedisServer } from "../testing/redis_cluster.ts";
 import { jobRecord } from "../testing/job_records.ts";
 

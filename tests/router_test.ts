@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Router } from "../src/router.ts";
+import { Router } from "../src/http/router.ts";
 
 const ok = () => new Response("ok");
 

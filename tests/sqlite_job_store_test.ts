@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { jobRecord } from "../testing/job_records.ts";
-import type { JobEvent } from "../src/job.ts";
-import { SqliteJobStore, StoreOpenError } from "../src/sqlite_job_store.ts";
-import { StoreUnavailableError } from "../src/store_unavailable_error.ts";
+import type { JobEvent } from "../src/core/job.ts";
+import { SqliteJobStore, StoreOpenError } from "../src/store/sqlite_job_store.ts";
+import { StoreUnavailableError } from "../src/core/store_unavailable_error.ts";
 import { waitFor } from "./_server.ts";
 import { makeTestDir } from "./test_dir.ts";
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { encodeSse, SseStream } from "../src/sse.ts";
+import { encodeSse, SseStream } from "../src/http/sse_encoder.ts";
 import { readSse } from "../testing/sse_client.ts";
 
 async function roundTrip(text: string) {

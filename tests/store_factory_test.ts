@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { loadConfig } from "../src/config.ts";
-import { MemoryJobStore } from "../src/job_store.ts";
-import { SqliteJobStore, StoreOpenError } from "../src/sqlite_job_store.ts";
+import { MemoryJobStore } from "../src/store/memory_job_store.ts";
+import { SqliteJobStore, StoreOpenError } from "../src/store/sqlite_job_store.ts";
 import { openStore } from "../src/store_factory.ts";
 import { makeTestDir } from "./test_dir.ts";
 

@@ -7,7 +7,7 @@
 
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
-import { SqliteJobStore } from "../src/sqlite_job_store.ts";
+import { SqliteJobStore } from "../src/store/sqlite_job_store.ts";
 import { collectEvents } from "../testing/sse_client.ts";
 import { startTestServer, submit, waitFor } from "./_server.ts";
 import { makeTestDir } from "./test_dir.ts";

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
-import { JobFeed } from "../src/job_feed.ts";
-import { MemoryJobStore } from "../src/job_store.ts";
-import { SseStream } from "../src/sse.ts";
-import type { FeedItem } from "../src/job_feed.ts";
-import type { LlmClient } from "../src/llm.ts";
+import { JobFeed } from "../src/jobs/job_feed.ts";
+import { MemoryJobStore } from "../src/store/memory_job_store.ts";
+import { SseStream } from "../src/http/sse_encoder.ts";
+import type { FeedItem } from "../src/jobs/job_feed.ts";
+import type { LlmClient } from "../src/llm/llm_client.ts";
 import { collectEvents, readSse, type SseEvent } from "../testing/sse_client.ts";
 import { startTestServer, submit, waitFor } from "./_server.ts";
 

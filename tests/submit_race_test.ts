@@ -6,9 +6,9 @@
  */
 
 import assert from "node:assert/strict";
-import type { JobEvent } from "../src/job.ts";
-import type { LlmCallOptions, LlmClient, LlmRequest } from "../src/llm.ts";
-import { OfflineWriter } from "../src/llm_offline.ts";
+import type { JobEvent } from "../src/core/job.ts";
+import type { LlmCallOptions, LlmClient, LlmRequest } from "../src/llm/llm_client.ts";
+import { OfflineWriter } from "../src/llm/offline_writer.ts";
 import type { RunningServer } from "../src/server.ts";
 import { GatedStore } from "../testing/gated_store.ts";
 import { collectEvents } from "../testing/sse_client.ts";

@@ -22,11 +22,16 @@ const allowed = (list: readonly string[], name: string) =>
 /** Every variable name `src/` reads by a literal name (`env("HOME")`, `Deno.env.get("X")`). */
 async function namesReadInSrc(): Promise<Map<string, string>> {
   const names = new Map<string, string>();
-  for await (const entry of Deno.readDir("src")) {
-    if (!entry.isFile || !entry.name.endsWith(".ts")) continue;
-    const text = await Deno.readTextFile(`src/${entry.name}`);
-    for (const match of text.matchAll(/\b(?:env|Deno\.env\.get)\("([A-Z][A-Z0-9_]*)"\)/g)) {
-      names.set(match[1] as string, entry.name);
+  // src/ is folders by concept: read them all.
+  const dirs = ["src"];
+  for (let dir = dirs.pop(); dir !== undefined; dir = dirs.pop()) {
+    for await (const entry of Deno.readDir(dir)) {
+      if (entry.isDirectory) dirs.push(`${dir}/${entry.name}`);
+      if (!entry.isFile || !entry.name.endsWith(".ts")) continue;
+      const text = await Deno.readTextFile(`${dir}/${entry.name}`);
+      for (const match of text.matchAll(/\b(?:env|Deno\.env\.get)\("([A-Z][A-Z0-9_]*)"\)/g)) {
+        names.set(match[1] as string, entry.name);
+      }
     }
   }
   return names;

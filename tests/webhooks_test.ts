@@ -9,8 +9,9 @@ import assert from "node:assert/strict";
 import { Redis } from "ioredis";
 import { Webhook } from "npm:standardwebhooks@1.1.1";
 import { loadConfig } from "../src/config.ts";
-import type { LlmCallOptions, LlmClient, LlmRequest } from "../src/llm.ts";
+import type { LlmCallOptions, LlmClient, LlmRequest } from "../src/llm/llm_client.ts";
 import type { RunningServer } from "../src/server.ts";
+import { OpenApiValidator } from "../testing/openapi_validator.ts";
 import { hasRedisServer, Instance, RedisServer, stopAll } from "../testing/redis_cluster.ts";
 import { startTestServer, waitFor } from "./_server.ts";
 import { startService } from "./service_process.ts";
@@ -90,12 +91,19 @@ function verified(
   };
 }
 
+/** Each service's document, fetched once: every submit's answer must be described by it. */
+const validators = new Map<string, Promise<OpenApiValidator>>();
+
 async function submit(base: string, body: Record<string, unknown>): Promise<Response> {
-  return await fetch(`${base}/api/jobs`, {
+  const response = await fetch(`${base}/api/jobs`, {
     method: "POST",
     headers: { "content-type": "application/json" },
     body: JSON.stringify(body),
   });
+  let validator = validators.get(base);
+  if (!validator) validators.set(base, validator = OpenApiValidator.fetch(base));
+  await (await validator).check("POST", response.url, response.clone());
+  return response;
 }
 
 async function submitted(base: string, body: Record<string, unknown>): Promise<string> {

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { HttpError } from "../http_error.ts";
+import { HttpError } from "../core/http_error.ts";
 
 /** Longest key, in characters. */
 export const MAX_KEY_LENGTH = 255;

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { JobSnapshot } from "../job.ts";
+import type { JobSnapshot } from "../core/job.ts";
 
 /** What a key holds. */
 export interface KeyRecord {

@@ -14,11 +14,11 @@
  * @module
  */
 
-import { HttpError } from "../http_error.ts";
-import { type JobRecord, type JobSnapshot, toSnapshot } from "../job.ts";
-import { newJobId } from "../job_id.ts";
-import { type Logger, silentLogger } from "../logger.ts";
-import { describeError } from "../retry.ts";
+import { HttpError } from "../core/http_error.ts";
+import { type JobRecord, type JobSnapshot, toSnapshot } from "../core/job.ts";
+import { newJobId } from "../core/job_id.ts";
+import { type Logger, silentLogger } from "../core/logger.ts";
+import { describeError } from "../core/describe_error.ts";
 import type { IdempotencyStore, KeyRecord } from "./idempotency_store.ts";
 
 /** What a request with a key gets: the job's snapshot, and whether it is the first answer again. */

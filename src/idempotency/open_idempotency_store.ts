@@ -5,8 +5,8 @@
  * @module
  */
 
-import type { JobStore } from "../job_store.ts";
-import { SqliteJobStore } from "../sqlite_job_store.ts";
+import type { JobStore } from "../core/job_store.ts";
+import { SqliteJobStore } from "../store/sqlite_job_store.ts";
 import { type IdempotencyStore, MemoryIdempotencyStore } from "./idempotency_store.ts";
 import { SqliteIdempotencyStore } from "./sqlite_idempotency_store.ts";
 
@@ -19,7 +19,7 @@ import { SqliteIdempotencyStore } from "./sqlite_idempotency_store.ts";
  * ```ts
  * import { openIdempotencyStore } from "./open_idempotency_store.ts";
  * import { MemoryIdempotencyStore } from "./idempotency_store.ts";
- * import { MemoryJobStore } from "../job_store.ts";
+ * import { MemoryJobStore } from "../store/memory_job_store.ts";
  * import assert from "node:assert/strict";
  *
  * assert.ok(await openIdempotencyStore(new MemoryJobStore()) instanceof MemoryIdempotencyStore);

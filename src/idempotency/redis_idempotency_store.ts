@@ -8,8 +8,8 @@
  */
 
 import { Redis } from "ioredis";
-import { closeClient, failFastOptions } from "../redis_job_store.ts";
-import { StoreUnavailableError } from "../store_unavailable_error.ts";
+import { closeClient, failFastOptions } from "../store/redis_protocol.ts";
+import { StoreUnavailableError } from "../core/store_unavailable_error.ts";
 import type { IdempotencyStore, KeyRecord } from "./idempotency_store.ts";
 
 // KEYS: the key. ARGV: record JSON, ttl ms. The record there, or nothing once this one is set.

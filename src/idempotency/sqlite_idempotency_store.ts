@@ -11,7 +11,7 @@
  */
 
 import type { StatementSync } from "node:sqlite";
-import type { SqliteJobStore } from "../sqlite_job_store.ts";
+import type { SqliteJobStore } from "../store/sqlite_job_store.ts";
 import type { IdempotencyStore, KeyRecord } from "./idempotency_store.ts";
 
 /** How often expired keys are deleted, in ms. */
@@ -22,7 +22,7 @@ const SWEEP_MS = 60_000;
  *
  * @example
  * ```ts
- * import { SqliteJobStore } from "../sqlite_job_store.ts";
+ * import { SqliteJobStore } from "../store/sqlite_job_store.ts";
  * import { SqliteIdempotencyStore } from "./sqlite_idempotency_store.ts";
  * import assert from "node:assert/strict";
  *

@@ -6,9 +6,9 @@
  * @module
  */
 
-import { type JobEvent, type JobRecord, TERMINAL_EVENTS } from "../job.ts";
-import { type FeedItem, isSignal } from "../job_feed.ts";
-import type { JobManager } from "../job_manager.ts";
+import { type JobEvent, type JobRecord, TERMINAL_EVENTS } from "../core/job.ts";
+import { type FeedItem, isSignal } from "../jobs/job_feed.ts";
+import type { JobManager } from "../jobs/job_manager.ts";
 
 /** What {@linkcode followJob} needs of a job manager. */
 export type JobSubscriber = Pick<JobManager, "subscribe">;
@@ -32,9 +32,9 @@ const BUFFERED_ITEMS = 64;
  * @example
  * ```ts
  * import { followJob } from "./follow_job.ts";
- * import { JobManager } from "../job_manager.ts";
- * import { MemoryJobStore } from "../job_store.ts";
- * import { OfflineWriter } from "../llm_offline.ts";
+ * import { JobManager } from "../jobs/job_manager.ts";
+ * import { MemoryJobStore } from "../store/memory_job_store.ts";
+ * import { OfflineWriter } from "../llm/offline_writer.ts";
  * import assert from "node:assert/strict";
  *
  * const manager = new JobManager({ store: new MemoryJobStore(), llm: new OfflineWriter({ delayMs: 0 }) });

@@ -7,8 +7,8 @@
  * @module
  */
 
-import { HttpError } from "../http_error.ts";
-import { type Logger, silentLogger } from "../logger.ts";
+import { HttpError } from "../core/http_error.ts";
+import { type Logger, silentLogger } from "../core/logger.ts";
 import type { McpJobs } from "./mcp_server.ts";
 
 /** Settings of an {@linkcode McpHttpEndpoint}. */
@@ -66,9 +66,9 @@ async function loadSdk(): Promise<Sdk> {
  * @example
  * ```ts
  * import { McpHttpEndpoint } from "./http_endpoint.ts";
- * import { JobManager } from "../job_manager.ts";
- * import { MemoryJobStore } from "../job_store.ts";
- * import { OfflineWriter } from "../llm_offline.ts";
+ * import { JobManager } from "../jobs/job_manager.ts";
+ * import { MemoryJobStore } from "../store/memory_job_store.ts";
+ * import { OfflineWriter } from "../llm/offline_writer.ts";
  * import assert from "node:assert/strict";
  *
  * const manager = new JobManager({ store: new MemoryJobStore(), llm: new OfflineWriter() });

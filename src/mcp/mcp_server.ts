@@ -14,18 +14,18 @@ import { McpServer, ResourceTemplate } from "@modelcontextprotocol/sdk/server/mc
 // @ts-types="@modelcontextprotocol/sdk/types"
 import { type CallToolResult, McpError } from "@modelcontextprotocol/sdk/types.js";
 import { z } from "zod";
-import { HttpError } from "../http_error.ts";
-import { type JobEvent, type JobRecord, type JobSnapshot, toSnapshot } from "../job.ts";
+import { HttpError } from "../core/http_error.ts";
+import { type JobEvent, type JobRecord, type JobSnapshot, toSnapshot } from "../core/job.ts";
 import {
   JobFinishedError,
   type JobManager,
   QueueFullError,
   ShuttingDownError,
-} from "../job_manager.ts";
-import { type Logger, silentLogger } from "../logger.ts";
-import { describeError } from "../retry.ts";
-import { StoreUnavailableError } from "../store_unavailable_error.ts";
-import { validateTopic } from "../topic_input.ts";
+} from "../jobs/job_manager.ts";
+import { type Logger, silentLogger } from "../core/logger.ts";
+import { describeError } from "../core/describe_error.ts";
+import { StoreUnavailableError } from "../core/store_unavailable_error.ts";
+import { validateTopic } from "../core/topic_input.ts";
 import { followJob } from "./follow_job.ts";
 import { progressNotice } from "./progress_notice.ts";
 
@@ -113,9 +113,9 @@ export function toolError(message: string): CallToolResult {
  * @example
  * ```ts
  * import { createMcpServer } from "./mcp_server.ts";
- * import { JobManager } from "../job_manager.ts";
- * import { MemoryJobStore } from "../job_store.ts";
- * import { OfflineWriter } from "../llm_offline.ts";
+ * import { JobManager } from "../jobs/job_manager.ts";
+ * import { MemoryJobStore } from "../store/memory_job_store.ts";
+ * import { OfflineWriter } from "../llm/offline_writer.ts";
  * import assert from "node:assert/strict";
  *
  * const manager = new JobManager({ store: new MemoryJobStore(), llm: new OfflineWriter() });

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { JobEvent } from "../job.ts";
+import type { JobEvent } from "../core/job.ts";
 
 /** The `progress` (0–100, of a `total` of 100) and `message` of a notification. */
 export interface ProgressNotice {

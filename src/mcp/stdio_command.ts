@@ -14,18 +14,23 @@
 import process from "node:process";
 // @ts-types="@modelcontextprotocol/sdk/server/stdio"
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
-import type { BullmqDispatcher } from "../bullmq_dispatcher.ts";
-import type { Config } from "../config.ts";
-import type { JobStore } from "../job_store.ts";
-import { createLogger } from "../logger.ts";
-import { connectRedis, createLlm, createManager } from "../server.ts";
-import { openStore } from "../store_factory.ts";
+import type { Logger } from "../core/logger.ts";
+import type { JobManager } from "../jobs/job_manager.ts";
 import { createMcpServer } from "./mcp_server.ts";
 
 /** Options of {@linkcode runMcpStdio}. */
 export interface McpStdioOptions {
   /** The version reported to clients. */
   version: string;
+  /** Logs, on stderr. */
+  logger: Logger;
+  /** Opens the jobs to serve (the composition root's `openJobs`); rejects when it cannot. */
+  openJobs: (logger: Logger) => Promise<{
+    manager: JobManager;
+    shutdown(graceMs: number): Promise<void>;
+  }>;
+  /** What the ready log line says of the setup, such as the store and the provider. */
+  describe?: Record<string, string>;
   /** Ends the server, as the client closing stdin does. Default: SIGINT and SIGTERM. */
   signal?: AbortSignal;
 }
@@ -47,31 +52,17 @@ function divertConsoleToStderr(): void {
  * Serves MCP on stdio until stdin ends or the process is told to stop; returns the exit status
  * (1 when the store cannot be opened, say a data directory another process holds).
  */
-export async function runMcpStdio(config: Config, options: McpStdioOptions): Promise<number> {
+export async function runMcpStdio(options: McpStdioOptions): Promise<number> {
   divertConsoleToStderr();
-  const logger = createLogger(config.logLevel);
-  let store: JobStore;
-  let dispatcher: BullmqDispatcher | undefined;
+  const logger = options.logger;
+  let jobs;
   try {
-    if (config.store === "redis") ({ store, dispatcher } = await connectRedis(config, logger));
-    else store = openStore(config, logger);
+    jobs = await options.openJobs(logger);
   } catch (error) {
     console.error(`quillflow: cannot start: ${(error as Error).message}`);
     return 1;
   }
-  const manager = createManager(config, createLlm(config), store, logger, dispatcher);
-  if (dispatcher) {
-    dispatcher.start(manager);
-  } else {
-    try {
-      await manager.recover();
-    } catch (error) {
-      console.error(`quillflow: cannot take up the stored jobs: ${(error as Error).message}`);
-      await manager.close();
-      await store.close().catch(() => {});
-      return 1;
-    }
-  }
+  const manager = jobs.manager;
   const server = createMcpServer(manager, { version: options.version, logger });
   const { promise: ended, resolve: end } = Promise.withResolvers<string>();
   const transport = new StdioServerTransport();
@@ -84,10 +75,7 @@ export async function runMcpStdio(config: Config, options: McpStdioOptions): Pro
   if (options.signal) options.signal.addEventListener("abort", onSignal, { once: true });
   else for (const name of signals) Deno.addSignalListener(name, onSignal);
   await server.connect(transport);
-  logger.log("info", "mcp server ready on stdio", {
-    store: config.store ?? "memory",
-    provider: config.llmProvider,
-  });
+  logger.log("info", "mcp server ready on stdio", { ...options.describe });
   const why = await ended;
   logger.log("info", "mcp server stopping", { why });
   if (!options.signal) { for (const name of signals) Deno.removeSignalListener(name, onSignal); }
@@ -96,11 +84,7 @@ export async function runMcpStdio(config: Config, options: McpStdioOptions): Pro
   // The client is gone: no one waits for the running jobs. A durable store keeps them, to go on
   // at the next start; in memory they are cancelled.
   await server.close();
-  const stopped = dispatcher?.stopTaking();
-  await manager.shutdown(0);
-  await stopped;
-  await dispatcher?.close();
-  await store.close();
+  await jobs.shutdown(0);
   // stdin may still hold the event loop open: the process is done.
   process.stdin.destroy();
   return 0;

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { type JobRecord, toSnapshot } from "../job.ts";
+import { type JobRecord, toSnapshot } from "../core/job.ts";
 import type { Delivery } from "./outbox.ts";
 
 /** The event types, by the job's final status. */

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { HttpError } from "../http_error.ts";
+import { HttpError } from "../core/http_error.ts";
 import { type DestinationGuard, DestinationRefusedError } from "./destination_guard.ts";
 
 /** Longest per-job webhook URL, in characters. */

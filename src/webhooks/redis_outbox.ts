@@ -14,9 +14,9 @@
  */
 
 import { Redis } from "ioredis";
-import type { JobRecord } from "../job.ts";
-import { closeClient, failFastOptions } from "../redis_job_store.ts";
-import { StoreUnavailableError } from "../store_unavailable_error.ts";
+import type { JobRecord } from "../core/job.ts";
+import { closeClient, failFastOptions } from "../store/redis_protocol.ts";
+import { StoreUnavailableError } from "../core/store_unavailable_error.ts";
 import type { Delivery, Outbox } from "./outbox.ts";
 
 // The time of the Redis server, so instances with skewed clocks agree on leases.

@@ -7,7 +7,7 @@
  */
 
 import type { StatementSync } from "node:sqlite";
-import type { SqliteJobStore } from "../sqlite_job_store.ts";
+import type { SqliteJobStore } from "../store/sqlite_job_store.ts";
 import type { DeliveryTable } from "./local_outbox.ts";
 import type { Delivery } from "./outbox.ts";
 
@@ -16,7 +16,7 @@ import type { Delivery } from "./outbox.ts";
  *
  * @example
  * ```ts
- * import { SqliteJobStore } from "../sqlite_job_store.ts";
+ * import { SqliteJobStore } from "../store/sqlite_job_store.ts";
  * import { SqliteDeliveryTable } from "./sqlite_delivery_table.ts";
  * import assert from "node:assert/strict";
  *

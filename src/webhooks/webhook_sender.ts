@@ -9,9 +9,9 @@
  * @module
  */
 
-import { type Logger, silentLogger } from "../logger.ts";
-import type { Reading } from "../metrics.ts";
-import { describeError } from "../retry.ts";
+import { type Logger, silentLogger } from "../core/logger.ts";
+import type { Reading } from "../core/reading.ts";
+import { describeError } from "../core/describe_error.ts";
 import { type DestinationGuard, DestinationRefusedError } from "./destination_guard.ts";
 import type { Delivery, Outbox } from "./outbox.ts";
 import type { WebhookSigner } from "./webhook_signer.ts";

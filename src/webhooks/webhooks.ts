@@ -6,13 +6,12 @@
  * @module
  */
 
-import type { Config } from "../config.ts";
-import type { JobRecord } from "../job.ts";
-import type { JobStore } from "../job_store.ts";
-import { type Logger, silentLogger } from "../logger.ts";
-import type { Reading } from "../metrics.ts";
-import { describeError } from "../retry.ts";
-import { SqliteJobStore } from "../sqlite_job_store.ts";
+import type { JobRecord } from "../core/job.ts";
+import type { JobStore } from "../core/job_store.ts";
+import { type Logger, silentLogger } from "../core/logger.ts";
+import type { Reading } from "../core/reading.ts";
+import { describeError } from "../core/describe_error.ts";
+import { SqliteJobStore } from "../store/sqlite_job_store.ts";
 import { DestinationGuard, type ResolveAddresses } from "./destination_guard.ts";
 import { deliveriesOfEnd } from "./job_end_event.ts";
 import { JobWebhookPolicy } from "./job_webhook_policy.ts";
@@ -21,6 +20,22 @@ import type { Outbox } from "./outbox.ts";
 import { SqliteDeliveryTable } from "./sqlite_delivery_table.ts";
 import { WebhookSender, type WebhookSenderOptions } from "./webhook_sender.ts";
 import { WebhookSigner } from "./webhook_signer.ts";
+
+/** The webhook settings (the `WEBHOOK_*` rows of `src/config.ts`; a `Config` is one). */
+export interface WebhookSettings {
+  /** Endpoints told of every job's end. */
+  webhookUrls?: string[];
+  /** Origins a per-job `webhook` URL may have; none means no per-job webhooks. */
+  webhookAllowedOrigins?: string[];
+  /** The `whsec_…` secret webhooks are signed with. */
+  webhookSecret?: string | undefined;
+  /** Whether webhooks may go to loopback, private and link-local addresses. */
+  webhookAllowPrivate?: boolean;
+  /** How long a webhook that keeps failing is tried again, from the job's end. */
+  webhookRetryForMs?: number;
+  /** Time limit of one webhook attempt. */
+  webhookTimeoutMs?: number;
+}
 
 /** Options of {@linkcode Webhooks.start}. */
 export interface WebhooksOptions {
@@ -39,12 +54,15 @@ export interface WebhooksOptions {
 }
 
 /** Whether `config` asks for webhooks: endpoints, or origins for per-job ones. */
-export function webhooksWanted(config: Config): boolean {
+export function webhooksWanted(config: WebhookSettings): boolean {
   return (config.webhookUrls?.length ?? 0) + (config.webhookAllowedOrigins?.length ?? 0) > 0;
 }
 
 /** The guard `config` asks for. */
-export function destinationGuard(config: Config, resolve?: ResolveAddresses): DestinationGuard {
+export function destinationGuard(
+  config: WebhookSettings,
+  resolve?: ResolveAddresses,
+): DestinationGuard {
   return new DestinationGuard({
     allowPrivate: config.webhookAllowPrivate ?? false,
     ...(resolve ? { resolve } : {}),
@@ -61,7 +79,7 @@ export class Webhooks {
   readonly #logger: Logger;
 
   private constructor(
-    config: Config,
+    config: WebhookSettings,
     outbox: Outbox,
     sender: WebhookSender,
     policy: JobWebhookPolicy,
@@ -78,7 +96,7 @@ export class Webhooks {
    * Opens the outbox for `options.store` and starts sending. Throws a `TypeError` for a bad
    * `WEBHOOK_SECRET`, and a `StoreUnavailableError` when Redis does not answer.
    */
-  static async start(config: Config, options: WebhooksOptions): Promise<Webhooks> {
+  static async start(config: WebhookSettings, options: WebhooksOptions): Promise<Webhooks> {
     const logger = options.logger ?? silentLogger;
     const urls = config.webhookUrls ?? [];
     const signer = await WebhookSigner.create(config.webhookSecret ?? "");

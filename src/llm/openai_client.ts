@@ -1,0 +1,230 @@
+/**
+ * Any OpenAI-compatible chat-completions endpoint (OpenAI, Ollama, vLLM, llama.cpp server,
+ * LM Studio) through `npm:openai`.
+ *
+ * @module
+ */
+
+import OpenAI from "openai";
+import { readChatStream, StreamCutError } from "./chat_completion_reader.ts";
+import type { LlmCallOptions, LlmClient, LlmRequest, LlmUsage } from "./llm_client.ts";
+import { explainLlmFailure } from "./llm_failure.ts";
+import { retry, RetryError } from "../core/retry.ts";
+
+/** Options for {@linkcode OpenAiClient}. */
+export interface OpenAiClientOptions {
+  /** API key; local servers accept any non-empty value. */
+  apiKey: string;
+  /** Base URL such as `http://127.0.0.1:11434/v1`; OpenAI's when undefined. */
+  baseURL?: string;
+  /** Model name sent with each request. */
+  model: string;
+  /** Time limit of one attempt in ms. Default 60 000. */
+  timeoutMs?: number;
+  /** Attempts per call for 408/409/429/5xx, lost connections (mid-answer too), timeouts. Default 3. */
+  maxAttempts?: number;
+  /** Wait before the second attempt in ms (doubles, jittered). Default 500. */
+  minRetryDelayMs?: number;
+  /**
+   * Makes the HTTP requests; Deno's `fetch` by default. The transport seam: a client over
+   * `node:http`, or one that hands requests to a Worker, fits here without touching the workflow.
+   */
+  fetch?: (url: string | URL | Request, init?: RequestInit) => Promise<Response>;
+  /** Reads a streamed answer's body into deltas; {@linkcode readChatStream} by default. */
+  readStream?: typeof readChatStream;
+}
+
+/** Whether an error from the SDK is worth another attempt. */
+export function isTransientLlmError(error: unknown): boolean {
+  if (error instanceof DOMException && error.name === "TimeoutError") return true;
+  // The body is read outside the SDK, so a connection lost mid-answer is ours to classify.
+  if (error instanceof StreamCutError) return true;
+  if (error instanceof OpenAI.APIConnectionError) return true; // includes the SDK's timeouts
+  if (error instanceof OpenAI.APIError) {
+    const status = error.status ?? 0;
+    return status === 408 || status === 409 || status === 429 || status >= 500;
+  }
+  return false;
+}
+
+/**
+ * The tokens of an OpenAI-style `usage` object (`prompt_tokens`, `completion_tokens`,
+ * `total_tokens`), or `null` when it holds no counts.
+ *
+ * @example
+ * ```ts
+ * import { readUsage } from "./openai_client.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual(readUsage({ prompt_tokens: 12, completion_tokens: 30, total_tokens: 42 }), {
+ *   promptTokens: 12,
+ *   completionTokens: 30,
+ *   totalTokens: 42,
+ * });
+ * assert.equal(readUsage(null), null);
+ * ```
+ */
+export function readUsage(raw: unknown): LlmUsage | null {
+  if (typeof raw !== "object" || raw === null) return null;
+  const count = (name: string) => {
+    const value = (raw as Record<string, unknown>)[name];
+    return typeof value === "number" && Number.isFinite(value) && value >= 0 ? value : undefined;
+  };
+  const promptTokens = count("prompt_tokens");
+  const completionTokens = count("completion_tokens");
+  if (promptTokens === undefined || completionTokens === undefined) return null;
+  return {
+    promptTokens,
+    completionTokens,
+    totalTokens: count("total_tokens") ?? promptTokens + completionTokens,
+  };
+}
+
+/** Calls chat completions, streaming when the caller wants deltas, retrying transient errors. */
+export class OpenAiClient implements LlmClient {
+  readonly provider = "openai";
+  readonly model: string;
+  readonly #client: OpenAI;
+  readonly #maxAttempts: number;
+  readonly #minRetryDelayMs: number;
+  readonly #timeoutMs: number;
+  readonly #readStream: typeof readChatStream;
+  /** Whether streamed requests ask for usage; off once the server refused the option. */
+  #askUsage = true;
+
+  /** Creates a client; no request is made until `complete`. */
+  constructor(options: OpenAiClientOptions) {
+    this.model = options.model;
+    this.#timeoutMs = options.timeoutMs ?? 60_000;
+    this.#maxAttempts = options.maxAttempts ?? 3;
+    this.#minRetryDelayMs = options.minRetryDelayMs ?? 500;
+    this.#readStream = options.readStream ?? readChatStream;
+    const transport = options.fetch ?? ((url, init) => fetch(url, init));
+    this.#client = new OpenAI({
+      apiKey: options.apiKey,
+      ...(options.baseURL ? { baseURL: options.baseURL } : {}),
+      timeout: this.#timeoutMs,
+      // Retries are ours: they must cover a stream that breaks after it started, too.
+      maxRetries: 0,
+      // Deno's own fetch, handed over explicitly: the SDK's default path rejected on abort but
+      // left the HTTP request running (the server never saw it cancelled).
+      fetch: (url: string | URL | Request, init?: RequestInit) => transport(url, init),
+    });
+  }
+
+  async complete(request: LlmRequest, options: LlmCallOptions = {}): Promise<string> {
+    const { signal, onDelta, onRestart, onAttempt } = options;
+    let streamed = false;
+    const tracked: LlmCallOptions = {
+      ...options,
+      ...(onDelta ? { onDelta: (text: string) => (streamed = true, onDelta(text)) } : {}),
+    };
+    const failures: unknown[] = [];
+    try {
+      return await retry(async () => {
+        if (streamed) {
+          streamed = false;
+          onRestart?.();
+        }
+        // Every request counts, failed ones too: a retry is paid for.
+        let usage: LlmUsage | null = null;
+        try {
+          return await this.#attempt(request, tracked, (reported) => usage = reported);
+        } finally {
+          onAttempt?.(usage);
+        }
+      }, {
+        maxAttempts: this.#maxAttempts,
+        minTimeout: this.#minRetryDelayMs,
+        isRetryable: isTransientLlmError,
+        onRetry: (error) => void failures.push(error),
+        ...(signal ? { signal } : {}),
+      });
+    } catch (error) {
+      if (!(error instanceof RetryError)) throw error;
+      throw new Error(explainLlmFailure([...failures, error.cause], "LLM_MAX_ATTEMPTS"), {
+        cause: error,
+      });
+    }
+  }
+
+  async #attempt(
+    request: LlmRequest,
+    { signal, onDelta }: LlmCallOptions,
+    onUsage: (usage: LlmUsage | null) => void,
+  ): Promise<string> {
+    // The SDK's timeout ends when headers arrive; a stream that then stalls needs this one,
+    // which bounds the whole attempt.
+    const timeout = new AbortController();
+    const timer = setTimeout(
+      () =>
+        timeout.abort(
+          new DOMException(`The LLM did not answer within ${this.#timeoutMs} ms`, "TimeoutError"),
+        ),
+      this.#timeoutMs,
+    );
+    const attemptSignal = signal ? AbortSignal.any([signal, timeout.signal]) : timeout.signal;
+    try {
+      return await this.#request(request, attemptSignal, onDelta, onUsage);
+    } catch (error) {
+      if (timeout.signal.aborted && !signal?.aborted) throw timeout.signal.reason;
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async #request(
+    request: LlmRequest,
+    signal: AbortSignal,
+    onDelta: ((text: string) => void) | undefined,
+    onUsage: (usage: LlmUsage | null) => void,
+  ): Promise<string> {
+    const messages = [
+      { role: "system" as const, content: request.system },
+      { role: "user" as const, content: request.prompt },
+    ];
+    if (!onDelta) {
+      const completion = await this.#client.chat.completions.create(
+        { model: this.model, messages },
+        { signal },
+      );
+      onUsage(readUsage(completion.usage));
+      return completion.choices[0]?.message?.content ?? "";
+    }
+    // The SDK makes the request and throws for an error status; the body is read by
+    // `readChatStream`, at a fraction of the SDK's stream iterator's CPU per chunk.
+    const stream = (askUsage: boolean) =>
+      this.#client.chat.completions.create({
+        model: this.model,
+        messages,
+        stream: true,
+        // The usage of a streamed answer comes in a last chunk, only when asked for.
+        ...(askUsage ? { stream_options: { include_usage: true } } : {}),
+      }, { signal }).asResponse();
+    let response: Response;
+    try {
+      response = await stream(this.#askUsage);
+    } catch (error) {
+      // A server that refuses the option (older OpenAI-compatible ones may): ask without it,
+      // and never again; its calls report no usage.
+      const refused = this.#askUsage && error instanceof OpenAI.APIError && error.status === 400 &&
+        /stream_options|include_usage/i.test(error.message);
+      if (!refused) throw error;
+      this.#askUsage = false;
+      response = await stream(false);
+    }
+    if (!response.body) throw new TypeError("The LLM answered a streaming request with no body");
+    return await this.#readStream(response.body, onDelta, {
+      signal,
+      onUsage: (usage) => onUsage(readUsage(usage)),
+      toError: (error) =>
+        new OpenAI.APIError(
+          undefined,
+          typeof error === "object" && error !== null ? error : { message: String(error) },
+          undefined,
+          response.headers,
+        ),
+    });
+  }
+}

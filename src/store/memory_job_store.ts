@@ -1,0 +1,141 @@
+/**
+ * The in-memory job store: what a single instance needs by default, and the tests' store.
+ *
+ * @module
+ */
+
+import { FINISHED_STATUSES, type JobEvent, type JobRecord } from "../core/job.ts";
+import type { JobStore, PlacedEvent } from "../core/job_store.ts";
+
+/**
+ * Keeps everything in process memory; what a single instance needs, and the tests' store.
+ *
+ * @example
+ * ```ts
+ * import { MemoryJobStore } from "./memory_job_store.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const store = new MemoryJobStore();
+ * await store.append("j", { id: 1, type: "status", data: {} });
+ * await store.append("j", { id: 2, type: "cancelled", data: {} });
+ * assert.deepEqual((await store.events("j", 1, 10)).map((e) => e.id), [2]);
+ * ```
+ */
+export class MemoryJobStore implements JobStore {
+  readonly #jobs = new Map<string, JobRecord>();
+  readonly #logs = new Map<string, JobEvent[]>();
+  readonly #watchers = new Map<string, Set<() => void>>();
+  readonly #watchersOfAll = new Set<() => void>();
+  /**
+   * Every append in order, for the stream of every job: entry `i` is at position `#base + i + 1`.
+   * Entries of deleted jobs are dropped once they reach the front.
+   */
+  readonly #order: { jobId: string; event: JobEvent }[] = [];
+  #base = 0;
+  /** Jobs end with the process. */
+  readonly durable = false;
+
+  put(job: JobRecord): Promise<void> {
+    this.#jobs.set(job.id, job);
+    return Promise.resolve();
+  }
+
+  get(id: string): Promise<JobRecord | undefined> {
+    return Promise.resolve(this.#jobs.get(id));
+  }
+
+  list(limit: number): Promise<JobRecord[]> {
+    const all = [...this.#jobs.values()];
+    return Promise.resolve(all.slice(Math.max(0, all.length - limit)).reverse());
+  }
+
+  unfinished(): Promise<JobRecord[]> {
+    const open = [...this.#jobs.values()].filter((job) => !FINISHED_STATUSES.has(job.status));
+    return Promise.resolve(open.sort((a, b) => a.createdAt - b.createdAt));
+  }
+
+  delete(id: string): Promise<void> {
+    this.#jobs.delete(id);
+    this.#logs.delete(id);
+    // Jobs are evicted roughly in the order they ran, so the front mostly moves on here.
+    let gone = 0;
+    while (
+      gone < this.#order.length && !this.#logs.has((this.#order[gone] as { jobId: string }).jobId)
+    ) {
+      gone++;
+    }
+    if (gone > 0) {
+      this.#order.splice(0, gone);
+      this.#base += gone;
+    }
+    return Promise.resolve();
+  }
+
+  append(jobId: string, event: JobEvent): Promise<void> {
+    let log = this.#logs.get(jobId);
+    if (!log) this.#logs.set(jobId, log = []);
+    log.push(event);
+    this.#order.push({ jobId, event });
+    // Readable at once: watchers are told in the same turn, so fan-out costs no promise.
+    const watchers = this.#watchers.get(jobId);
+    if (watchers) { for (const onAppend of watchers) onAppend(); }
+    for (const onAppend of this.#watchersOfAll) onAppend();
+    return Promise.resolve();
+  }
+
+  events(jobId: string, afterId: number, limit: number): Promise<JobEvent[]> {
+    return Promise.resolve(this.eventsNow(jobId, afterId, limit));
+  }
+
+  eventsNow(jobId: string, afterId: number, limit: number): JobEvent[] {
+    const log = this.#logs.get(jobId);
+    if (!log) return [];
+    // Ids are contiguous from 1, so the id is the index of the next event.
+    return log.slice(afterId, afterId + limit);
+  }
+
+  watch(jobId: string, onAppend: () => void): () => void {
+    let watchers = this.#watchers.get(jobId);
+    if (!watchers) this.#watchers.set(jobId, watchers = new Set());
+    watchers.add(onAppend);
+    return () => {
+      if (watchers.delete(onAppend) && watchers.size === 0) this.#watchers.delete(jobId);
+    };
+  }
+
+  watchAll(onAppend: () => void): () => void {
+    this.#watchersOfAll.add(onAppend);
+    return () => this.#watchersOfAll.delete(onAppend);
+  }
+
+  headPosition(): Promise<string> {
+    return Promise.resolve(String(this.#base + this.#order.length));
+  }
+
+  eventsSince(position: string, limit: number): Promise<PlacedEvent[]> {
+    return Promise.resolve(this.eventsSinceNow(position, limit));
+  }
+
+  eventsSinceNow(position: string, limit: number): PlacedEvent[] {
+    const out: PlacedEvent[] = [];
+    for (
+      let i = Math.max(0, parseInt(position, 10) - this.#base);
+      i < this.#order.length && out.length < limit;
+      i++
+    ) {
+      const { jobId, event } = this.#order[i] as { jobId: string; event: JobEvent };
+      if (this.#logs.has(jobId)) out.push({ jobId, event, position: String(this.#base + i + 1) });
+    }
+    return out;
+  }
+
+  health(): Promise<string | null> {
+    return Promise.resolve(null);
+  }
+
+  close(): Promise<void> {
+    this.#watchers.clear();
+    this.#watchersOfAll.clear();
+    return Promise.resolve();
+  }
+}
