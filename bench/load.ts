@@ -7,7 +7,8 @@
  * `--llm-delay-ms N` runs Quillflow on the `openai` provider against a loopback LLM server
  * answering after N ms and compares job times to the workflow's critical path (3 × N).
  * `--relay TRANSPORT` (such as `tcp`; with `--target native` and `--llm-delay-ms`) adds the relay floor
- * (`relay_floor.ts`) against the same LLM server, and Quillflow's ratios to it.
+ * (`relay_floor.ts`) against the same LLM server, and Quillflow's ratios to it; `--protos
+ * worker-tcp,tcp` adds the service with prototype LLM clients (`proto_quillflow.ts`).
  * `--urls a,b` drives running instances too (no CPU or memory figures for those).
  *
  * Run: `deno run --allow-net=127.0.0.1 --allow-run --allow-read bench/load.ts --target compat
@@ -17,12 +18,19 @@
  */
 
 import { parseArgs } from "node:util";
-import { spawnFloor, spawnLlmServer, spawnQuillflow, spawnRelay } from "./bench_servers.ts";
+import {
+  protoRuntime,
+  spawnFloor,
+  spawnLlmServer,
+  spawnQuillflow,
+  spawnRelay,
+} from "./bench_servers.ts";
 import { isTransportName } from "./chat_transports.ts";
 import { fixed, formatTable } from "./figures_table.ts";
 import { type JobTiming, runJob, type Target } from "./job_client.ts";
 import { runCriticalPath } from "./llm_critical_path.ts";
 import { percentile } from "./percentile.ts";
+import { PROTO_LLM_CLIENTS } from "./proto_llm_clients.ts";
 import {
   describeMachine,
   readCpuSeconds,
@@ -62,6 +70,8 @@ export interface LoadOptions {
    * routes only).
    */
   relay: string | undefined;
+  /** Prototype LLM clients to run the service with as well (LLM runs only). */
+  protos: string[];
 }
 
 /** What one instance did. */
@@ -243,6 +253,18 @@ export async function runLoad(options: LoadOptions): Promise<LoadFigures[]> {
           started.push(other);
           add(`compare${i + 1}${suffix}`, other.url, other.pid);
         }
+        if (llm) {
+          for (const proto of options.protos) {
+            const other = await spawnQuillflow(
+              [...flags, ...storeFlags(), "--proto-llm", proto],
+              undefined,
+              undefined,
+              protoRuntime(),
+            );
+            started.push(other);
+            add(`quillflow+${proto}${suffix}`, other.url, other.pid);
+          }
+        }
       }
     }
     options.urls.forEach((url, i) => add(`url${i + 1}`, url, undefined));
@@ -392,8 +414,15 @@ export function parseLoadArgs(args: string[]): LoadOptions {
       rounds: { type: "string", default: "1" },
       store: { type: "string", default: "memory" },
       relay: { type: "string" },
+      protos: { type: "string", default: "" },
     },
   });
+  const protos = values.protos.split(",").filter((p) => p !== "");
+  for (const proto of protos) {
+    if (!Object.hasOwn(PROTO_LLM_CLIENTS, proto)) {
+      throw new TypeError(`Unknown --protos ${proto}: one of ${Object.keys(PROTO_LLM_CLIENTS)}`);
+    }
+  }
   const relay = values.relay === undefined ? undefined : values.relay || "tcp";
   if (relay !== undefined && !isTransportName(relay)) {
     throw new TypeError(`--relay takes a transport of bench/chat_transports.ts, not ${relay}`);
@@ -434,6 +463,7 @@ export function parseLoadArgs(args: string[]): LoadOptions {
     quillflow: !values["no-quillflow"],
     rounds: Math.max(1, count("rounds", values.rounds)),
     relay,
+    protos,
   };
 }
 

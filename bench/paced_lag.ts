@@ -9,8 +9,9 @@
  * peak RSS, and the summary the most jobs each held with lag p99 < 100 ms.
  *
  * `--protos worker-tcp,...` adds the service with a prototype LLM client
- * (`proto_quillflow.ts`); `--cpu-prof-dir DIR` runs Quillflow under `--cpu-prof` and prints
- * where its time went (`cpu_profile_summary.ts`) once it stops.
+ * (`proto_quillflow.ts`); `--cpu-prof-dir DIR` runs every service instance under `--cpu-prof`
+ * (into `DIR/<instance>`) and prints where its time went (`cpu_profile_summary.ts`) once it
+ * stops.
  *
  * Run: `deno run --allow-net=127.0.0.1 --allow-run --allow-read bench/paced_lag.ts
  * [--levels 50,200,400] [--rounds 1]`
@@ -164,7 +165,13 @@ function merge(a: PacedFigures | undefined, b: PacedFigures): PacedFigures {
 export async function runPacedLag(options: PacedOptions): Promise<PacedLevel[]> {
   const started: SpawnedServer[] = [];
   const out: PacedLevel[] = [];
-  let profiled: SpawnedServer | undefined;
+  const profiled: string[] = [];
+  const profile = (name: string): string[] => {
+    if (options.cpuProfDir === undefined) return [];
+    const dir = `${options.cpuProfDir}/${name}`;
+    profiled.push(dir);
+    return ["--cpu-prof", `--cpu-prof-dir=${dir}`];
+  };
   try {
     const llm = await spawnLlmServer({ wordMs: options.wordMs, words: options.words });
     started.push(llm);
@@ -187,20 +194,18 @@ export async function runPacedLag(options: PacedOptions): Promise<PacedLevel[]> 
     ];
     const instances: Instance[] = [];
     if (options.quillflow) {
-      const runtime: QuillflowRuntime = options.cpuProfDir === undefined
-        ? {}
-        : { denoFlags: ["--cpu-prof", `--cpu-prof-dir=${options.cpuProfDir}`] };
+      const runtime: QuillflowRuntime = { denoFlags: profile("quillflow") };
       const server = await spawnQuillflow(flags, undefined, undefined, runtime);
       started.push(server);
-      if (options.cpuProfDir !== undefined) profiled = server;
       instances.push({ name: "quillflow", server });
     }
     for (const proto of options.protos) {
+      const runtime = protoRuntime();
       const server = await spawnQuillflow(
         [...flags, "--proto-llm", proto],
         undefined,
         undefined,
-        protoRuntime(),
+        { ...runtime, denoFlags: [...runtime.denoFlags, ...profile(`quillflow+${proto}`)] },
       );
       started.push(server);
       instances.push({ name: `quillflow+${proto}`, server });
@@ -231,9 +236,7 @@ export async function runPacedLag(options: PacedOptions): Promise<PacedLevel[]> 
   } finally {
     await Promise.all(started.map((server) => server.stop()));
   }
-  if (profiled && options.cpuProfDir !== undefined) {
-    console.log(await summarizeProfiles(options.cpuProfDir));
-  }
+  for (const dir of profiled) console.log(`\n${dir}: ${await summarizeProfiles(dir)}`);
   return out;
 }
 
