@@ -8,11 +8,13 @@
  * the 20 ms stalls overlap a commit of 5 ms or more or a checkpoint: if the long stalls are the
  * checkpoints, they vanish with checkpoints off.
  *
- * Loads (`--offline-delay-ms 0,50`): the offline writer at zero delay (the loop saturated) and
- * at 50 ms per call; `--jobs` jobs on the compatibility routes at `--concurrency`.
+ * Loads (`--loads 0x100,50x100,50x20`, each the offline writer's delay per call in ms × the
+ * jobs in flight): zero delay at 100 (the loop saturated), 50 ms per call at 100 (about one
+ * core's worth), and 50 ms per call at 20 (the loop mostly idle, where a stall stands out); each
+ * `--jobs` jobs (at most 50 × the concurrency) on the compatibility routes.
  *
  * Run: `deno run --allow-net=127.0.0.1 --allow-run --allow-read bench/loop_stalls.ts
- * [--jobs 2000] [--offline-delay-ms 0,50]`
+ * [--jobs 2000] [--loads 0x100,50x100,50x20]`
  *
  * @module
  */
@@ -47,6 +49,7 @@ interface Probed {
 export interface StallFigures {
   name: string;
   offlineDelayMs: number;
+  concurrency: number;
   jobs: number;
   errors: number;
   jobsPerSecond: number;
@@ -65,7 +68,8 @@ export interface StallFigures {
   checkpoints: number;
   checkpointMsTotal: number;
   maxCheckpointMs: number;
-  /** Stalls of 20 ms or more that overlap a commit of 5 ms or more or a checkpoint. */
+  /** Stalls of 5 (20) ms or more that overlap a commit of 5 ms or more or a checkpoint. */
+  stalls5InCommit: number;
   stalls20InCommit: number;
   /** Size of the data folder's files at the end (database + WAL), MiB. */
   dataMiB: number;
@@ -159,6 +163,7 @@ async function measure(
   return {
     name: p.name,
     offlineDelayMs,
+    concurrency,
     jobs,
     errors,
     jobsPerSecond: (jobs - errors) / wallS,
@@ -175,6 +180,7 @@ async function measure(
     checkpoints: after.checkpoints - before.checkpoints,
     checkpointMsTotal: after.checkpointMs - before.checkpointMs,
     maxCheckpointMs: Math.max(0, ...commits.filter((c) => c.checkpoint).map((c) => c.ms)),
+    stalls5InCommit: stalls.filter(overlaps).length,
     stalls20InCommit: stalls.filter((s) => s.ms >= 20 && overlaps(s)).length,
     dataMiB: await dataSize(p.dataDir),
   };
@@ -183,23 +189,25 @@ async function measure(
 /** Options of {@linkcode runLoopStalls}. */
 export interface StallOptions {
   jobs: number;
-  concurrency: number;
   warmup: number;
-  offlineDelays: number[];
+  /** Offline delay per call (ms) and jobs in flight of each load. */
+  loads: { delayMs: number; concurrency: number }[];
 }
 
 /** Runs each load against the three instances; returns their figures. */
 export async function runLoopStalls(options: StallOptions): Promise<StallFigures[]> {
   const out: StallFigures[] = [];
-  for (const delay of options.offlineDelays) {
-    console.log(`offline delay ${delay} ms: machine at start: ${await describeMachine()}`);
+  for (const { delayMs: delay, concurrency } of options.loads) {
+    const load = `${delay} ms per call, ${concurrency} in flight`;
+    const jobs = Math.min(options.jobs, 50 * concurrency);
+    console.log(`${load}: machine at start: ${await describeMachine()}`);
     const flags = [
       "--offline-delay-ms",
       String(delay),
       "--max-concurrent-jobs",
-      String(options.concurrency),
+      String(concurrency),
       "--max-queued-jobs",
-      String(options.concurrency * 2),
+      String(concurrency * 2),
     ];
     const dir = () => `/tmp/quillflow-bench-${crypto.randomUUID()}`;
     const instances: Probed[] = [];
@@ -210,20 +218,20 @@ export async function runLoopStalls(options: StallOptions): Promise<StallFigures
       for (const p of instances) {
         await runPool(
           options.warmup,
-          options.concurrency,
+          concurrency,
           (i) => runJob(p.server.url, "compat", `warm-up ${i}`),
         );
       }
       const figures: StallFigures[] = [];
       for (const p of instances) {
-        figures.push(await measure(p, options.jobs, options.concurrency, delay));
+        figures.push(await measure(p, jobs, concurrency, delay));
       }
       console.log(stallTable(figures));
       out.push(...figures);
     } finally {
       await Promise.all(instances.map((p) => p.server.stop()));
     }
-    console.log(`offline delay ${delay} ms: machine at end: ${await describeMachine()}`);
+    console.log(`${load}: machine at end: ${await describeMachine()}`);
   }
   return out;
 }
@@ -249,11 +257,11 @@ export function stallTable(figures: StallFigures[]): string {
       "checkpoints",
       "checkpoint ms (all)",
       "longest checkpoint ms",
-      "stalls ≥ 20 ms in a slow commit",
+      "stalls ≥ 5 (≥ 20) ms in a slow commit",
       "data MiB",
     ],
     figures.map((f) => [
-      `${f.offlineDelayMs} ms/call`,
+      `${f.offlineDelayMs} ms × ${f.concurrency}`,
       f.name,
       `${f.jobs - f.errors}/${f.jobs}`,
       fixed(f.jobsPerSecond, 0),
@@ -270,7 +278,7 @@ export function stallTable(figures: StallFigures[]): string {
       String(f.checkpoints),
       fixed(f.checkpointMsTotal, 0),
       fixed(f.maxCheckpointMs),
-      `${f.stalls20InCommit}/${f.stalls20}`,
+      `${f.stalls5InCommit}/${f.stalls5} (${f.stalls20InCommit}/${f.stalls20})`,
       fixed(f.dataMiB),
     ]),
   );
@@ -281,16 +289,24 @@ if (import.meta.main) {
     args: Deno.args,
     options: {
       jobs: { type: "string", default: "2000" },
-      concurrency: { type: "string", default: "100" },
       warmup: { type: "string", default: "300" },
-      "offline-delay-ms": { type: "string", default: "0,50" },
+      loads: { type: "string", default: "0x100,50x100,50x20" },
     },
+  });
+  const loads = values.loads.split(",").map((load) => {
+    const [delayMs, concurrency] = load.split("x").map(Number);
+    if (
+      delayMs === undefined || concurrency === undefined || !Number.isInteger(delayMs) ||
+      !Number.isInteger(concurrency) || concurrency <= 0
+    ) {
+      throw new TypeError(`A load is DELAYxCONCURRENCY, such as 50x20, not ${load}`);
+    }
+    return { delayMs, concurrency };
   });
   const figures = await runLoopStalls({
     jobs: Number(values.jobs),
-    concurrency: Number(values.concurrency),
     warmup: Number(values.warmup),
-    offlineDelays: values["offline-delay-ms"].split(",").map(Number),
+    loads,
   });
   console.log(stallTable(figures));
   console.log(`FIGURES ${JSON.stringify({ kind: "stalls", figures })}`);

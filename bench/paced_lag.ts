@@ -44,6 +44,8 @@ import type { SpawnedServer } from "./spawned_server.ts";
 /** One instance at one level. */
 export interface PacedFigures {
   name: string;
+  /** Which round of the level, from 0: ratios pair each instance with the relay's same round. */
+  round: number;
   jobs: number;
   errors: number;
   firstError?: string;
@@ -105,6 +107,7 @@ async function sampleRss(pid: number, until: Promise<unknown>): Promise<number> 
 async function level(
   instance: Instance,
   jobs: number,
+  round: number,
   options: PacedOptions,
   llm: SpawnedServer,
 ): Promise<PacedFigures> {
@@ -138,6 +141,7 @@ async function level(
   const times = ok.map((r) => r.jobMs);
   return {
     name: instance.name,
+    round,
     jobs,
     errors: errors.length,
     ...(errors[0] ? { firstError: errors[0].message } : {}),
@@ -225,8 +229,10 @@ export async function runPacedLag(options: PacedOptions): Promise<PacedLevel[]> 
       console.log(`${jobs} jobs: machine at start: ${await describeMachine()}`);
       const figures: PacedFigures[] = [];
       for (let round = 0; round < options.rounds; round++) {
-        for (const instance of instances) {
-          figures.push(await level(instance, jobs, options, llm));
+        // Every other round in reverse, so no instance always runs first after a pause.
+        const order = round % 2 === 0 ? instances : [...instances].reverse();
+        for (const instance of order) {
+          figures.push(await level(instance, jobs, round, options, llm));
         }
       }
       out.push({ jobs, figures });
@@ -261,7 +267,7 @@ export function pacedTable(levels: PacedLevel[]): string {
         fixed(100 * f.llmShare, 0),
         fixed(100 * f.clientShare, 0),
       ]);
-      const relay = figures.find((x) => x.name.startsWith("relay"));
+      const relay = figures.find((x) => x.name.startsWith("relay") && x.round === f.round);
       if (relay && f !== relay && !f.name.startsWith("relay")) {
         rows.push([
           "",
