@@ -6,10 +6,24 @@
  * @module
  */
 
+import type { LlmServerOptions } from "./llm_server.ts";
 import { type SpawnedServer, spawnServer } from "./spawned_server.ts";
 
 const root = new URL("../", import.meta.url);
 const path = (file: string) => new URL(file, root).pathname;
+
+/** How to run Quillflow's program, beyond its own flags. */
+export interface QuillflowRuntime {
+  /** Flags for `deno run` itself, such as `--cpu-prof`. */
+  denoFlags?: string[];
+  /**
+   * The program instead of `main.ts`, relative to this checkout: a benchmark wrapper that takes
+   * the same flags (`bench/stall_probe.ts`, `bench/proto_quillflow.ts`).
+   */
+  entry?: string;
+  /** Receives each line the program prints after its URL. */
+  onLine?: (line: string) => void;
+}
 
 /**
  * Starts Quillflow with `flags` after `--port 0 --log-level warn`; `checkout` is another copy of
@@ -19,16 +33,19 @@ export function spawnQuillflow(
   flags: string[],
   openFiles?: number,
   checkout?: string,
+  runtime: QuillflowRuntime = {},
 ): Promise<SpawnedServer> {
   // Only the durable store touches the file system.
   const durable = flags.includes("sqlite");
+  const entry = runtime.entry ?? "main.ts";
   return spawnServer({
     args: [
       "run",
       "--allow-net",
       "--allow-env",
       ...(durable ? ["--allow-read", "--allow-write"] : []),
-      checkout === undefined ? path("main.ts") : `${checkout.replace(/\/$/, "")}/main.ts`,
+      ...(runtime.denoFlags ?? []),
+      checkout === undefined ? path(entry) : `${checkout.replace(/\/$/, "")}/${entry}`,
       "--port",
       "0",
       "--log-level",
@@ -40,7 +57,16 @@ export function spawnQuillflow(
       ...flags,
     ],
     ...(openFiles === undefined ? {} : { openFiles }),
+    ...(runtime.onLine ? { onLine: runtime.onLine } : {}),
   });
+}
+
+/**
+ * The runtime of `bench/proto_quillflow.ts`: its worker prototypes load the worker's modules
+ * (from `bench/`, `src/` and `node_modules/`), which needs read access to this checkout.
+ */
+export function protoRuntime(): { entry: string; denoFlags: string[] } {
+  return { entry: "bench/proto_quillflow.ts", denoFlags: [`--allow-read=${root.pathname}`] };
 }
 
 /** Starts the floor with `flags` after `--port 0`. */
@@ -51,16 +77,41 @@ export function spawnFloor(flags: string[] = [], openFiles?: number): Promise<Sp
   });
 }
 
-/** Starts the loopback OpenAI-compatible server answering after `delayMs`; its URL ends in `/v1`. */
-export async function spawnLlmServer(delayMs: number): Promise<SpawnedServer> {
+/**
+ * Starts the loopback OpenAI-compatible server, answering each call after `delayMs` or paced as
+ * `options` say; its URL ends in `/v1`.
+ */
+export async function spawnLlmServer(options: number | LlmServerOptions): Promise<SpawnedServer> {
+  const answer = typeof options === "number" ? { delayMs: options } : options;
   const server = await spawnServer({
     args: [
       "run",
       "--allow-net=127.0.0.1",
       path("bench/llm_server.ts"),
-      "--delay-ms",
-      String(delayMs),
+      ...("wordMs" in answer
+        ? ["--word-ms", String(answer.wordMs), "--words", String(answer.words)]
+        : ["--delay-ms", String(answer.delayMs)]),
     ],
   });
   return { ...server, url: `${server.url}/v1` };
+}
+
+/**
+ * Starts the relay floor (`bench/relay_floor.ts`) against the LLM server at `llmUrl`, reading
+ * its answers over `transport`.
+ */
+export function spawnRelay(llmUrl: string, transport: string): Promise<SpawnedServer> {
+  return spawnServer({
+    args: [
+      "run",
+      "--allow-net=127.0.0.1",
+      path("bench/relay_floor.ts"),
+      "--port",
+      "0",
+      "--llm-url",
+      llmUrl,
+      "--transport",
+      transport,
+    ],
+  });
 }

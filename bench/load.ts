@@ -6,6 +6,9 @@
  * By default it starts the floor and Quillflow (offline writer, `--offline-delay-ms`) itself.
  * `--llm-delay-ms N` runs Quillflow on the `openai` provider against a loopback LLM server
  * answering after N ms and compares job times to the workflow's critical path (3 × N).
+ * `--relay TRANSPORT` (such as `tcp`; with `--target native` and `--llm-delay-ms`) adds the relay floor
+ * (`relay_floor.ts`) against the same LLM server, and Quillflow's ratios to it; `--protos
+ * worker-tcp,tcp` adds the service with prototype LLM clients (`proto_quillflow.ts`).
  * `--urls a,b` drives running instances too (no CPU or memory figures for those).
  *
  * Run: `deno run --allow-net=127.0.0.1 --allow-run --allow-read bench/load.ts --target compat
@@ -15,12 +18,25 @@
  */
 
 import { parseArgs } from "node:util";
-import { spawnFloor, spawnLlmServer, spawnQuillflow } from "./bench_servers.ts";
+import {
+  protoRuntime,
+  spawnFloor,
+  spawnLlmServer,
+  spawnQuillflow,
+  spawnRelay,
+} from "./bench_servers.ts";
+import { isTransportName } from "./chat_transports.ts";
 import { fixed, formatTable } from "./figures_table.ts";
 import { type JobTiming, runJob, type Target } from "./job_client.ts";
 import { runCriticalPath } from "./llm_critical_path.ts";
 import { percentile } from "./percentile.ts";
-import { describeMachine, readCpuSeconds, readMemory } from "./process_stats.ts";
+import { PROTO_LLM_CLIENTS } from "./proto_llm_clients.ts";
+import {
+  describeMachine,
+  readCpuSeconds,
+  readMainThreadCpuSeconds,
+  readMemory,
+} from "./process_stats.ts";
 import { runPool } from "./run_pool.ts";
 import type { SpawnedServer } from "./spawned_server.ts";
 
@@ -49,6 +65,13 @@ export interface LoadOptions {
   compare: string[];
   /** Measured passes per instance, alternating between instances. */
   rounds: number;
+  /**
+   * The relay floor's LLM transport, when it runs beside Quillflow (LLM runs on the native
+   * routes only).
+   */
+  relay: string | undefined;
+  /** Prototype LLM clients to run the service with as well (LLM runs only). */
+  protos: string[];
 }
 
 /** What one instance did. */
@@ -63,6 +86,8 @@ export interface LoadFigures {
   jobP99: number;
   /** Server CPU per job in ms; NaN for external instances. */
   cpuMsPerJob: number;
+  /** The same for the server's main thread, the one that runs its JavaScript. */
+  mainCpuMsPerJob: number;
   /** Load script CPU per job in ms. */
   clientCpuMsPerJob: number;
   /** LLM server CPU per job in ms (openai runs only). */
@@ -83,12 +108,15 @@ interface Instance {
   errors: Error[];
   wallMs: number;
   cpuS: number;
+  mainCpuS: number;
   clientCpuS: number;
   llmCpuS: number;
 }
 
 const cpu = (pid: number | undefined) =>
   pid === undefined ? Promise.resolve(NaN) : readCpuSeconds(pid);
+const mainCpu = (pid: number | undefined) =>
+  pid === undefined ? Promise.resolve(NaN) : readMainThreadCpuSeconds(pid);
 
 async function pass(
   instance: Instance,
@@ -97,7 +125,12 @@ async function pass(
   llmPid: number | undefined,
   measured: boolean,
 ): Promise<void> {
-  const [cpu0, self0, llm0] = await Promise.all([cpu(instance.pid), cpu(Deno.pid), cpu(llmPid)]);
+  const [cpu0, main0, self0, llm0] = await Promise.all([
+    cpu(instance.pid),
+    mainCpu(instance.pid),
+    cpu(Deno.pid),
+    cpu(llmPid),
+  ]);
   const started = performance.now();
   const results = await runPool(
     count,
@@ -108,10 +141,16 @@ async function pass(
         : runJob(instance.url, options.target, `benchmark topic ${i % 50}`),
   );
   const wallMs = performance.now() - started;
-  const [cpu1, self1, llm1] = await Promise.all([cpu(instance.pid), cpu(Deno.pid), cpu(llmPid)]);
+  const [cpu1, main1, self1, llm1] = await Promise.all([
+    cpu(instance.pid),
+    mainCpu(instance.pid),
+    cpu(Deno.pid),
+    cpu(llmPid),
+  ]);
   if (!measured) return;
   instance.wallMs += wallMs;
   instance.cpuS += cpu1 - cpu0;
+  instance.mainCpuS += main1 - main0;
   instance.clientCpuS += self1 - self0;
   instance.llmCpuS += llm1 - llm0;
   for (const result of results) {
@@ -134,6 +173,7 @@ async function figuresOf(instance: Instance): Promise<LoadFigures> {
     jobP50: percentile(instance.timings.map((t) => t.jobMs), 50),
     jobP99: percentile(instance.timings.map((t) => t.jobMs), 99),
     cpuMsPerJob: instance.cpuS * 1000 / all,
+    mainCpuMsPerJob: instance.mainCpuS * 1000 / all,
     clientCpuMsPerJob: instance.clientCpuS * 1000 / all,
     llmCpuMsPerJob: instance.llmCpuS * 1000 / all,
     peakRssMiB: peak,
@@ -156,6 +196,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadFigures[]> {
         errors: [],
         wallMs: 0,
         cpuS: 0,
+        mainCpuS: 0,
         clientCpuS: 0,
         llmCpuS: 0,
       });
@@ -192,6 +233,11 @@ export async function runLoad(options: LoadOptions): Promise<LoadFigures[]> {
       }
       // The LLM scenario's floor: the same calls with no service in between.
       if (llm) add("llm-path", llm.url, llm.pid, true);
+      if (llm && options.relay !== undefined) {
+        const relay = await spawnRelay(llm.url, options.relay);
+        started.push(relay);
+        add("relay", relay.url, relay.pid);
+      }
       for (const store of options.stores) {
         // A fresh data folder per instance, so each store starts empty; left in /tmp afterwards.
         const storeFlags = () =>
@@ -206,6 +252,18 @@ export async function runLoad(options: LoadOptions): Promise<LoadFigures[]> {
           const other = await spawnQuillflow([...flags, ...storeFlags()], undefined, checkout);
           started.push(other);
           add(`compare${i + 1}${suffix}`, other.url, other.pid);
+        }
+        if (llm) {
+          for (const proto of options.protos) {
+            const other = await spawnQuillflow(
+              [...flags, ...storeFlags(), "--proto-llm", proto],
+              undefined,
+              undefined,
+              protoRuntime(),
+            );
+            started.push(other);
+            add(`quillflow+${proto}${suffix}`, other.url, other.pid);
+          }
         }
       }
     }
@@ -239,6 +297,7 @@ export function loadTable(figures: LoadFigures[], options: LoadOptions): string 
       fixed(f.jobP50),
       fixed(f.jobP99),
       fixed(f.cpuMsPerJob, 3),
+      fixed(f.mainCpuMsPerJob, 3),
       fixed(f.clientCpuMsPerJob, 3),
       fixed(f.peakRssMiB, 0),
     ]);
@@ -252,8 +311,25 @@ export function loadTable(figures: LoadFigures[], options: LoadOptions): string 
         fixed(f.jobP50 / floor.jobP50, 2),
         fixed(f.jobP99 / floor.jobP99, 2),
         fixed(f.cpuMsPerJob / floor.cpuMsPerJob, 2),
+        fixed(f.mainCpuMsPerJob / floor.mainCpuMsPerJob, 2),
         fixed(f.clientCpuMsPerJob / floor.clientCpuMsPerJob, 2),
         fixed(f.peakRssMiB / floor.peakRssMiB, 2),
+      ]);
+    }
+    const relay = figures.find((x) => x.name === "relay");
+    if (relay && f.name.startsWith("quillflow") || relay && f.name.startsWith("compare")) {
+      rows.push([
+        "  ÷ relay",
+        "",
+        fixed(f.jobsPerSecond / relay.jobsPerSecond, 2),
+        fixed(f.firstEventP50 / relay.firstEventP50, 2),
+        fixed(f.firstEventP99 / relay.firstEventP99, 2),
+        fixed(f.jobP50 / relay.jobP50, 2),
+        fixed(f.jobP99 / relay.jobP99, 2),
+        fixed(f.cpuMsPerJob / relay.cpuMsPerJob, 2),
+        fixed(f.mainCpuMsPerJob / relay.mainCpuMsPerJob, 2),
+        "",
+        fixed(f.peakRssMiB / relay.peakRssMiB, 2),
       ]);
     }
     const path = figures.find((x) => x.name === "llm-path");
@@ -266,6 +342,7 @@ export function loadTable(figures: LoadFigures[], options: LoadOptions): string 
         "",
         fixed(f.jobP50 / path.jobP50, 2),
         fixed(f.jobP99 / path.jobP99, 2),
+        "",
         "",
         "",
         "",
@@ -283,6 +360,7 @@ export function loadTable(figures: LoadFigures[], options: LoadOptions): string 
         "",
         "",
         "",
+        "",
       ]);
     }
   }
@@ -295,6 +373,7 @@ export function loadTable(figures: LoadFigures[], options: LoadOptions): string 
     "job p50 ms",
     "job p99 ms",
     "server CPU ms/job",
+    "main-thread CPU ms/job",
     "load CPU ms/job",
     "peak RSS MiB",
   ];
@@ -334,8 +413,23 @@ export function parseLoadArgs(args: string[]): LoadOptions {
       "no-quillflow": { type: "boolean", default: false },
       rounds: { type: "string", default: "1" },
       store: { type: "string", default: "memory" },
+      relay: { type: "string" },
+      protos: { type: "string", default: "" },
     },
   });
+  const protos = values.protos.split(",").filter((p) => p !== "");
+  for (const proto of protos) {
+    if (!Object.hasOwn(PROTO_LLM_CLIENTS, proto)) {
+      throw new TypeError(`Unknown --protos ${proto}: one of ${Object.keys(PROTO_LLM_CLIENTS)}`);
+    }
+  }
+  const relay = values.relay === undefined ? undefined : values.relay || "tcp";
+  if (relay !== undefined && !isTransportName(relay)) {
+    throw new TypeError(`--relay takes a transport of bench/chat_transports.ts, not ${relay}`);
+  }
+  if (relay !== undefined && (values.target !== "native" || values["llm-delay-ms"] === undefined)) {
+    throw new TypeError("--relay runs with --target native and --llm-delay-ms only");
+  }
   const stores = values.store.split(",").map((s) => s.trim());
   if (stores.length === 0 || stores.some((s) => s !== "memory" && s !== "sqlite")) {
     throw new TypeError(
@@ -368,6 +462,8 @@ export function parseLoadArgs(args: string[]): LoadOptions {
     floor: !values["no-floor"],
     quillflow: !values["no-quillflow"],
     rounds: Math.max(1, count("rounds", values.rounds)),
+    relay,
+    protos,
   };
 }
 

@@ -22,8 +22,22 @@ async function readProcFile(pid: number | "self", file: string): Promise<string>
 const CLOCK_TICKS = 100;
 
 /** CPU seconds (user + system) process `pid` has used; `"self"` reads this process. */
-export async function readCpuSeconds(pid: number | "self"): Promise<number> {
-  const stat = await readProcFile(pid, "stat");
+export function readCpuSeconds(pid: number | "self"): Promise<number> {
+  return readStatCpu(pid, "stat");
+}
+
+/**
+ * CPU seconds (user + system) of the main thread of process `pid`: the one that runs its
+ * JavaScript, so the one that saturates first (V8's helper threads, the garbage collector's
+ * concurrent work and Deno's blocking-task pool count in `readCpuSeconds` but not here).
+ */
+export function readMainThreadCpuSeconds(pid: number | "self"): Promise<number> {
+  const target = pid === "self" ? Deno.pid : pid;
+  return readStatCpu(pid, `task/${target}/stat`);
+}
+
+async function readStatCpu(pid: number | "self", file: string): Promise<number> {
+  const stat = await readProcFile(pid, file);
   // The command name may hold spaces and parentheses: the fields start after the last ")".
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   const utime = Number(fields[11]);

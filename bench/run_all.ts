@@ -1,9 +1,12 @@
 /**
  * The whole benchmark kit in one command (`deno task bench`): the load script on the
- * compatibility and native routes at zero LLM delay, the 50 ms LLM run through the `openai`
- * provider, fan-out, idle streams, then the `deno bench` micro-benchmarks. Each scenario runs as
- * its own process (a fresh client); their tables are printed as they finish, then every goal of
- * the benchmark issue with its measured value and whether it held.
+ * compatibility and native routes at zero LLM delay, the 50 ms LLM runs through the `openai`
+ * provider (compatibility routes against the critical path, native routes against the relay
+ * floor), CPU per streamed chunk against minimal readers, delivery lag at realistic pacing,
+ * event-loop stalls under durable load, fan-out, idle streams, then the `deno bench`
+ * micro-benchmarks. Each scenario runs as its own process (a fresh client); their tables are
+ * printed as they finish, then every goal of the benchmark issues with its measured value and
+ * whether it held.
  *
  * `--quick` runs every scenario small, to check the kit works in a minute or two.
  *
@@ -11,9 +14,12 @@
  */
 
 import { fixed, formatTable } from "./figures_table.ts";
+import { cheapestReader, type ChunkCostFigures } from "./chunk_cost.ts";
 import type { FanoutFigures } from "./fanout.ts";
 import type { IdleFigures } from "./idle_streams.ts";
 import type { LoadFigures } from "./load.ts";
+import type { StallFigures } from "./loop_stalls.ts";
+import type { PacedLevel } from "./paced_lag.ts";
 import { describeMachine } from "./process_stats.ts";
 
 const here = (file: string) => new URL(file, import.meta.url).pathname;
@@ -28,7 +34,10 @@ interface Scenario {
 type Figures =
   | { kind: "load"; figures: LoadFigures[] }
   | { kind: "fanout"; figures: FanoutFigures[] }
-  | { kind: "idle"; figures: IdleFigures[] };
+  | { kind: "idle"; figures: IdleFigures[] }
+  | { kind: "chunks"; figures: ChunkCostFigures[] }
+  | { kind: "paced"; levels: PacedLevel[] }
+  | { kind: "stalls"; figures: StallFigures[] };
 
 function scenarios(quick: boolean): Scenario[] {
   const n = (full: number, small: number) => String(quick ? small : full);
@@ -71,6 +80,39 @@ function scenarios(quick: boolean): Scenario[] {
         "50",
         "--no-floor",
       ],
+    },
+    {
+      // Issue 17, goal 2: the service against the relay floor, same LLM server, one run.
+      name: "llm-50ms-relay",
+      script: "load.ts",
+      args: [
+        "--target",
+        "native",
+        "--jobs",
+        n(400, 100),
+        "--concurrency",
+        "100",
+        "--warmup",
+        "100",
+        "--llm-delay-ms",
+        "50",
+        "--no-floor",
+        "--relay",
+        "tcp",
+        "--rounds",
+        n(2, 1),
+      ],
+    },
+    {
+      name: "chunk-cost",
+      script: "chunk_cost.ts",
+      args: quick ? ["--quick", "--rounds", "1"] : ["--rounds", "2"],
+    },
+    { name: "paced", script: "paced_lag.ts", args: ["--levels", quick ? "20,50" : "50,200,400"] },
+    {
+      name: "stalls",
+      script: "loop_stalls.ts",
+      args: ["--jobs", n(2000, 300), "--warmup", n(300, 100)],
     },
     { name: "fanout", script: "fanout.ts", args: ["--watchers", n(5000, 300)] },
     { name: "idle", script: "idle_streams.ts", args: ["--streams", n(10000, 1000)] },
@@ -127,7 +169,7 @@ function goals(results: Map<string, Figures>): Goal[] {
     });
     const cpu = service.cpuMsPerJob / floor.cpuMsPerJob;
     out.push({
-      goal: "zero delay: CPU/job ≤ 1.5 × floor",
+      goal: "17.5 zero delay: CPU/job ≤ 1.5 × floor",
       measured: `${fixed(service.cpuMsPerJob, 3)} vs ${fixed(floor.cpuMsPerJob, 3)} ms = ${
         fixed(cpu, 2)
       } ×`,
@@ -175,7 +217,7 @@ function goals(results: Map<string, Figures>): Goal[] {
   if (floor && service && durable) {
     const cpu = durable.cpuMsPerJob / floor.cpuMsPerJob;
     out.push({
-      goal: "durable store: CPU/job ≤ 2 × floor",
+      goal: "17.5 durable store: CPU/job ≤ 2 × floor",
       measured: `${fixed(durable.cpuMsPerJob, 3)} vs ${fixed(floor.cpuMsPerJob, 3)} ms = ${
         fixed(cpu, 2)
       } × (memory store ${fixed(service.cpuMsPerJob / floor.cpuMsPerJob, 2)} ×); jobs/s ${
@@ -183,6 +225,89 @@ function goals(results: Map<string, Figures>): Goal[] {
       } × the memory store's`,
       held: cpu <= 2,
     });
+  }
+  out.push(...issue17Goals(results, load));
+  return out;
+}
+
+/** The goals of issue 17 ("Performance where it matters") that the new scenarios measure. */
+function issue17Goals(
+  results: Map<string, Figures>,
+  load: (name: string) => LoadFigures[] | undefined,
+): Goal[] {
+  const out: Goal[] = [];
+  const chunks = results.get("chunk-cost");
+  if (chunks?.kind === "chunks") {
+    for (const { mode, rows } of chunks.figures) {
+      const cheapest = cheapestReader(rows);
+      const service = rows.find((r) => r.name === "quillflow");
+      if (!cheapest || !service) continue;
+      const per = (r: typeof service) => 1e6 * r.cpuS / r.chunks;
+      const ratio = per(service) / per(cheapest);
+      out.push({
+        goal: `17.1 CPU per streamed chunk (${mode}) ≤ 2 × the cheapest reader`,
+        measured: `${fixed(per(service), 1)} vs ${
+          fixed(per(cheapest), 1)
+        } µs (${cheapest.name}) = ${fixed(ratio, 2)} ×`,
+        held: ratio <= 2,
+      });
+    }
+  }
+  const relayRun = load("llm-50ms-relay");
+  const relay = relayRun?.find((f) => f.name === "relay");
+  const q = relayRun?.find((f) => f.name === "quillflow");
+  if (relay && q) {
+    const p50 = q.jobP50 / relay.jobP50;
+    const p99 = q.jobP99 / relay.jobP99;
+    const cpu = q.cpuMsPerJob / relay.cpuMsPerJob;
+    out.push({
+      goal: "17.2 50 ms LLM, native, 400 @ 100: p50 ≤ 1.15 ×, p99 ≤ 1.5 ×, CPU/job ≤ 2 × relay",
+      measured: `p50 ${fixed(q.jobP50, 0)} vs ${fixed(relay.jobP50, 0)} ms = ${
+        fixed(p50, 2)
+      } ×; p99 ${fixed(q.jobP99, 0)} vs ${fixed(relay.jobP99, 0)} ms = ${fixed(p99, 2)} ×; CPU ${
+        fixed(q.cpuMsPerJob, 2)
+      } vs ${fixed(relay.cpuMsPerJob, 2)} ms = ${fixed(cpu, 2)} ×`,
+      held: p50 <= 1.15 && p99 <= 1.5 && cpu <= 2,
+    });
+  }
+  const paced = results.get("paced");
+  if (paced?.kind === "paced") {
+    for (const { jobs, figures } of paced.levels) {
+      const r = figures.find((f) => f.name.startsWith("relay"));
+      const s = figures.find((f) => f.name === "quillflow");
+      if (!r || !s) continue;
+      const ratio = s.lagP99 / r.lagP99;
+      out.push({
+        goal: `17.3 paced, ${jobs} jobs: lag p99 ≤ 1.5 × relay`,
+        measured: `${fixed(s.lagP99)} vs ${fixed(r.lagP99)} ms = ${fixed(ratio, 2)} × (CPU ${
+          fixed(100 * s.cpuShare, 0)
+        } % vs ${fixed(100 * r.cpuShare, 0)} %, RSS ${fixed(s.rssMiB, 0)} vs ${
+          fixed(r.rssMiB, 0)
+        } MiB)`,
+        held: ratio <= 1.5 && s.errors === 0,
+      });
+    }
+  }
+  const stalls = results.get("stalls");
+  if (stalls?.kind === "stalls") {
+    for (const f of stalls.figures.filter((x) => x.name === "sqlite")) {
+      out.push({
+        goal:
+          `17.4 durable load (${f.offlineDelayMs} ms/call × ${f.concurrency}): longest stall ≤ 5 ms`,
+        measured: `${fixed(f.maxStallMs)} ms; ${f.checkpoints} checkpoints, longest ${
+          fixed(f.maxCheckpointMs)
+        } ms; memory store: ${
+          fixed(
+            stalls.figures.find((x) =>
+              x.name === "memory" && x.offlineDelayMs === f.offlineDelayMs &&
+              x.concurrency === f.concurrency
+            )
+              ?.maxStallMs ?? NaN,
+          )
+        } ms`,
+        held: f.maxStallMs <= 5,
+      });
+    }
   }
   return out;
 }

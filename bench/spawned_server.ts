@@ -23,6 +23,8 @@ export interface SpawnOptions {
   openFiles?: number;
   /** How long to wait for the URL line. Default 60 s. */
   timeoutMs?: number;
+  /** Receives each line printed after the URL line (stdout is drained either way). */
+  onLine?: (line: string) => void;
 }
 
 const URL_IN_LINE = /https?:\/\/[\w.\[\]:-]+/;
@@ -65,8 +67,25 @@ export async function spawnServer(options: SpawnOptions): Promise<SpawnedServer>
     clearTimeout(deadline);
   }
   // Keep reading so the child never blocks on a full pipe.
+  const onLine = options.onLine;
   (async () => {
-    while (!(await lines.read()).done) { /* drain */ }
+    // What followed the URL, less the rest of its line (which may not have arrived yet).
+    let rest = seen.slice(seen.indexOf(url));
+    let inUrlLine = true;
+    for (;;) {
+      if (onLine) {
+        const complete = rest.split("\n");
+        rest = complete.pop() ?? "";
+        if (inUrlLine && complete.length > 0) {
+          complete.shift();
+          inUrlLine = false;
+        }
+        for (const line of complete) onLine(line);
+      }
+      const { value, done } = await lines.read();
+      if (done) break;
+      if (onLine) rest += value;
+    }
   })().catch(() => {});
   const status = child.status;
   return {

@@ -2,8 +2,10 @@
  * Reads the event stream of an OpenAI-compatible streaming chat completion: the text deltas, in
  * order, until `data: [DONE]` or the end of the body.
  *
- * The `openai` SDK still makes the request (base URL, auth, status errors); only the body is read
- * here. The SDK's own stream iterator cost 65-90 µs of CPU per chunk, through layers of async
+ * Used when the `openai` client is given a `fetch` or a reader of its own: the SDK makes the
+ * request (base URL, auth, status errors) and only the body is read here; by default streamed
+ * requests go over `node:http` (`node_chat_transport.ts`), through the same parser
+ * (`chat_event_parser.ts`). The SDK's own stream iterator cost 65-90 µs of CPU per chunk, through layers of async
  * generators, and a job streams hundreds of chunks: that was most of the service's CPU with a
  * real LLM behind it (BENCHMARKS.md). This reader is one loop over the body's bytes. Against
  * `npm:eventsource-parser` doing the same job (`bench/chat_stream_readers.ts`) it is as fast
@@ -13,9 +15,9 @@
  */
 
 import { describeError } from "../core/describe_error.ts";
+import { ChatEventParser, type StreamErrorFactory } from "./chat_event_parser.ts";
 
-/** Builds the error to throw for an `error` event or a chunk carrying `error` (the SDK's error type). */
-export type StreamErrorFactory = (error: unknown) => Error;
+export { MAX_SSE_LINE, type StreamErrorFactory } from "./chat_event_parser.ts";
 
 /**
  * Thrown when the body breaks off (the connection closed) before the stream said it was done:
@@ -35,30 +37,6 @@ export class StreamCutError extends Error {
     this.name = "StreamCutError";
     this.received = received;
   }
-}
-
-/**
- * The longest line, and the most data one event may gather, in UTF-16 code units (1 Mi). A
- * chunk of a chat stream is a few hundred bytes; a body that goes on past this without a line
- * break or an event end is broken, and reading on would only grow memory.
- */
-export const MAX_SSE_LINE = 1 << 20;
-
-const LF = 10;
-const SPACE = 32;
-
-function deltaOf(chunk: unknown): string | undefined {
-  if (typeof chunk !== "object" || chunk === null) return undefined;
-  const choices = (chunk as { choices?: unknown }).choices;
-  if (!Array.isArray(choices)) return undefined;
-  const delta = (choices[0] as { delta?: { content?: unknown } } | undefined)?.delta?.content;
-  return typeof delta === "string" ? delta : undefined;
-}
-
-function tooLong(what: string): RangeError {
-  return new RangeError(
-    `The LLM's stream held ${what} longer than ${MAX_SSE_LINE} characters: it is not read further`,
-  );
 }
 
 /**
@@ -106,141 +84,14 @@ export async function readChatStream(
     onUsage?: (usage: Record<string, unknown>) => void;
   },
 ): Promise<string> {
-  const { signal, toError } = options;
+  const { signal } = options;
   const reader = body.getReader();
-  // Strips one leading byte order mark, even split across reads, as the standard asks.
-  const decoder = new TextDecoder();
-  let buffer = "";
-  /** The last line ended with a CR at the end of a read: an LF opening the next is its pair. */
-  let pendingLf = false;
-  let event = "";
-  let data = "";
-  let hasData = false;
-  let answer = "";
+  const parser = new ChatEventParser({
+    onDelta,
+    toError: options.toError,
+    onUsage: options.onUsage,
+  });
   let finished = false;
-
-  /** Handles one complete event; returns whether the stream said it is done. */
-  const dispatch = (): boolean => {
-    const payload = data;
-    const type = event;
-    data = "";
-    hasData = false;
-    event = "";
-    if (payload === "[DONE]") return true;
-    let chunk: unknown;
-    try {
-      chunk = JSON.parse(payload);
-    } catch {
-      // Some servers say what went wrong in plain words.
-      if (type === "error") throw toError({ message: payload });
-      if (payload === "") return false;
-      throw new SyntaxError(
-        `The LLM's stream held an event that is not JSON: ${JSON.stringify(payload.slice(0, 80))}`,
-      );
-    }
-    const error = (chunk as { error?: unknown } | null)?.error;
-    if (type === "error") throw toError(error ?? chunk);
-    if (error) throw toError(error);
-    const delta = deltaOf(chunk);
-    if (delta) {
-      answer += delta;
-      onDelta(delta);
-    }
-    const usage = (chunk as { usage?: unknown } | null)?.usage;
-    if (typeof usage === "object" && usage !== null) {
-      options.onUsage?.(usage as Record<string, unknown>);
-    }
-    return false;
-  };
-
-  /** Handles the line `buffer[start, end)`; returns whether the stream said it is done. */
-  const line = (start: number, end: number): boolean => {
-    if (start === end) {
-      if (hasData) return dispatch();
-      event = "";
-      return false;
-    }
-    let field: string;
-    let value: string;
-    // The common line first: every chunk of the answer is one `data: {...}` line.
-    if (buffer.startsWith("data:", start)) {
-      field = "data";
-      value = buffer.slice(buffer.charCodeAt(start + 5) === SPACE ? start + 6 : start + 5, end);
-    } else {
-      const colon = buffer.indexOf(":", start);
-      if (colon === start) return false; // a comment
-      if (colon === -1 || colon > end) {
-        field = buffer.slice(start, end);
-        value = "";
-      } else {
-        field = buffer.slice(start, colon);
-        value = buffer.slice(buffer.charCodeAt(colon + 1) === SPACE ? colon + 2 : colon + 1, end);
-      }
-    }
-    if (field === "data") {
-      data = hasData ? `${data}\n${value}` : value;
-      hasData = true;
-      if (data.length > MAX_SSE_LINE) throw tooLong("an event");
-    } else if (field === "event") {
-      event = value;
-    } // `id` and `retry` mean nothing here; other fields are ignored, as the standard says
-    return false;
-  };
-
-  /** Takes the complete lines out of `buffer`; returns whether the stream said it is done. */
-  const lines = (): boolean => {
-    let start = 0;
-    let lf = buffer.indexOf("\n");
-    let cr = buffer.indexOf("\r");
-    if (cr === -1) {
-      // No CR in sight, as in nearly every stream: lines end at LF.
-      while (lf !== -1) {
-        if (line(start, lf)) return true;
-        start = lf + 1;
-        // The blank line that ends most events straight after their one data line.
-        if (hasData && buffer.charCodeAt(start) === LF) {
-          start++;
-          if (dispatch()) return true;
-        }
-        lf = buffer.indexOf("\n", start);
-      }
-    } else {
-      // Each looked up again only once passed.
-      while (lf !== -1 || cr !== -1) {
-        let end: number;
-        let next: number;
-        if (cr !== -1 && (lf === -1 || cr < lf)) {
-          end = cr;
-          if (cr + 1 === buffer.length) {
-            next = cr + 1;
-            pendingLf = true;
-          } else {
-            next = buffer.charCodeAt(cr + 1) === LF ? cr + 2 : cr + 1;
-          }
-        } else {
-          end = lf;
-          next = lf + 1;
-        }
-        if (line(start, end)) return true;
-        start = next;
-        if (lf !== -1 && lf < start) lf = buffer.indexOf("\n", start);
-        if (cr !== -1 && cr < start) cr = buffer.indexOf("\r", start);
-      }
-    }
-    buffer = start === 0 ? buffer : buffer.slice(start);
-    if (buffer.length > MAX_SSE_LINE) throw tooLong("a line");
-    return false;
-  };
-
-  const take = (decoded: string): boolean => {
-    if (decoded === "") return false;
-    if (pendingLf) {
-      pendingLf = false;
-      if (decoded.charCodeAt(0) === LF) decoded = decoded.slice(1);
-    }
-    buffer = buffer === "" ? decoded : buffer + decoded;
-    return lines();
-  };
 
   // Ends a read that is waiting on a stalled body at once, whatever the body does on abort.
   const stop = () => reader.cancel(signal.reason).catch(() => {});
@@ -254,15 +105,14 @@ export async function readChatStream(
       } catch (error) {
         // Deno says only "error reading a body from connection": say it was cut, and where.
         if (signal.aborted) throw signal.reason;
-        throw new StreamCutError(answer.length, { cause: error });
+        throw new StreamCutError(parser.answer.length, { cause: error });
       }
       const { value, done } = read;
       if (done) {
-        // What is left is an unfinished line or event: the standard drops it.
-        take(decoder.decode());
+        parser.end();
         break;
       }
-      finished = take(decoder.decode(value, { stream: true }));
+      finished = parser.push(value);
     }
   } catch (error) {
     if (signal.aborted) throw signal.reason;
@@ -273,5 +123,5 @@ export async function readChatStream(
     reader.cancel().catch(() => {});
   }
   if (signal.aborted) throw signal.reason;
-  return answer;
+  return parser.answer;
 }

@@ -7,6 +7,8 @@
 
 import OpenAI from "openai";
 import { readChatStream, StreamCutError } from "./chat_completion_reader.ts";
+import type { ChatEventHandlers } from "./chat_event_parser.ts";
+import { streamChatOverNode } from "./node_chat_transport.ts";
 import type { LlmCallOptions, LlmClient, LlmRequest, LlmUsage } from "./llm_client.ts";
 import { explainLlmFailure } from "./llm_failure.ts";
 import { retry, RetryError } from "../core/retry.ts";
@@ -26,11 +28,12 @@ export interface OpenAiClientOptions {
   /** Wait before the second attempt in ms (doubles, jittered). Default 500. */
   minRetryDelayMs?: number;
   /**
-   * Makes the HTTP requests; Deno's `fetch` by default. The transport seam: a client over
-   * `node:http`, or one that hands requests to a Worker, fits here without touching the workflow.
+   * Makes the HTTP requests through the SDK; Deno's `fetch` by default. Streamed requests go
+   * over `node:http` instead (`node_chat_transport.ts`), unless this or `readStream` is given:
+   * then they too go through the SDK and this `fetch`, their bodies read by `readStream`.
    */
   fetch?: (url: string | URL | Request, init?: RequestInit) => Promise<Response>;
-  /** Reads a streamed answer's body into deltas; {@linkcode readChatStream} by default. */
+  /** Reads a streamed answer's `fetch` body into deltas; {@linkcode readChatStream} by default. */
   readStream?: typeof readChatStream;
 }
 
@@ -89,6 +92,8 @@ export class OpenAiClient implements LlmClient {
   readonly #minRetryDelayMs: number;
   readonly #timeoutMs: number;
   readonly #readStream: typeof readChatStream;
+  /** Whether streamed answers go through the SDK's `fetch` (a transport or reader was given). */
+  readonly #streamViaFetch: boolean;
   /** Whether streamed requests ask for usage; off once the server refused the option. */
   #askUsage = true;
 
@@ -99,6 +104,7 @@ export class OpenAiClient implements LlmClient {
     this.#maxAttempts = options.maxAttempts ?? 3;
     this.#minRetryDelayMs = options.minRetryDelayMs ?? 500;
     this.#readStream = options.readStream ?? readChatStream;
+    this.#streamViaFetch = options.fetch !== undefined || options.readStream !== undefined;
     const transport = options.fetch ?? ((url, init) => fetch(url, init));
     this.#client = new OpenAI({
       apiKey: options.apiKey,
@@ -192,19 +198,22 @@ export class OpenAiClient implements LlmClient {
       onUsage(readUsage(completion.usage));
       return completion.choices[0]?.message?.content ?? "";
     }
-    // The SDK makes the request and throws for an error status; the body is read by
-    // `readChatStream`, at a fraction of the SDK's stream iterator's CPU per chunk.
-    const stream = (askUsage: boolean) =>
-      this.#client.chat.completions.create({
-        model: this.model,
-        messages,
-        stream: true,
-        // The usage of a streamed answer comes in a last chunk, only when asked for.
-        ...(askUsage ? { stream_options: { include_usage: true } } : {}),
-      }, { signal }).asResponse();
-    let response: Response;
+    const body = (askUsage: boolean) => ({
+      model: this.model,
+      messages,
+      stream: true as const,
+      // The usage of a streamed answer comes in a last chunk, only when asked for.
+      ...(askUsage ? { stream_options: { include_usage: true } } : {}),
+    });
+    const handlers = {
+      onDelta,
+      onUsage: (usage: Record<string, unknown>) => onUsage(readUsage(usage)),
+    };
+    const ask = this.#streamViaFetch
+      ? (askUsage: boolean) => this.#streamViaSdk(body(askUsage), signal, handlers)
+      : (askUsage: boolean) => this.#streamViaNode(body(askUsage), signal, handlers);
     try {
-      response = await stream(this.#askUsage);
+      return await ask(this.#askUsage);
     } catch (error) {
       // A server that refuses the option (older OpenAI-compatible ones may): ask without it,
       // and never again; its calls report no usage.
@@ -212,19 +221,85 @@ export class OpenAiClient implements LlmClient {
         /stream_options|include_usage/i.test(error.message);
       if (!refused) throw error;
       this.#askUsage = false;
-      response = await stream(false);
+      return await ask(false);
     }
-    if (!response.body) throw new TypeError("The LLM answered a streaming request with no body");
-    return await this.#readStream(response.body, onDelta, {
+  }
+
+  /**
+   * The SDK builds the request (base URL, auth, its headers); `node:http` sends it and its
+   * `data` events go straight into the parser, with no web stream per chunk.
+   */
+  async #streamViaNode(
+    body: OpenAI.ChatCompletionCreateParamsStreaming,
+    signal: AbortSignal,
+    handlers: Omit<ChatEventHandlers, "toError">,
+  ): Promise<string> {
+    const built = await this.#client.buildRequest({
+      method: "post",
+      path: "/chat/completions",
+      body,
+      stream: true,
       signal,
-      onUsage: (usage) => onUsage(readUsage(usage)),
-      toError: (error) =>
-        new OpenAI.APIError(
-          undefined,
-          typeof error === "object" && error !== null ? error : { message: String(error) },
-          undefined,
-          response.headers,
-        ),
+    });
+    return await streamChatOverNode(
+      {
+        url: built.url,
+        headers: new Headers(built.req.headers),
+        body: String(built.req.body),
+        signal,
+      },
+      handlers,
+      {
+        status: statusError,
+        stream: streamError,
+        connection: (cause) => new OpenAI.APIConnectionError({ cause }),
+      },
+    );
+  }
+
+  /** The SDK makes the request with the given `fetch`; `readStream` reads the body. */
+  async #streamViaSdk(
+    body: OpenAI.ChatCompletionCreateParamsStreaming,
+    signal: AbortSignal,
+    handlers: Omit<ChatEventHandlers, "toError">,
+  ): Promise<string> {
+    const response = await this.#client.chat.completions.create(body, { signal }).asResponse();
+    if (!response.body) throw new TypeError("The LLM answered a streaming request with no body");
+    return await this.#readStream(response.body, handlers.onDelta, {
+      signal,
+      ...(handlers.onUsage ? { onUsage: handlers.onUsage } : {}),
+      toError: (error) => streamError(error, response.headers),
     });
   }
+}
+
+/** The provider's error for an `error` event or chunk in a stream that started well. */
+function streamError(error: unknown, headers: Headers): Error {
+  return new OpenAI.APIError(
+    undefined,
+    typeof error === "object" && error !== null ? error : { message: String(error) },
+    undefined,
+    headers,
+  );
+}
+
+/** The provider's error for a non-2xx answer whose body is `text`, typed as the SDK types it. */
+function statusError(status: number, text: string, headers: Headers): Error {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  // As the SDK's `makeStatusError`: a body without `error` is the error itself.
+  const error = typeof json === "object" && json !== null &&
+      (json as { error?: unknown }).error == null
+    ? { error: json }
+    : json;
+  return OpenAI.APIError.generate(
+    status,
+    error as Record<string, unknown> | undefined,
+    json === undefined ? text : undefined,
+    headers,
+  );
 }

@@ -1,0 +1,137 @@
+/**
+ * Quillflow's command line (`main.ts`) with two probes beside it, so event-loop stalls are
+ * measured with no change to `src/`:
+ *
+ * - a timer-lag probe: a `setTimeout` chain every `PROBE_PERIOD_MS` (4 ms: shorter ones are
+ *   clamped to 4 ms once nested) records how late each tick ran; a loop blocked for S ms shows
+ *   as a tick up to S ms late.
+ * - SQL timing: `DatabaseSync.prototype.exec` of `node:sqlite` is wrapped to time every call,
+ *   so each `COMMIT` of the durable store (its group commit, where SQLite runs its automatic WAL
+ *   checkpoints) is timed where it runs, on the main thread. A commit after which the database
+ *   file (`--data-dir`/quillflow.db) has a new modification time ran a checkpoint: in WAL mode
+ *   only a checkpoint writes to that file.
+ *
+ * It prints, on stdout, `STALL {"at","ms"}` for each tick at least 5 ms late,
+ * `COMMIT {"at","ms","checkpoint"}` for each `COMMIT` that long or that checkpointed (`at`: ms
+ * since the epoch when it ended), and every second `PROBE {json}` with running totals (`bench/loop_stalls.ts` reads
+ * them). `--probe-checkpoint off` turns SQLite's automatic checkpoints off
+ * (`wal_autocheckpoint = 0`) right after the store sets WAL mode: the A/B run that tells whether
+ * the long commits are checkpoints.
+ *
+ * Run: `deno run --allow-net --allow-env --allow-read --allow-write bench/stall_probe.ts
+ * [--probe-checkpoint off] --port 0 --store sqlite --data-dir /tmp/x` (every other flag is the
+ * command's own)
+ *
+ * @module
+ */
+
+import { DatabaseSync } from "node:sqlite";
+import denoJson from "../deno.json" with { type: "json" };
+import { runCli } from "../src/cli.ts";
+
+const env = (name: string): string | undefined => {
+  try {
+    return Deno.env.get(name);
+  } catch {
+    return undefined;
+  }
+};
+
+const PERIOD_MS = 4;
+const REPORT_MS = 5;
+/** Upper bounds of the lateness histogram's buckets, ms; the last bucket is open. */
+export const BUCKETS_MS = [1, 2, 5, 10, 20, 50, 100];
+
+/** The running totals of a `PROBE` line. */
+export interface ProbeTotals {
+  ticks: number;
+  /** Ticks by lateness, one count per `BUCKETS_MS` bucket and one above the last. */
+  histogram: number[];
+  maxLateMs: number;
+  commits: number;
+  commitMs: number;
+  maxCommitMs: number;
+  /** Commits that ran a checkpoint, and their time. */
+  checkpoints: number;
+  checkpointMs: number;
+  checkpoint: "auto" | "off";
+}
+
+const now = () => performance.timeOrigin + performance.now();
+
+function startProbe(checkpoint: "auto" | "off", databaseFile: string | undefined): ProbeTotals {
+  const totals: ProbeTotals = {
+    ticks: 0,
+    histogram: new Array(BUCKETS_MS.length + 1).fill(0),
+    maxLateMs: 0,
+    commits: 0,
+    commitMs: 0,
+    maxCommitMs: 0,
+    checkpoints: 0,
+    checkpointMs: 0,
+    checkpoint,
+  };
+  let written = 0;
+  const databaseWritten = () => {
+    try {
+      return databaseFile ? Deno.statSync(databaseFile).mtime?.getTime() ?? 0 : 0;
+    } catch {
+      return 0; // not created yet
+    }
+  };
+  let due = performance.now() + PERIOD_MS;
+  const tick = () => {
+    const at = performance.now();
+    const late = Math.max(0, at - due);
+    totals.ticks++;
+    let bucket = BUCKETS_MS.findIndex((limit) => late < limit);
+    if (bucket === -1) bucket = BUCKETS_MS.length;
+    totals.histogram[bucket] = (totals.histogram[bucket] ?? 0) + 1;
+    totals.maxLateMs = Math.max(totals.maxLateMs, late);
+    if (late >= REPORT_MS) {
+      console.log(`STALL ${JSON.stringify({ at: performance.timeOrigin + at, ms: late })}`);
+    }
+    due = performance.now() + PERIOD_MS;
+    Deno.unrefTimer(setTimeout(tick, PERIOD_MS));
+  };
+  Deno.unrefTimer(setTimeout(tick, PERIOD_MS));
+  Deno.unrefTimer(setInterval(() => console.log(`PROBE ${JSON.stringify(totals)}`), 1000));
+
+  const exec = DatabaseSync.prototype.exec;
+  DatabaseSync.prototype.exec = function (this: DatabaseSync, sql: string): void {
+    const started = performance.now();
+    try {
+      exec.call(this, sql);
+      if (checkpoint === "off" && /^\s*PRAGMA journal_mode\s*=\s*WAL/i.test(sql)) {
+        exec.call(this, "PRAGMA wal_autocheckpoint = 0");
+      }
+    } finally {
+      if (sql === "COMMIT") {
+        const ms = performance.now() - started;
+        totals.commits++;
+        totals.commitMs += ms;
+        totals.maxCommitMs = Math.max(totals.maxCommitMs, ms);
+        const mtime = databaseWritten();
+        const checkpointed = mtime !== written && written !== 0;
+        written = mtime;
+        if (checkpointed) {
+          totals.checkpoints++;
+          totals.checkpointMs += ms;
+        }
+        if (ms >= REPORT_MS || checkpointed) {
+          console.log(`COMMIT ${JSON.stringify({ at: now(), ms, checkpoint: checkpointed })}`);
+        }
+      }
+    }
+  };
+  return totals;
+}
+
+if (import.meta.main) {
+  const args = [...Deno.args];
+  const at = args.indexOf("--probe-checkpoint");
+  const checkpoint = at !== -1 && args.splice(at, 2)[1] === "off" ? "off" : "auto";
+  const dir = args.indexOf("--data-dir");
+  startProbe(checkpoint, dir === -1 ? undefined : `${args[dir + 1]}/quillflow.db`);
+  Deno.exit(await runCli(args, env, denoJson.version));
+}
