@@ -36,3 +36,65 @@ Deno.test("the openai client's transport and body reader can be swapped, the wor
     await server.close();
   }
 });
+
+Deno.test("an aborted streamed call is torn down: the server never gets a request the caller did not count", async () => {
+  // Deno's node:http sends a request again on a new socket when its reused keep-alive socket
+  // closes before an answer, which is what destroying an aborted request does.
+  const received: string[] = [];
+  const hangUps: PromiseWithResolvers<void>[] = [];
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (request) => {
+    const body = await request.json() as { messages: { content: string }[] };
+    const prompt = body.messages.at(-1)?.content ?? "";
+    received.push(prompt);
+    if (prompt === "warm") {
+      // A whole answer, so its socket goes back to the pool and the next call reuses it.
+      return new Response(
+        'data: {"choices":[{"delta":{"content":"ok"}}]}\n\ndata: [DONE]\n\n',
+        { headers: { "content-type": "text/event-stream" } },
+      );
+    }
+    // No headers until the client hangs up.
+    const hungUp = Promise.withResolvers<void>();
+    hangUps.push(hungUp);
+    request.signal.addEventListener("abort", () => hungUp.resolve(), { once: true });
+    await hungUp.promise;
+    return new Response(null, { status: 499 });
+  });
+  const client = new OpenAiClient({
+    apiKey: "k",
+    baseURL: `http://127.0.0.1:${server.addr.port}/v1`,
+    model: "m",
+    maxAttempts: 1,
+  });
+  let counted = 0;
+  const call = (prompt: string, signal?: AbortSignal) =>
+    client.complete({ purpose: "section", system: "s", prompt, input: {} }, {
+      onDelta: () => {},
+      onAttempt: () => counted++,
+      ...(signal ? { signal } : {}),
+    });
+  try {
+    for (let round = 1; round <= 3; round++) {
+      assert.equal(await call("warm"), "ok");
+      const controller = new AbortController();
+      const aborted = call(`doomed ${round}`, controller.signal);
+      while (hangUps.length < round) await new Promise((resolve) => setTimeout(resolve, 5));
+      controller.abort(new Error("job ended"));
+      await assert.rejects(aborted, /job ended/);
+      // The server saw the hang-up; a request sent again would already be on its way now.
+      await hangUps[round - 1]!.promise;
+      // A later call, made once the aborted one is gone, arrives after anything it left behind.
+      assert.equal(await call("warm"), "ok");
+      assert.deepEqual(
+        received.filter((prompt) => prompt.startsWith("doomed")),
+        Array.from({ length: round }, (_, i) => `doomed ${i + 1}`),
+        "each aborted request reached the server once",
+      );
+      assert.equal(counted, received.length, "every request the server got was counted");
+    }
+  } finally {
+    // Answers whatever is still held (a request sent again, before the fix) so shutdown ends.
+    for (const hungUp of hangUps) hungUp.resolve();
+    await server.shutdown();
+  }
+});

@@ -56,9 +56,10 @@ function headersOf(message: http.IncomingMessage): Headers {
 /**
  * Makes `request` and resolves with the answer's text once the stream said `[DONE]` or the body
  * ended; `handlers` get each delta and the usage as they arrive. Rejects with `signal.reason`
- * once it is aborted, `errors.status(...)` for a non-2xx answer, `errors.connection(...)` when
- * no answer came, `errors.stream(...)` for an error the stream carried, {@linkcode StreamCutError} when the body broke off, and whatever the parser
- * throws (an error event, a bad chunk, a line too long), each time with the connection closed.
+ * once it is aborted and the request is torn down (never sent again), `errors.status(...)` for
+ * a non-2xx answer, `errors.connection(...)` when no answer came, `errors.stream(...)` for an
+ * error the stream carried, {@linkcode StreamCutError} when the body broke off, and whatever the
+ * parser throws (an error event, a bad chunk, a line too long), each time with the connection closed.
  */
 export function streamChatOverNode(
   request: NodeChatRequest,
@@ -80,15 +81,30 @@ export function streamChatOverNode(
     toError: (payload) => errors.stream(payload, answered),
   });
   let settled = false;
-  const settle = (error: unknown, answer?: string) => {
+  // Set once aborted: only the request's `close` settles the promise then.
+  let stopping = false;
+  const finish = (error: unknown, answer?: string) => {
     if (settled) return;
     settled = true;
     signal.removeEventListener("abort", onAbort);
     if (error === undefined) resolve(answer ?? "");
     else reject(error);
   };
+  const settle = (error: unknown, answer?: string) => {
+    if (!stopping) finish(error, answer);
+  };
   const onAbort = () => {
-    settle(signal.reason);
+    if (settled) return;
+    stopping = true;
+    // Deno's ClientRequest sends a request again, on a new socket, when the reused keep-alive
+    // socket it went out on closes before an answer: meant for a server that dropped an idle
+    // connection, it also re-sent an aborted request after its caller had stopped counting
+    // (the server saw a request nobody counted, its tokens paid for nothing). Not one to retry;
+    // and should a socket come anyway, it goes the same way.
+    outgoing.reusedSocket = false;
+    outgoing.on("socket", () => outgoing.destroy());
+    // Settled once the request is torn down, so nothing of it is still on its way.
+    outgoing.once("close", () => finish(signal.reason));
     outgoing.destroy();
   };
   let responded = false;
@@ -115,7 +131,7 @@ export function streamChatOverNode(
       return;
     }
     response.on("data", (bytes: Buffer) => {
-      if (settled) return;
+      if (settled || stopping) return;
       let done: boolean;
       try {
         done = parser.push(bytes);
@@ -130,7 +146,7 @@ export function streamChatOverNode(
       if (!response.complete) response.destroy();
     });
     response.on("end", () => {
-      if (settled) return;
+      if (settled || stopping) return;
       try {
         parser.end();
       } catch (error) {
@@ -142,6 +158,7 @@ export function streamChatOverNode(
     response.on("error", cut);
   });
   outgoing.on("error", (error) => {
+    if (stopping) return;
     if (signal.aborted) settle(signal.reason);
     else if (responded) cut(error);
     else settle(errors.connection(error));
