@@ -24,7 +24,8 @@ import { type Job, Queue, WaitingError, Worker } from "bullmq";
 import { Redis } from "ioredis";
 import { FINISHED_STATUSES, type JobRecord } from "../core/job.ts";
 import type { FencedJobStore } from "../core/job_store.ts";
-import { QueueFullError } from "./admission.ts";
+import { BullmqAdmission } from "./bullmq_admission.ts";
+import { endDroppedJob } from "./end_dropped_job.ts";
 import type { JobDispatcher, JobRunner, RunPolicy } from "./job_dispatcher.ts";
 import { interruptedStreams } from "../core/unfinished_text.ts";
 import { type Logger, silentLogger } from "../core/logger.ts";
@@ -32,11 +33,9 @@ import { closeClient, failFastOptions } from "../store/redis_job_store.ts";
 import { describeError } from "../core/describe_error.ts";
 import { StoreUnavailableError } from "../core/store_unavailable_error.ts";
 import {
-  ADMIT,
   encodeCancelMessage,
   parseCancelMessage,
   protocolKeys,
-  RENEW,
   withTimeout,
 } from "./bullmq_protocol.ts";
 
@@ -67,10 +66,6 @@ interface QueuedJob {
 const QUEUE = "articles";
 /** How long a cancel flag outlives the request, in ms: longer than any hand-over. */
 const CANCEL_FLAG_MS = 86_400_000;
-/** How long a place reserved by `admit` is kept for a job its instance never added, in ms. */
-const RESERVATION_MS = 30_000;
-/** How long an instance's running slots count after its last renewal, at the least, in ms. */
-const MIN_LEASE_MS = 10_000;
 
 /** A run whose events were not all stored: BullMQ tries the job again. */
 class RetryableRunError extends Error {
@@ -99,9 +94,7 @@ export class BullmqDispatcher implements JobDispatcher {
   readonly #keys: ReturnType<typeof protocolKeys>;
   /** Jobs this instance's worker is running, which a cancel message may be about. */
   readonly #running = new Set<string>();
-  /** This instance's running slots in the admission count: `<id>|<slots>`. */
-  readonly #member: string;
-  #renewTimer: ReturnType<typeof setInterval> | undefined;
+  readonly #admission: BullmqAdmission;
   /** Set once this instance stops taking jobs. */
   #stopping = false;
   #worker: Worker<QueuedJob> | undefined;
@@ -114,7 +107,6 @@ export class BullmqDispatcher implements JobDispatcher {
     this.#logger = options.logger ?? silentLogger;
     this.#prefix = options.prefix ?? "qf:bull";
     this.#keys = protocolKeys(this.#prefix);
-    this.#member = `${crypto.randomUUID()}|${options.concurrency}`;
     const log = (what: string) => (error: Error) =>
       this.#logger.log("debug", `${what} connection error`, { error: error.message });
     this.#queueClient = new Redis(options.url, { ...failFastOptions(), lazyConnect: false });
@@ -128,6 +120,14 @@ export class BullmqDispatcher implements JobDispatcher {
       prefix: this.#prefix,
     });
     this.#queue.on("error", log("queue"));
+    this.#admission = new BullmqAdmission({
+      commands: this.#commands,
+      queue: this.#queue,
+      keys: this.#keys,
+      concurrency: options.concurrency,
+      maxQueued: options.maxQueued,
+      logger: this.#logger,
+    });
   }
 
   /** Connects and applies the global concurrency cap. */
@@ -208,7 +208,7 @@ export class BullmqDispatcher implements JobDispatcher {
         error: error.message,
       });
       if (last && job) {
-        this.#endDropped(job.data.id, error.message).catch((cause) =>
+        endDroppedJob(this.#options.store, job.data.id, error.message).catch((cause) =>
           this.#logger.log("error", "dropped job not ended", {
             job: job.data.id,
             error: describeError(cause),
@@ -216,40 +216,15 @@ export class BullmqDispatcher implements JobDispatcher {
         );
       }
     });
-    // Its slots count while it renews its lease, and a while after it dies.
-    const leaseMs = Math.max(2 * lockMs, MIN_LEASE_MS);
-    const renew = () =>
-      withTimeout(this.#commands.eval(RENEW, 1, this.#keys.workers, this.#member, leaseMs));
-    await renew();
-    this.#renewTimer = setInterval(() => {
-      renew().catch((error) =>
-        this.#logger.log("warn", "lease not renewed", { error: describeError(error) })
-      );
-    }, Math.floor(leaseMs / 4));
+    await this.#admission.join(lockMs);
   }
 
-  async admit(id: string): Promise<void> {
-    const queue = this.#queue;
-    const admitted = await withTimeout(this.#commands.eval(
-      ADMIT,
-      8,
-      ...["wait", "active", "paused", "delayed", "prioritized", "meta"].map((l) => queue.toKey(l)),
-      this.#keys.workers,
-      this.#keys.reservations,
-      id,
-      this.#options.maxQueued,
-      RESERVATION_MS,
-      queue.toKey(""), // a job's hash is this plus its id
-    ));
-    if (admitted !== 1) throw new QueueFullError(this.#options.maxQueued, 5);
+  admit(id: string): Promise<void> {
+    return this.#admission.admit(id);
   }
 
   withdraw(id: string): void {
-    this.#unreserve(id).catch(() => {});
-  }
-
-  async #unreserve(id: string): Promise<void> {
-    await withTimeout(this.#commands.zrem(this.#keys.reservations, id));
+    this.#admission.unreserve(id).catch(() => {});
   }
 
   /** Jobs waiting in the shared line, and running on any instance. */
@@ -266,7 +241,7 @@ export class BullmqDispatcher implements JobDispatcher {
       await this.#add(record);
     } finally {
       // Counted in BullMQ's lists from now on (or never to be): the reservation is done.
-      await this.#unreserve(record.id).catch(() => {});
+      await this.#admission.unreserve(record.id).catch(() => {});
     }
     return "shared";
   }
@@ -336,7 +311,7 @@ export class BullmqDispatcher implements JobDispatcher {
   async stopTaking(): Promise<void> {
     this.#stopping = true;
     const closed = this.#worker?.close();
-    await this.#leave();
+    await this.#admission.leave();
     await closed;
   }
 
@@ -347,7 +322,7 @@ export class BullmqDispatcher implements JobDispatcher {
   }
 
   async #close(): Promise<void> {
-    await this.#leave();
+    await this.#admission.leave();
     await this.#worker?.close().catch(() => {});
     await this.#queue.close().catch(() => {});
     for (const client of [this.#commands, this.#cancels, this.#queueClient, this.#workerClient]) {
@@ -407,31 +382,6 @@ export class BullmqDispatcher implements JobDispatcher {
       this.#running.delete(id);
       store.unfence(id);
     }
-  }
-
-  /** Ends the log of a job the queue gave up on, so its clients are not left waiting. */
-  async #endDropped(id: string, reason: string): Promise<void> {
-    const store = this.#options.store;
-    const record = await store.get(id);
-    if (!record || FINISHED_STATUSES.has(record.status)) return;
-    const message = `The job could not be run to its end: ${reason}`;
-    const event = { id: record.lastEventId + 1, type: "error" as const, data: { message } };
-    Object.assign(record, {
-      status: "failed",
-      error: message,
-      finishedAt: Date.now(),
-      lastEventId: event.id,
-    });
-    await store.append(id, event);
-    await store.put(record);
-  }
-
-  /** Takes this instance's running slots out of the admission count, if they are in it. */
-  async #leave(): Promise<void> {
-    if (this.#renewTimer === undefined) return;
-    clearInterval(this.#renewTimer);
-    this.#renewTimer = undefined;
-    await withTimeout(this.#commands.zrem(this.#keys.workers, this.#member)).catch(() => {});
   }
 
   /** Acts on a cancel request published by another instance; anything else is ignored. */

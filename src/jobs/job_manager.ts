@@ -15,12 +15,11 @@ import type { JobStore } from "../core/job_store.ts";
 import { type Logger, silentLogger } from "../core/logger.ts";
 import { StoreUnavailableError } from "../core/store_unavailable_error.ts";
 import type { LlmClient } from "../llm/llm_client.ts";
-import type { ArticleFlowOptions } from "../workflow/article_flow.ts";
 import { ArticleRunner } from "./article_runner.ts";
 import type { JobDispatcher } from "./job_dispatcher.ts";
+import type { JobManagerOptions } from "./job_manager_options.ts";
 import { JobFinishedError, ShuttingDownError } from "./job_errors.ts";
 import { type FeedSink, JobFeed, type JobsFeedItem } from "./job_feed.ts";
-import type { LlmPrices } from "../llm/llm_prices.ts";
 import type { JobLog } from "./job_log.ts";
 import { recoverJobs, type RecoveryReport } from "./job_recovery.ts";
 import { LocalDispatcher } from "./local_dispatcher.ts";
@@ -31,54 +30,7 @@ export { QueueFullError } from "./admission.ts";
 export { JobFinishedError, ShuttingDownError } from "./job_errors.ts";
 export type { ExecuteOptions, JobDispatcher } from "./job_dispatcher.ts";
 export type { RecoveryReport } from "./job_recovery.ts";
-
-/** Settings of a {@linkcode JobManager}. */
-export interface JobManagerOptions {
-  /** Records and event logs. */
-  store: JobStore;
-  /** Who writes the text. */
-  llm: LlmClient;
-  /** Time source. */
-  clock?: Clock;
-  /** Structured logs. */
-  logger?: Logger;
-  /** Jobs running at once, for the default dispatcher. Default 4. */
-  maxConcurrentJobs?: number;
-  /**
-   * Jobs waiting beyond those running, for the default dispatcher: a submit is refused when
-   * every running slot is busy and this many wait (0: no waiting line). Default 100.
-   */
-  maxQueuedJobs?: number;
-  /** How long a finished job is kept, in ms. Default one hour. */
-  jobTtlMs?: number;
-  /** Finished jobs kept at most; the oldest go first. Default 10 000. */
-  maxRetainedJobs?: number;
-  /** Heartbeat interval of idle streams, in ms. Default 15 000. */
-  heartbeatMs?: number;
-  /** A stream whose reader takes nothing for this long is dropped, in ms. Default 30 000. */
-  stallMs?: number;
-  /** Streamed text is gathered for this long into one `delta` event, in ms. Default 50. */
-  deltaFlushMs?: number;
-  /** Settings of the article workflow. */
-  flow?: ArticleFlowOptions;
-  /**
-   * A running job the process stopped under this many times is failed by `recover` instead of
-   * run again: it may be what stops the process. Default 3.
-   */
-  maxResumes?: number;
-  /**
-   * Decides admission and which process runs each job; by default a {@linkcode LocalDispatcher}
-   * runs them here, FIFO, under `maxConcurrentJobs` and `maxQueuedJobs`.
-   */
-  dispatcher?: JobDispatcher;
-  /** Prices per model, for each job's `costUsd`; a model not listed has an unknown cost. */
-  llmPrices?: LlmPrices;
-  /**
-   * Told of each job's end, with its final record, in the same turn as the write of that end:
-   * what it writes to a store that groups writes goes in the same transaction (webhooks).
-   */
-  onEnd?: (record: JobRecord) => void;
-}
+export type { JobManagerOptions } from "./job_manager_options.ts";
 
 /** Options of {@linkcode JobManager.submit}. */
 export interface SubmitOptions {

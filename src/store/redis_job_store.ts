@@ -45,6 +45,7 @@ import {
   PUT,
   type StreamEntry,
 } from "./redis_protocol.ts";
+import { RedisWatchers } from "./redis_watchers.ts";
 
 export { closeClient, failFastOptions, JobTakenError } from "./redis_protocol.ts";
 
@@ -69,9 +70,7 @@ export class RedisJobStore implements FencedJobStore {
   readonly #prefix: string;
   readonly #ttlMs: number;
   readonly #endedFeed: boolean;
-  readonly #watchers = new Map<string, Set<() => void>>();
-  /** Watchers of every job's appends (see `watchAll`). */
-  readonly #allWatchers = new Set<() => void>();
+  readonly #watchers: RedisWatchers;
   /** Tags this store's announcements: the manager appending here tells its own feed directly. */
   readonly #origin = crypto.randomUUID();
   /** The run token of each job this instance runs; its writes for the job carry it. */
@@ -89,24 +88,7 @@ export class RedisJobStore implements FencedJobStore {
     const remember = (error: Error) => this.#lastError = error;
     client.on("error", remember);
     subscriber.on("error", remember);
-    subscriber.on("message", (channel: string, message: string) => {
-      if (message.startsWith(this.#origin)) return;
-      if (channel === this.key("appended")) {
-        for (const onAppend of this.#allWatchers) onAppend();
-        return;
-      }
-      const id = channel.slice(`${this.#prefix}appended:`.length);
-      for (const onAppend of this.#watchers.get(id) ?? []) onAppend();
-    });
-    // Messages published while the subscriber was away are lost: let every watcher re-read.
-    let first = true;
-    subscriber.on("ready", () => {
-      if (first) first = false;
-      else {
-        for (const set of this.#watchers.values()) for (const onAppend of set) onAppend();
-        for (const onAppend of this.#allWatchers) onAppend();
-      }
-    });
+    this.#watchers = new RedisWatchers(subscriber, this.#prefix, this.#origin);
   }
 
   /**
@@ -290,8 +272,7 @@ export class RedisJobStore implements FencedJobStore {
         // The order of a job older than the TTL is of no use: its events expire with it.
         Math.max(0, Date.now() - this.#ttlMs),
       ));
-    for (const onAppend of this.#watchers.get(jobId) ?? []) onAppend();
-    for (const onAppend of this.#allWatchers) onAppend();
+    this.#watchers.notify(jobId);
   }
 
   async events(jobId: string, afterId: number, limit: number): Promise<JobEvent[]> {
@@ -366,40 +347,15 @@ export class RedisJobStore implements FencedJobStore {
   }
 
   watchAll(onAppend: () => void): () => void {
-    if (this.#allWatchers.size === 0) {
-      // Appends made before the subscription took effect are read on this first call.
-      this.#subscriber.subscribe(this.key("appended")).then(onAppend, onAppend);
-    } else {
-      queueMicrotask(onAppend);
-    }
-    this.#allWatchers.add(onAppend);
-    return () => {
-      if (!this.#allWatchers.delete(onAppend) || this.#allWatchers.size > 0) return;
-      this.#subscriber.unsubscribe(this.key("appended")).catch(() => {});
-    };
+    return this.#watchers.watchAll(onAppend);
   }
 
   watch(jobId: string, onAppend: () => void): () => void {
-    let set = this.#watchers.get(jobId);
-    const channel = this.key(`appended:${jobId}`);
-    if (!set) {
-      this.#watchers.set(jobId, set = new Set());
-      // Appends made before the subscription took effect are read on this first call.
-      this.#subscriber.subscribe(channel).then(onAppend, onAppend);
-    } else {
-      queueMicrotask(onAppend);
-    }
-    set.add(onAppend);
-    return () => {
-      if (!set.delete(onAppend) || set.size > 0) return;
-      this.#watchers.delete(jobId);
-      this.#subscriber.unsubscribe(channel).catch(() => {});
-    };
+    return this.#watchers.watch(jobId, onAppend);
   }
 
   async close(): Promise<void> {
     this.#watchers.clear();
-    this.#allWatchers.clear();
     await Promise.all([closeClient(this.#client), closeClient(this.#subscriber)]);
   }
 

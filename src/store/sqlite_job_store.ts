@@ -27,7 +27,6 @@
 import type { DatabaseSync } from "node:sqlite";
 import { FINISHED_STATUSES, type JobEvent, type JobRecord, type JobStatus } from "../core/job.ts";
 import type { JobStore, PlacedEvent } from "../core/job_store.ts";
-import { describeError } from "../core/describe_error.ts";
 import { StoreUnavailableError } from "../core/store_unavailable_error.ts";
 import {
   openSqliteDatabase,
@@ -38,37 +37,15 @@ import {
   type Statements,
 } from "./sqlite_schema.ts";
 import { JobWatchers } from "./job_watchers.ts";
+import { writeBatch } from "./sqlite_batch_writer.ts";
+import type { SqliteJobStoreOptions } from "./sqlite_job_store_options.ts";
+import { WriteRetry } from "./write_retry.ts";
 import { PendingBatch } from "./pending_batch.ts";
 import { WrittenEvents } from "./written_events.ts";
 
 export { DATABASE_FILE } from "./sqlite_schema.ts";
 export { StoreOpenError, type StoreOpenErrorOptions } from "./store_open_error.ts";
-
-/** Settings of a {@linkcode SqliteJobStore}. */
-export interface SqliteJobStoreOptions {
-  /**
-   * Buffered writes reach the file this long after the first of them, in ms. Default 1: a group
-   * commit of whatever the event loop did meanwhile. Under load that is hundreds of events per
-   * transaction; when idle nobody waits (a POST waits for its job to be written, readers see
-   * events once written). At 10 ms the closed-loop benchmark lost about a fifth of its throughput
-   * to waiting, for no saving in CPU that it could measure.
-   */
-  flushMs?: number;
-  /** A buffer of this many events is written at once, without waiting. Default 1 000. */
-  maxBufferedEvents?: number;
-  /** Told when a flush fails; the batch is kept and tried again. */
-  onError?: (error: unknown) => void;
-  /**
-   * Opens the connection; `new DatabaseSync(path)` by default. A test that must fill the file
-   * keeps the connection it returns, to set `PRAGMA max_page_count` on it.
-   */
-  openDatabase?: (path: string) => DatabaseSync;
-}
-
-/** The first retry of a failed write, in ms; each failure doubles it, up to `MAX_RETRY_MS`. */
-const MIN_RETRY_MS = 50;
-/** The longest wait between two tries of a failed write, in ms: a full disk is retried this often. */
-const MAX_RETRY_MS = 1_000;
+export type { SqliteJobStoreOptions } from "./sqlite_job_store_options.ts";
 
 /**
  * Job records and event logs in a SQLite file, with writes grouped into short transactions.
@@ -124,9 +101,7 @@ export class SqliteJobStore implements JobStore {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #flushQueued = false;
   #closed = false;
-  /** Why the last write failed; `undefined` once one succeeds. */
-  #failure: unknown;
-  #retryMs = MIN_RETRY_MS;
+  readonly #retry = new WriteRetry();
   /** Transactions committed; for tests and the benchmark. */
   flushes = 0;
   /** Jobs outlive the process. */
@@ -228,7 +203,7 @@ export class SqliteJobStore implements JobStore {
     log.push(event);
     this.#bufferedEvents++;
     // While writes fail, the retry's backoff decides when to try again, however much waits.
-    if (this.#bufferedEvents >= this.#maxBufferedEvents && this.#failure === undefined) {
+    if (this.#bufferedEvents >= this.#maxBufferedEvents && !this.#retry.failing) {
       // Not synchronously: the record put that follows a terminal event in the same turn must go
       // in the same transaction, or a crash between them would leave a finished log on a record
       // that says "running".
@@ -360,9 +335,7 @@ export class SqliteJobStore implements JobStore {
 
   /** `null` while writes succeed; else why the last one failed (it is being tried again). */
   health(): Promise<string | null> {
-    return Promise.resolve(
-      this.#failure === undefined ? null : `cannot write: ${describeError(this.#failure)}`,
-    );
+    return Promise.resolve(this.#retry.health());
   }
 
   #schedule(): void {
@@ -378,41 +351,24 @@ export class SqliteJobStore implements JobStore {
       this.#changes.length === 0
     ) {
       // Nothing is waiting to be written (what failed was dropped): nothing is failing either.
-      this.#recovered();
+      this.#retry.recovered();
       this.#batch.settle();
       return;
     }
-    const sql = this.#sql;
-    // Positions are taken only once the transaction commits.
-    let seq = this.#seq;
     try {
-      this.#db.exec("BEGIN");
-      for (const id of this.#deletes) {
-        sql.deleteJob.run(id);
-        sql.deleteEvents.run(id);
-      }
-      for (const [jobId, log] of this.#events) {
-        const first = (log[0] as JobEvent).id;
-        seq += log.length;
-        sql.insertEvents.run(jobId, first, (log.at(-1) as JobEvent).id, JSON.stringify(log), seq);
-      }
-      for (const record of this.#records.values()) {
-        sql.putJob.run(record.id, record.createdAt, record.status, JSON.stringify(record));
-      }
-      for (const change of this.#changes) change(this.#db);
-      this.#db.exec("COMMIT");
+      writeBatch(this.#db, this.#sql, {
+        deletes: this.#deletes,
+        events: this.#events,
+        records: this.#records,
+        changes: this.#changes,
+      }, this.#seq);
       for (const record of this.#records.values()) {
         if (FINISHED_STATUSES.has(record.status)) this.#writtenStatus.delete(record.id);
         else this.#writtenStatus.set(record.id, record.status);
       }
     } catch (error) {
-      try {
-        this.#db.exec("ROLLBACK");
-      } catch {
-        // no transaction left to roll back
-      }
       // Keep the batch, in order: a full disk may have room again later. Its waiters learn now.
-      this.#failure = error;
+      this.#retry.failed(error);
       this.#onError(error);
       // Clients see this message: it names no path on the server.
       const unavailable = new StoreUnavailableError("The job store", {
@@ -421,13 +377,12 @@ export class SqliteJobStore implements JobStore {
       });
       this.#batch.settle(unavailable);
       if (!this.#closed) {
-        this.#timer = setTimeout(() => this.#flush(), this.#retryMs);
-        this.#retryMs = Math.min(this.#retryMs * 2, MAX_RETRY_MS);
+        this.#timer = setTimeout(() => this.#flush(), this.#retry.nextDelay());
       }
       if (rethrow) throw unavailable;
       return;
     }
-    this.#recovered();
+    this.#retry.recovered();
     this.flushes++;
     const grown = [...this.#events.keys()];
     for (const [jobId, log] of this.#events) this.#seq = this.#kept.add(jobId, log, this.#seq);
@@ -439,10 +394,5 @@ export class SqliteJobStore implements JobStore {
     this.#batch.settle();
     for (const listener of this.#listeners) listener(grown);
     this.#watchers.notify(grown);
-  }
-
-  #recovered(): void {
-    this.#failure = undefined;
-    this.#retryMs = MIN_RETRY_MS;
   }
 }
