@@ -44,7 +44,8 @@ export function spawnQuillflow(
       "--allow-net",
       "--allow-env",
       ...(durable ? ["--allow-read", "--allow-write"] : []),
-      ...(runtime.denoFlags ?? []),
+      // A narrower read grant (the prototypes') would replace the durable store's whole one.
+      ...(runtime.denoFlags ?? []).filter((flag) => !(durable && flag.startsWith("--allow-read="))),
       checkout === undefined ? path(entry) : `${checkout.replace(/\/$/, "")}/${entry}`,
       "--port",
       "0",
@@ -67,6 +68,24 @@ export function spawnQuillflow(
  */
 export function protoRuntime(): { entry: string; denoFlags: string[] } {
   return { entry: "bench/proto_quillflow.ts", denoFlags: [`--allow-read=${root.pathname}`] };
+}
+
+const BENCH_DATA_DIR = /^\/tmp\/quillflow-bench-[0-9a-f-]{36}$/;
+
+/** A fresh data folder for a durable-store instance, `/tmp/quillflow-bench-<uuid>`. */
+export function benchDataDir(): string {
+  return `/tmp/quillflow-bench-${crypto.randomUUID()}`;
+}
+
+/**
+ * Removes a folder of {@linkcode benchDataDir} once its server has stopped. Through `rm`: the
+ * kit runs without write permission.
+ */
+export async function removeBenchDataDir(dir: string): Promise<void> {
+  if (!BENCH_DATA_DIR.test(dir)) {
+    throw new RangeError(`Cannot remove ${dir} as it is not a benchmark data folder`);
+  }
+  await new Deno.Command("rm", { args: ["-rf", "--", dir], stderr: "null" }).output();
 }
 
 /** Starts the floor with `flags` after `--port 0`. */

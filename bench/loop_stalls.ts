@@ -20,7 +20,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { spawnQuillflow } from "./bench_servers.ts";
+import { benchDataDir, removeBenchDataDir, spawnQuillflow } from "./bench_servers.ts";
 import { fixed, formatTable } from "./figures_table.ts";
 import { runJob } from "./job_client.ts";
 import { describeMachine, readCpuSeconds } from "./process_stats.ts";
@@ -209,12 +209,11 @@ export async function runLoopStalls(options: StallOptions): Promise<StallFigures
       "--max-queued-jobs",
       String(concurrency * 2),
     ];
-    const dir = () => `/tmp/quillflow-bench-${crypto.randomUUID()}`;
     const instances: Probed[] = [];
     try {
       instances.push(await spawnProbed("memory", flags, undefined, "auto"));
-      instances.push(await spawnProbed("sqlite", flags, dir(), "auto"));
-      instances.push(await spawnProbed("sqlite, checkpoints off", flags, dir(), "off"));
+      instances.push(await spawnProbed("sqlite", flags, benchDataDir(), "auto"));
+      instances.push(await spawnProbed("sqlite, checkpoints off", flags, benchDataDir(), "off"));
       for (const p of instances) {
         await runPool(
           options.warmup,
@@ -230,6 +229,7 @@ export async function runLoopStalls(options: StallOptions): Promise<StallFigures
       out.push(...figures);
     } finally {
       await Promise.all(instances.map((p) => p.server.stop()));
+      for (const p of instances) if (p.dataDir) await removeBenchDataDir(p.dataDir);
     }
     console.log(`${load}: machine at end: ${await describeMachine()}`);
   }

@@ -21,8 +21,10 @@
 
 import { parseArgs } from "node:util";
 import {
+  benchDataDir,
   protoRuntime,
   type QuillflowRuntime,
+  removeBenchDataDir,
   spawnLlmServer,
   spawnQuillflow,
   spawnRelay,
@@ -169,6 +171,14 @@ function merge(a: PacedFigures | undefined, b: PacedFigures): PacedFigures {
 export async function runPacedLag(options: PacedOptions): Promise<PacedLevel[]> {
   const started: SpawnedServer[] = [];
   const out: PacedLevel[] = [];
+  // One fresh data folder per service instance: the durable store locks its own.
+  const dataDirs: string[] = [];
+  const storeFlags = () => {
+    if (options.store !== "sqlite") return [];
+    const dir = benchDataDir();
+    dataDirs.push(dir);
+    return ["--store", "sqlite", "--data-dir", dir];
+  };
   const profiled: string[] = [];
   const profile = (name: string): string[] => {
     if (options.cpuProfDir === undefined) return [];
@@ -192,21 +202,23 @@ export async function runPacedLag(options: PacedOptions): Promise<PacedLevel[]> 
       "2000",
       "--max-queued-jobs",
       "2000",
-      ...(options.store === "sqlite"
-        ? ["--store", "sqlite", "--data-dir", `/tmp/quillflow-bench-${crypto.randomUUID()}`]
-        : []),
     ];
     const instances: Instance[] = [];
     if (options.quillflow) {
       const runtime: QuillflowRuntime = { denoFlags: profile("quillflow") };
-      const server = await spawnQuillflow(flags, undefined, undefined, runtime);
+      const server = await spawnQuillflow(
+        [...flags, ...storeFlags()],
+        undefined,
+        undefined,
+        runtime,
+      );
       started.push(server);
       instances.push({ name: "quillflow", server });
     }
     for (const proto of options.protos) {
       const runtime = protoRuntime();
       const server = await spawnQuillflow(
-        [...flags, "--proto-llm", proto],
+        [...flags, ...storeFlags(), "--proto-llm", proto],
         undefined,
         undefined,
         { ...runtime, denoFlags: [...runtime.denoFlags, ...profile(`quillflow+${proto}`)] },
@@ -241,6 +253,7 @@ export async function runPacedLag(options: PacedOptions): Promise<PacedLevel[]> 
     }
   } finally {
     await Promise.all(started.map((server) => server.stop()));
+    for (const dir of dataDirs) await removeBenchDataDir(dir);
   }
   for (const dir of profiled) console.log(`\n${dir}: ${await summarizeProfiles(dir)}`);
   return out;
