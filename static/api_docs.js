@@ -51,7 +51,10 @@ function prose(text) {
   if (!text) return null;
   const block = h("div", { class: "prose" });
   for (const paragraph of text.split(/\n\s*\n/)) {
-    block.append(h("p", {}, inline(paragraph.replace(/\s*\n\s*/g, " "))));
+    // A fenced paragraph is an example: kept as written, line by line.
+    const fenced = /^```[^\n]*\n([\s\S]*?)\n?```$/.exec(paragraph.trim());
+    if (fenced) block.append(h("pre", {}, h("code", {}, fenced[1] ?? "")));
+    else block.append(h("p", {}, inline(paragraph.replace(/\s*\n\s*/g, " "))));
   }
   return block;
 }

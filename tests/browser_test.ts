@@ -969,6 +969,12 @@ Deno.test(
         "cancelled",
         "shutdown",
       ]);
+      // The overview shows a short example of an idempotent submit, a webhook and the client.
+      const examples = await page.locator("main > .prose pre code").allTextContents();
+      assert.equal(examples.length, 3, "three examples, each in its own block");
+      assert.match(examples[0] ?? "", /Idempotency-Key: order-42/);
+      assert.match(examples[1] ?? "", /^webhook-signature: v1,/m);
+      assert.match(examples[2] ?? "", /new QuillflowClient\(/);
       // A link to a schema lands on it.
       await page.locator('[id="op-getJob"] a.type-ref', { hasText: /^Job$/ }).first().click();
       assert.match(page.url(), /#schema-Job$/);

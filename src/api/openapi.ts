@@ -82,7 +82,36 @@ lists origins: a preflight (\`OPTIONS\`) from one of them gets \`204\`, from any
 
 **Errors** are JSON, \`{"error": {"code", "message"}}\`, on every route of the service itself (the
 MCP transport answers its own errors as JSON-RPC). A path this document does not list gets \`404\`;
-a method it does not list on a path gets \`405\` with \`Allow\`. Each \`GET\` also answers \`HEAD\`.`;
+a method it does not list on a path gets \`405\` with \`Allow\`. Each \`GET\` also answers \`HEAD\`.
+
+**Idempotent submits.** Send an \`Idempotency-Key\` with \`POST /api/jobs\`: a repeat with the same
+key and body within \`IDEMPOTENCY_TTL\` answers the first job again, with \`Idempotent-Replayed: true\`;
+the same key with another body is \`422\`, and a repeat while the first is still handled \`409\`.
+
+\`\`\`
+curl -X POST http://127.0.0.1:8000/api/jobs -H 'Idempotency-Key: order-42' \\
+  -H 'content-type: application/json' -d '{"topic": "The history of tea"}'
+\`\`\`
+
+**Signed webhooks.** With \`WEBHOOK_URLS\` and \`WEBHOOK_SECRET\` (\`whsec_…\`) set, each job's end is
+POSTed as \`job.completed\`, \`job.failed\` or \`job.cancelled\` with the job as \`data\`, signed as
+Standard Webhooks says, and retried with backoff under the same id; a submit may name its own
+\`webhook\` URL when its origin is in \`WEBHOOK_ALLOWED_ORIGINS\`.
+
+\`\`\`
+webhook-id: msg_<job id>
+webhook-timestamp: <seconds since 1970>
+webhook-signature: v1,<base64 HMAC-SHA256 of "<id>.<timestamp>.<body>">
+\`\`\`
+
+**A typed client** ships with the service (\`src/client/client.ts\`); \`events()\` reconnects with
+\`Last-Event-ID\` by itself and ends at the job's end.
+
+\`\`\`
+const client = new QuillflowClient("http://127.0.0.1:8000");
+const job = await client.submit("The history of tea", { idempotencyKey: "order-42" });
+for await (const event of client.events(job.id)) console.log(event.type, event.data);
+\`\`\``;
 
 let built: OpenApiDocument | undefined;
 
