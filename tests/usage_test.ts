@@ -10,6 +10,7 @@ import { runGenerate } from "../src/cli.ts";
 import type { JobRecord } from "../src/core/job.ts";
 import { OpenAiClient } from "../src/llm/openai_client.ts";
 import { restoreFromLog } from "../src/jobs/log_checkpoint.ts";
+import { UsageMeter } from "../src/jobs/job_usage.ts";
 import { type RecordedRequest, startOpenAiServer } from "../testing/openai_server.ts";
 import { collectEvents } from "../testing/sse_client.ts";
 import { startTestServer, submit } from "./_server.ts";
@@ -417,4 +418,30 @@ Deno.test("a recovering job takes its accounting from the newest usage event of 
   assert.deepEqual(record.usage, usage);
   assert.deepEqual(record.steps, steps);
   assert.equal(record.step, "outline");
+});
+
+Deno.test("a usage summary is a copy: what the job does later does not change an event sent before", () => {
+  const record: JobRecord = {
+    id: "a",
+    topic: "tea",
+    status: "running",
+    progress: 0,
+    step: null,
+    provider: "openai",
+    model: "m",
+    createdAt: 0,
+    lastEventId: 1,
+  };
+  let now = 1_000;
+  const meter = new UsageMeter(record, { input: 1, output: 2 }, { now: () => now });
+  meter.started("outline");
+  meter.attempt("outline", { promptTokens: 10, completionTokens: 5, totalTokens: 15 });
+  const before = meter.summary();
+  const sent = structuredClone(before);
+  now = 1_500;
+  meter.attempt("outline", { promptTokens: 1, completionTokens: 1, totalTokens: 2 });
+  meter.finished("outline");
+  meter.started("content");
+  assert.deepEqual(before, sent);
+  assert.equal(meter.summary().usage?.byStep.outline?.totalTokens, 17);
 });
