@@ -453,3 +453,30 @@ Deno.test({
     }
   },
 });
+
+Deno.test("memory store: the order of every job keeps each event's position while evicted jobs leave it", async () => {
+  const store = new MemoryJobStore();
+  const jobs = Array.from({ length: 100 }, (_, n) => `job-${n}`);
+  for (const id of jobs) {
+    for (let event = 1; event <= 3; event++) {
+      await store.append(id, { id: event, type: "status", data: {} });
+    }
+  }
+  const all = await store.eventsSince("0", 1_000);
+  assert.deepEqual(all.map((placed) => placed.position), all.map((_, i) => String(i + 1)));
+  // Past the half of the order (the front is cut off there), then on, and one out of order.
+  const gone = new Set([...jobs.slice(0, 70), "job-85"]);
+  for (const id of gone) await store.delete(id);
+  const kept = all.filter((placed) => !gone.has(placed.jobId));
+  assert.deepEqual(await store.eventsSince("0", 1_000), kept);
+  assert.deepEqual(
+    await store.eventsSince("230", 4),
+    kept.filter((p) => +p.position > 230).slice(0, 4),
+  );
+  assert.equal(await store.headPosition(), "300");
+  // A late write to an evicted job (dropped after the last cut) is new; its old events stay gone.
+  await store.append("job-65", { id: 4, type: "cancelled", data: {} });
+  assert.deepEqual((await store.eventsSince("0", 1_000)).filter((p) => p.jobId === "job-65"), [
+    { jobId: "job-65", event: { id: 4, type: "cancelled", data: {} }, position: "301" },
+  ]);
+});
