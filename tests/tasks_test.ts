@@ -149,7 +149,14 @@ Deno.test("every task serves in a terminal with no permission prompt, on every s
     await pty.type(CTRL_C);
     const code = await pty.exit();
     const text = plain(pty.output);
-    assert.equal(code, 0, `a Ctrl-C stops the service cleanly:\n${text}`);
+    // The service's own word that its shutdown ran to the end is what "cleanly" means. The
+    // status is `deno task`'s: it reports 130 (ended by SIGINT) when its copy of the Ctrl-C
+    // arrives before the child has exited, 0 otherwise (130 seen once in a full CI run).
+    assert.match(text, /"msg":"stopped"/, `a Ctrl-C stops the service cleanly:\n${text}`);
+    assert.ok(
+      code === 0 || code === 130,
+      `deno task ends 0 or 130 on Ctrl-C, not ${code}:\n${text}`,
+    );
     assert.doesNotMatch(text, /Ignored build scripts|approve-scripts/);
     assert.doesNotMatch(text, /NotCapable|Requires \w+ access/);
     return text;
