@@ -370,3 +370,27 @@ function diskOf(db: DatabaseSync): { fill(): void; free(): void } {
     },
   };
 }
+
+Deno.test("SqliteJobStore keeps its write-ahead log small: a small disk is not filled by it", async () => {
+  // The WAL grew to SQLite's default checkpoint point (1000 pages, 4 MiB) before it was copied
+  // back: on a 4 MiB data disk it filled the disk again right after space was freed, and every
+  // later write failed while live readers waited for events that never reached the file.
+  await using dir = await makeTestDir("sqlite-wal-size");
+  const path = `${dir.path}/quillflow.db`;
+  const store = SqliteJobStore.open(path);
+  let largest = 0;
+  try {
+    const text = "x".repeat(2_000);
+    for (let id = 1; id <= 3_000; id++) {
+      await store.append("j", { id, type: "delta", data: { step: "content", text } });
+      if (id % 50 === 0) {
+        await store.flush();
+        largest = Math.max(largest, Deno.statSync(`${path}-wal`).size);
+      }
+    }
+    assert.equal((await store.events("j", 2_999, 10)).at(-1)?.id, 3_000);
+  } finally {
+    await store.close();
+  }
+  assert.ok(largest <= 1.5 * 1024 * 1024, `the WAL reached ${largest} bytes`);
+});

@@ -65,6 +65,11 @@ export function openSqliteDatabase(
     db.exec("PRAGMA journal_mode = WAL");
     // WAL with NORMAL sync survives a process crash; only a power cut may lose the last batch.
     db.exec("PRAGMA synchronous = NORMAL");
+    // The WAL is copied back every 128 pages (512 KiB) and cut down to 1 MiB after, not SQLite's
+    // 4 MiB: on a small data disk a WAL that size fills it again after space is freed, and every
+    // later write fails.
+    db.exec("PRAGMA wal_autocheckpoint = 128");
+    db.exec("PRAGMA journal_size_limit = 1048576");
     const check = db.prepare("PRAGMA quick_check").all().map((row) => String(row.quick_check));
     if (check.length !== 1 || check[0] !== "ok") {
       throw new Error(`the integrity check failed (${check.slice(0, 3).join("; ")})`);
