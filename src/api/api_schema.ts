@@ -51,47 +51,13 @@ import {
   StartJobResponseSchema,
 } from "./compat_schema.ts";
 
-export {
-  JobIdSchema,
-  JobListSchema,
-  JobSchema,
-  JobStatusSchema,
-  JobUsageSchema,
-  StepNameSchema,
-  StepTimingSchema,
-  StepTimingsSchema,
-  StepUsageSchema,
-} from "./job_schema.ts";
-export { JobSubmitRequestSchema, SubmitRequestSchema } from "./submit_schema.ts";
-export { ErrorCodeSchema, ErrorSchema } from "./error_schema.ts";
-export { HealthSchema } from "./health_schema.ts";
-export { JsonRpcErrorSchema, JsonRpcMessageSchema } from "./json_rpc_schema.ts";
-export {
-  CancelledEventDataSchema,
-  CompleteEventDataSchema,
-  ContentProgressSchema,
-  DeltaEventDataSchema,
-  ErrorEventDataSchema,
-  JOB_EVENT_DATA,
-  OutlineProgressSchema,
-  ProgressEventDataSchema,
-  ShutdownEventDataSchema,
-  StatusEventDataSchema,
-  StyleProgressSchema,
-  UsageEventDataSchema,
-} from "./event_data_schema.ts";
-export {
-  CompatCompleteSchema,
-  CompatConnectedSchema,
-  CompatContentSchema,
-  CompatErrorSchema,
-  CompatHeartbeatSchema,
-  CompatMessageSchema,
-  CompatNotFoundSchema,
-  CompatOutlineSchema,
-  CompatStyleSchema,
-  StartJobResponseSchema,
-} from "./compat_schema.ts";
+export * from "./job_schema.ts";
+export * from "./submit_schema.ts";
+export * from "./error_schema.ts";
+export * from "./health_schema.ts";
+export * from "./json_rpc_schema.ts";
+export * from "./event_data_schema.ts";
+export * from "./compat_schema.ts";
 
 /**
  * The schemas the OpenAPI document names, by component name. Wherever one of these values is
