@@ -116,6 +116,9 @@ Deno.test("property: the offline writer's outline of any topic parses, as YAML t
     const reply = await writer.complete(outlinePrompt(topic, 3));
     const titles = parseOutline(reply, 3);
     assert.equal(titles.length, 3);
+    // A topic short enough to be used whole comes back in the first title exactly as written.
+    const flat = topic.replace(/\s+/g, " ").trim();
+    if (flat.length <= 60) assert.equal(titles[0], normalizeTitle(`What ${flat} is`));
     // The fast path and the YAML parser agree on what the block says.
     const block = fencedBlocks(reply)[0];
     assert.ok(block?.closed);
@@ -124,6 +127,30 @@ Deno.test("property: the offline writer's outline of any topic parses, as YAML t
       titles,
     );
   });
+});
+
+Deno.test("the offline writer's titles keep characters a YAML writer must escape", async () => {
+  const writer = new OfflineWriter();
+  // DEL, C1 controls (NEL), a byte order mark, line and paragraph separators, bidirectional
+  // controls, a lone surrogate, emoji past U+FFFF, quotes, backslashes and YAML markers.
+  const topics = [
+    "a\u007fb\u0085c\u0080d",
+    "x\ufeffy\u2028z\u2029w",
+    "\u202eevil\u202c \ud800 lone",
+    '😀 "q" \\ # : & * ```',
+    "\ufffe\uffff\u00a0nbsp",
+  ];
+  for (const topic of topics) {
+    const reply = await writer.complete(outlinePrompt(topic, 2));
+    const flat = topic.replace(/\s+/g, " ").trim();
+    assert.deepEqual(parseOutline(reply, 2), [
+      normalizeTitle(`What ${flat} is`),
+      normalizeTitle(`Why ${flat} matters`),
+    ]);
+    const block = fencedBlocks(reply)[0];
+    assert.ok(block?.closed);
+    assert.match(block.content, /^[\x20-\x7e\n]*$/, "the outline is printable ASCII");
+  }
 });
 
 Deno.test("property: an outline of any titles, as models write it, gives back those titles", async () => {

@@ -4,6 +4,8 @@
  * @module
  */
 
+import { isoTime } from "./iso_time.ts";
+
 /** Where a job is in its life. */
 export type JobStatus = "queued" | "running" | "completed" | "failed" | "cancelled";
 
@@ -156,7 +158,7 @@ export function toSnapshot(job: JobRecord): JobSnapshot {
     step: job.step,
     provider: job.provider,
     model: job.model,
-    createdAt: new Date(job.createdAt).toISOString(),
+    createdAt: isoTime(job.createdAt),
     lastEventId: job.lastEventId,
     usage: job.usage ?? null,
     costUsd: job.costUsd ?? null,
@@ -165,7 +167,7 @@ export function toSnapshot(job: JobRecord): JobSnapshot {
   if (job.sections) snapshot.sections = job.sections;
   if (job.article !== undefined) snapshot.article = job.article;
   if (job.error !== undefined) snapshot.error = job.error;
-  if (job.startedAt !== undefined) snapshot.startedAt = new Date(job.startedAt).toISOString();
-  if (job.finishedAt !== undefined) snapshot.finishedAt = new Date(job.finishedAt).toISOString();
+  if (job.startedAt !== undefined) snapshot.startedAt = isoTime(job.startedAt);
+  if (job.finishedAt !== undefined) snapshot.finishedAt = isoTime(job.finishedAt);
   return snapshot;
 }

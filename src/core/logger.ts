@@ -4,6 +4,8 @@
  * @module
  */
 
+import { isoTime } from "./iso_time.ts";
+
 /** Log levels, quietest last. */
 export const LOG_LEVELS = ["debug", "info", "warn", "error", "silent"] as const;
 
@@ -37,7 +39,7 @@ export function createLogger(
   return {
     log(at, msg, fields = {}) {
       if (LOG_LEVELS.indexOf(at) < min) return;
-      write(JSON.stringify({ time: new Date().toISOString(), level: at, msg, ...fields }));
+      write(JSON.stringify({ time: isoTime(Date.now()), level: at, msg, ...fields }));
     },
   };
 }

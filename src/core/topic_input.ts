@@ -71,6 +71,19 @@ async function readLimited(request: Request, maxBytes: number): Promise<Uint8Arr
   const declared = request.headers.get("content-length");
   if (declared !== null && Number(declared) > maxBytes) throw tooLarge();
   if (!request.body) return new Uint8Array();
+  if (declared !== null) {
+    // Within the limit and of a known length (the server holds the body to it): read in one go,
+    // which costs a fraction of a reader's loop for the small bodies submits have.
+    let bytes: Uint8Array<ArrayBuffer>;
+    try {
+      bytes = await request.bytes();
+    } catch (error) {
+      throw new HttpError(400, "bad_body", "The request body could not be read", { cause: error });
+    }
+    // A `Request` built in process is held to no declared length.
+    if (bytes.byteLength > maxBytes) throw tooLarge();
+    return bytes;
+  }
   const chunks: Uint8Array[] = [];
   let size = 0;
   const reader = request.body.getReader();

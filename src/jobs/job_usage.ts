@@ -7,6 +7,7 @@
  * @module
  */
 
+import { isoTime } from "../core/iso_time.ts";
 import type { Clock } from "../core/clock.ts";
 import type {
   JobEvent,
@@ -83,7 +84,7 @@ export class UsageMeter {
     const startedAt = before && before.finishedAt === null ? Date.parse(before.startedAt) : now;
     this.#running.set(step, startedAt);
     steps[step] = {
-      startedAt: new Date(startedAt).toISOString(),
+      startedAt: isoTime(startedAt),
       finishedAt: null,
       durationMs: null,
       attempts: before?.attempts ?? 0,
@@ -122,7 +123,7 @@ export class UsageMeter {
     const now = this.#clock.now();
     const startedAt = this.#running.get(step) ?? Date.parse(timing.startedAt);
     this.#running.delete(step);
-    timing.finishedAt = new Date(now).toISOString();
+    timing.finishedAt = isoTime(now);
     timing.durationMs = Math.max(0, now - startedAt);
   }
 
@@ -158,11 +159,15 @@ export class UsageMeter {
   }
 }
 
-/** A copy of `byKey` and of each object in it (whose fields are numbers, strings or null). */
-function copyEach<T extends object>(byKey: T): T {
-  const copy: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(byKey)) {
-    copy[key] = value === null || typeof value !== "object" ? value : { ...value };
+/**
+ * A copy of `byStep` and of each step's object (whose fields are numbers, strings or null), by
+ * the known step names: `Object.entries` and a generic copy cost more than the accounting.
+ */
+function copyEach<T extends Partial<Record<StepName, object | null>>>(byStep: T): T {
+  const copy: Partial<Record<StepName, object | null>> = {};
+  for (const step of STEPS) {
+    const value = byStep[step];
+    if (value !== undefined) copy[step] = value === null ? null : { ...value };
   }
   return copy as T;
 }

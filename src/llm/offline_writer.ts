@@ -6,7 +6,6 @@
  * @module
  */
 
-import { Document, type ToStringOptions } from "yaml";
 import type { LlmCallOptions, LlmClient, LlmRequest } from "./llm_client.ts";
 import { delay } from "../core/retry.ts";
 
@@ -68,23 +67,36 @@ function shortTopic(topic: string): string {
   return `${short.trimEnd()}...`;
 }
 
-const YAML_STYLE: ToStringOptions = {
-  defaultStringType: "QUOTE_DOUBLE",
-  defaultKeyType: "PLAIN",
-  lineWidth: 0,
-};
-// One document, its list replaced on each use: a new one per outline (`stringify`) cost twice as
-// much, ~20 µs, a fifth of the workflow's own CPU per zero-delay job (bench/in_process.ts). Safe
-// to share, as nothing awaits between setting the list and writing it out.
-const outlineDocument = new Document({ sections: [] });
+/**
+ * `text` as a double-quoted scalar holding only printable ASCII: a JSON string with every UTF-16
+ * unit outside U+0020-U+007E written `\\uXXXX`. JSON strings are YAML double-quoted scalars of the
+ * same meaning, so no topic can end the scalar, start a comment, fold a line or carry a
+ * character a YAML reader may reject or drop (controls, DEL, C1, U+2028, a byte order mark); and
+ * `parseOutline` reads it on its fast path, with `JSON.parse`.
+ */
+function quoted(text: string): string {
+  // JSON.stringify already escapes quotes, backslashes, C0 controls and lone surrogates.
+  const json = JSON.stringify(text);
+  return PRINTABLE_ASCII.test(json) ? json : json.replace(NOT_PRINTABLE_ASCII, escapeUnit);
+}
+
+const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
+const NOT_PRINTABLE_ASCII = /[^\x20-\x7e]/g;
+
+function escapeUnit(unit: string): string {
+  return `\\u${unit.charCodeAt(0).toString(16).padStart(4, "0")}`;
+}
 
 /**
- * `sections:` and the list, as YAML: the yaml library quotes and escapes whatever the topic
- * holds (`:`, `#`, `&`, quotes, backslashes, fences), so the outline parses as written.
+ * `sections:` and the list, as YAML. Written by hand rather than through the yaml library: the
+ * library's document cost ~10 % of a zero-delay job's CPU, and a double-quoted scalar of
+ * {@linkcode quoted} parses back to the exact title whatever the topic holds (`:`, `#`, `&`,
+ * quotes, backslashes, fences, any Unicode), which `tests/topic_property_test.ts` checks.
  */
 function outlineYaml(sections: string[]): string {
-  outlineDocument.set("sections", outlineDocument.createNode(sections));
-  return outlineDocument.toString(YAML_STYLE);
+  let yaml = "sections:\n";
+  for (const title of sections) yaml += `  - ${quoted(title)}\n`;
+  return yaml;
 }
 
 function writeOutline(topic: string, count: number): string {

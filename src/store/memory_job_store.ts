@@ -7,12 +7,6 @@
 import { FINISHED_STATUSES, type JobEvent, type JobRecord } from "../core/job.ts";
 import type { JobStore, PlacedEvent } from "../core/job_store.ts";
 
-/** What stands in `#order` for an entry dropped but not yet cut off. */
-const DROPPED: { jobId: string; event: JobEvent } = {
-  jobId: "",
-  event: { id: 0, type: "status", data: {} },
-};
-
 /**
  * Keeps everything in process memory; what a single instance needs, and the tests' store.
  *
@@ -33,12 +27,15 @@ export class MemoryJobStore implements JobStore {
   readonly #watchers = new Map<string, Set<() => void>>();
   readonly #watchersOfAll = new Set<() => void>();
   /**
-   * Every append in order, for the stream of every job: entry `i` is at position `#base + i + 1`.
-   * Entries of deleted jobs are dropped once they reach the front: the first `#dropped` entries
-   * are gone, and are cut off the array only once they are half of it, so that a delete does not
-   * move every entry kept (10,000 retained jobs are some 300,000 entries).
+   * Every append in order, for the stream of every job: entry `i` (its job in `#orderJobs`, the
+   * event in `#orderEvents`) is at position `#base + i + 1`. Two arrays, not one of pairs: an
+   * object per event was the largest part of what this store kept per job, and the garbage
+   * collector walks all of it. Entries of deleted jobs are dropped once they reach the front: the
+   * first `#dropped` entries are gone, and are cut off only once they are half of the arrays, so
+   * that a delete does not move every entry kept (10,000 retained jobs are some 300,000 entries).
    */
-  readonly #order: { jobId: string; event: JobEvent }[] = [];
+  readonly #orderJobs: string[] = [];
+  readonly #orderEvents: (JobEvent | undefined)[] = [];
   #base = 0;
   #dropped = 0;
   /** Jobs end with the process. */
@@ -68,15 +65,15 @@ export class MemoryJobStore implements JobStore {
     this.#logs.delete(id);
     // Jobs are evicted roughly in the order they ran, so the front mostly moves on here.
     let gone = this.#dropped;
-    while (
-      gone < this.#order.length && !this.#logs.has((this.#order[gone] as { jobId: string }).jobId)
-    ) {
+    const jobs = this.#orderJobs;
+    while (gone < jobs.length && !this.#logs.has(jobs[gone] as string)) {
       // Until the cut, the entry must not keep the forgotten event alive.
-      this.#order[gone++] = DROPPED;
+      this.#orderEvents[gone++] = undefined;
     }
     this.#dropped = gone;
-    if (gone > 0 && gone * 2 >= this.#order.length) {
-      this.#order.splice(0, gone);
+    if (gone > 0 && gone * 2 >= jobs.length) {
+      jobs.splice(0, gone);
+      this.#orderEvents.splice(0, gone);
       this.#base += gone;
       this.#dropped = 0;
     }
@@ -87,7 +84,8 @@ export class MemoryJobStore implements JobStore {
     let log = this.#logs.get(jobId);
     if (!log) this.#logs.set(jobId, log = []);
     log.push(event);
-    this.#order.push({ jobId, event });
+    this.#orderJobs.push(jobId);
+    this.#orderEvents.push(event);
     // Readable at once: watchers are told in the same turn, so fan-out costs no promise.
     const watchers = this.#watchers.get(jobId);
     if (watchers) { for (const onAppend of watchers) onAppend(); }
@@ -121,7 +119,7 @@ export class MemoryJobStore implements JobStore {
   }
 
   headPosition(): Promise<string> {
-    return Promise.resolve(String(this.#base + this.#order.length));
+    return Promise.resolve(String(this.#base + this.#orderJobs.length));
   }
 
   eventsSince(position: string, limit: number): Promise<PlacedEvent[]> {
@@ -132,11 +130,13 @@ export class MemoryJobStore implements JobStore {
     const out: PlacedEvent[] = [];
     for (
       let i = Math.max(this.#dropped, parseInt(position, 10) - this.#base);
-      i < this.#order.length && out.length < limit;
+      i < this.#orderJobs.length && out.length < limit;
       i++
     ) {
-      const { jobId, event } = this.#order[i] as { jobId: string; event: JobEvent };
-      if (this.#logs.has(jobId)) out.push({ jobId, event, position: String(this.#base + i + 1) });
+      const jobId = this.#orderJobs[i] as string;
+      if (!this.#logs.has(jobId)) continue;
+      const event = this.#orderEvents[i] as JobEvent;
+      out.push({ jobId, event, position: String(this.#base + i + 1) });
     }
     return out;
   }

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { isoTime } from "../core/iso_time.ts";
 import { type JobRecord, toSnapshot } from "../core/job.ts";
 import type { Delivery } from "./outbox.ts";
 
@@ -52,7 +53,7 @@ export function deliveriesOfEnd(record: JobRecord, endpoints: readonly string[])
   const at = record.finishedAt ?? Date.now();
   const body = JSON.stringify({
     type: EVENT_TYPES[record.status],
-    timestamp: new Date(at).toISOString(),
+    timestamp: isoTime(at),
     data: toSnapshot(record),
   });
   const webhookId = `msg_${record.id}`;
