@@ -13,8 +13,13 @@
  * core's worth), and 50 ms per call at 20 (the loop mostly idle, where a stall stands out); each
  * `--jobs` jobs (at most 50 × the concurrency) on the compatibility routes.
  *
+ * `--compare DIR` (another checkout of the project, such as the parent commit's) runs its sqlite
+ * store instead of the A/B one, through this checkout's probe (copy `bench/stall_probe.ts` into
+ * it first if it predates the count of checkpoints off the main thread): memory, sqlite, and
+ * DIR's sqlite, side by side under the same load.
+ *
  * Run: `deno run --allow-net=127.0.0.1 --allow-run --allow-read bench/loop_stalls.ts
- * [--jobs 2000] [--loads 0x100,50x100,50x20]`
+ * [--jobs 2000] [--loads 0x100,50x100,50x20] [--compare DIR]`
  *
  * @module
  */
@@ -63,11 +68,14 @@ export interface StallFigures {
   commits: number;
   commitMsTotal: number;
   maxCommitMs: number;
+  commits5: number;
   commits10: number;
   /** Commits that ran a WAL checkpoint: how many, their time in all, the longest. */
   checkpoints: number;
   checkpointMsTotal: number;
   maxCheckpointMs: number;
+  /** Checkpoints seen between commits: off the main thread. */
+  backgroundCheckpoints: number;
   /** Stalls of 5 (20) ms or more that overlap a commit of 5 ms or more or a checkpoint. */
   stalls5InCommit: number;
   stalls20InCommit: number;
@@ -82,6 +90,7 @@ async function spawnProbed(
   flags: string[],
   dataDir: string | undefined,
   checkpoint: "auto" | "off",
+  checkout?: string,
 ): Promise<Probed> {
   const probed: Omit<Probed, "server"> = { name, dataDir, stalls: [], commits: [], totals: [] };
   const server = await spawnQuillflow(
@@ -92,7 +101,7 @@ async function spawnProbed(
       ...(dataDir ? ["--store", "sqlite", "--data-dir", dataDir] : []),
     ],
     undefined,
-    undefined,
+    checkout,
     {
       entry: "bench/stall_probe.ts",
       onLine: (line) => {
@@ -176,10 +185,12 @@ async function measure(
     commits: after.commits - before.commits,
     commitMsTotal: after.commitMs - before.commitMs,
     maxCommitMs: Math.max(0, ...commits.map((c) => c.ms)),
+    commits5: commits.filter((c) => c.ms >= 5).length,
     commits10: long.length,
     checkpoints: after.checkpoints - before.checkpoints,
     checkpointMsTotal: after.checkpointMs - before.checkpointMs,
     maxCheckpointMs: Math.max(0, ...commits.filter((c) => c.checkpoint).map((c) => c.ms)),
+    backgroundCheckpoints: (after.backgroundCheckpoints ?? 0) - (before.backgroundCheckpoints ?? 0),
     stalls5InCommit: stalls.filter(overlaps).length,
     stalls20InCommit: stalls.filter((s) => s.ms >= 20 && overlaps(s)).length,
     dataMiB: await dataSize(p.dataDir),
@@ -192,6 +203,8 @@ export interface StallOptions {
   warmup: number;
   /** Offline delay per call (ms) and jobs in flight of each load. */
   loads: { delayMs: number; concurrency: number }[];
+  /** Another checkout whose sqlite store runs instead of the A/B one. */
+  compare?: string;
 }
 
 /** Runs each load against the three instances; returns their figures. */
@@ -213,7 +226,17 @@ export async function runLoopStalls(options: StallOptions): Promise<StallFigures
     try {
       instances.push(await spawnProbed("memory", flags, undefined, "auto"));
       instances.push(await spawnProbed("sqlite", flags, benchDataDir(), "auto"));
-      instances.push(await spawnProbed("sqlite, checkpoints off", flags, benchDataDir(), "off"));
+      instances.push(
+        options.compare
+          ? await spawnProbed(
+            `sqlite, ${options.compare}`,
+            flags,
+            benchDataDir(),
+            "auto",
+            options.compare,
+          )
+          : await spawnProbed("sqlite, checkpoints off", flags, benchDataDir(), "off"),
+      );
       for (const p of instances) {
         await runPool(
           options.warmup,
@@ -253,10 +276,12 @@ export function stallTable(figures: StallFigures[]): string {
       "commits",
       "commit ms (all)",
       "longest commit ms",
+      "commits ≥ 5 ms",
       "commits ≥ 10 ms",
       "checkpoints",
       "checkpoint ms (all)",
       "longest checkpoint ms",
+      "checkpoints off the loop",
       "stalls ≥ 5 (≥ 20) ms in a slow commit",
       "data MiB",
     ],
@@ -274,10 +299,12 @@ export function stallTable(figures: StallFigures[]): string {
       String(f.commits),
       fixed(f.commitMsTotal, 0),
       fixed(f.maxCommitMs),
+      String(f.commits5),
       String(f.commits10),
       String(f.checkpoints),
       fixed(f.checkpointMsTotal, 0),
       fixed(f.maxCheckpointMs),
+      String(f.backgroundCheckpoints),
       `${f.stalls5InCommit}/${f.stalls5} (${f.stalls20InCommit}/${f.stalls20})`,
       fixed(f.dataMiB),
     ]),
@@ -291,6 +318,7 @@ if (import.meta.main) {
       jobs: { type: "string", default: "2000" },
       warmup: { type: "string", default: "300" },
       loads: { type: "string", default: "0x100,50x100,50x20" },
+      compare: { type: "string", default: "" },
     },
   });
   const loads = values.loads.split(",").map((load) => {
@@ -307,6 +335,7 @@ if (import.meta.main) {
     jobs: Number(values.jobs),
     warmup: Number(values.warmup),
     loads,
+    ...(values.compare ? { compare: values.compare } : {}),
   });
   console.log(stallTable(figures));
   console.log(`FIGURES ${JSON.stringify({ kind: "stalls", figures })}`);

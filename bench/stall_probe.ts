@@ -6,10 +6,11 @@
  *   clamped to 4 ms once nested) records how late each tick ran; a loop blocked for S ms shows
  *   as a tick up to S ms late.
  * - SQL timing: `DatabaseSync.prototype.exec` of `node:sqlite` is wrapped to time every call,
- *   so each `COMMIT` of the durable store (its group commit, where SQLite runs its automatic WAL
- *   checkpoints) is timed where it runs, on the main thread. A commit after which the database
- *   file (`--data-dir`/quillflow.db) has a new modification time ran a checkpoint: in WAL mode
- *   only a checkpoint writes to that file.
+ *   so each `COMMIT` of the durable store (its group commit, where SQLite ran its automatic WAL
+ *   checkpoints) is timed where it runs, on the main thread. In WAL mode only a checkpoint
+ *   writes to the database file (`--data-dir`/quillflow.db): a commit during which the file's
+ *   size or modification time changed ran one on the main thread; a change between two commits
+ *   is a checkpoint that ran elsewhere (the store's checkpoint Worker), counted apart.
  *
  * It prints, on stdout, `STALL {"at","ms"}` for each tick at least 5 ms late,
  * `COMMIT {"at","ms","checkpoint"}` for each `COMMIT` that long or that checkpointed (`at`: ms
@@ -54,6 +55,8 @@ export interface ProbeTotals {
   /** Commits that ran a checkpoint, and their time. */
   checkpoints: number;
   checkpointMs: number;
+  /** Checkpoints off the main thread (at least: several between two commits count once). */
+  backgroundCheckpoints: number;
   checkpoint: "auto" | "off";
 }
 
@@ -69,14 +72,17 @@ function startProbe(checkpoint: "auto" | "off", databaseFile: string | undefined
     maxCommitMs: 0,
     checkpoints: 0,
     checkpointMs: 0,
+    backgroundCheckpoints: 0,
     checkpoint,
   };
-  let written = 0;
+  let written = "";
   const databaseWritten = () => {
     try {
-      return databaseFile ? Deno.statSync(databaseFile).mtime?.getTime() ?? 0 : 0;
+      if (!databaseFile) return "";
+      const info = Deno.statSync(databaseFile);
+      return `${info.size} ${info.mtime?.getTime()}`;
     } catch {
-      return 0; // not created yet
+      return ""; // not created yet
     }
   };
   let due = performance.now() + PERIOD_MS;
@@ -99,6 +105,7 @@ function startProbe(checkpoint: "auto" | "off", databaseFile: string | undefined
 
   const exec = DatabaseSync.prototype.exec;
   DatabaseSync.prototype.exec = function (this: DatabaseSync, sql: string): void {
+    const before = sql === "COMMIT" ? databaseWritten() : "";
     const started = performance.now();
     try {
       exec.call(this, sql);
@@ -111,9 +118,10 @@ function startProbe(checkpoint: "auto" | "off", databaseFile: string | undefined
         totals.commits++;
         totals.commitMs += ms;
         totals.maxCommitMs = Math.max(totals.maxCommitMs, ms);
-        const mtime = databaseWritten();
-        const checkpointed = mtime !== written && written !== 0;
-        written = mtime;
+        const after = databaseWritten();
+        const checkpointed = after !== before && before !== "";
+        if (before !== written && written !== "") totals.backgroundCheckpoints++;
+        written = after;
         if (checkpointed) {
           totals.checkpoints++;
           totals.checkpointMs += ms;

@@ -92,14 +92,23 @@ Deno.test("deno task compile builds a payload with the quillflow permission set,
     assert.equal(baked.prompt, false);
   });
 
-  await t.step("the payload holds main.ts, the Redis mode's modules and npm packages", () => {
-    assert.equal(metadata.entrypoint_key, "main.ts");
-    // Read from the binary, not the build log, which folds a folder of src/ into `store/*`: each
-    // module's own class, which no other module's text holds.
-    for (const name of ["RedisJobStore", "BullmqDispatcher", "SqliteJobStore"]) {
-      assert.ok(binary.includes(`class ${name}`), `${name}'s module is embedded`);
-    }
-    assert.match(log, /static/);
-    assert.ok(metadata.node_modules, "npm packages (bullmq, ioredis) are embedded");
-  });
+  await t.step(
+    "the payload holds main.ts, the Redis mode's modules, the checkpoint worker and npm packages",
+    () => {
+      assert.equal(metadata.entrypoint_key, "main.ts");
+      // Read from the binary, not the build log, which folds a folder of src/ into `store/*`: each
+      // module's own class, which no other module's text holds.
+      for (const name of ["RedisJobStore", "BullmqDispatcher", "SqliteJobStore"]) {
+        assert.ok(binary.includes(`class ${name}`), `${name}'s module is embedded`);
+      }
+      assert.match(log, /static/);
+      // A Worker's module is not in the graph `deno compile` follows from main.ts: the task must
+      // include it, or the binary's store checkpoints on the main thread (and says so in health).
+      assert.ok(
+        binary.includes("The Worker that checkpoints the SQLite store's write-ahead log"),
+        "the WAL checkpoint worker's module is embedded",
+      );
+      assert.ok(metadata.node_modules, "npm packages (bullmq, ioredis) are embedded");
+    },
+  );
 });

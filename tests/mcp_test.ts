@@ -29,9 +29,10 @@ function taskFlags(task: "mcp" | "compile"): string[] {
   const words = denoJson.tasks[task].split(/\s+/);
   const from = words.indexOf(task === "mcp" ? "run" : "compile") + 1;
   const flags = words.slice(from, words.indexOf("main.ts"));
-  // The compile task's output is no `deno run` flag.
-  const output = flags.indexOf("--output");
-  if (output !== -1) flags.splice(output, 2);
+  // The compile task's output and included modules are no `deno run` flags.
+  for (const flag of ["--output", "--include"]) {
+    for (let at = flags.indexOf(flag); at !== -1; at = flags.indexOf(flag)) flags.splice(at, 2);
+  }
   return flags;
 }
 

@@ -126,6 +126,30 @@ Deno.test("jobs survive SIGKILL: finished ones unchanged, running ones resumed, 
   }
 });
 
+Deno.test("a second process on the same DATA_DIR is refused, and a SIGKILLed holder does not block the next start", async () => {
+  // The guard is a lock file beside the database, held for the process's life: the database
+  // itself is shared with the WAL checkpoint worker's connection.
+  await using dir = await makeTestDir("lock");
+  const flags = ["--data-dir", dir.path, "--log-level", "warn"];
+  let id: string;
+  {
+    await using first = await startService(flags);
+    id = await submit(first.url, "locked tea");
+    await assert.rejects(
+      () => startService(flags),
+      /Cannot open the job store at .*quillflow\.db: another process is using it \(the database is locked\)/,
+    );
+    first.child.kill("SIGKILL");
+    await first.child.status;
+  }
+  // The crashed process's lock file is still there; its lock is not.
+  assert.ok((await Deno.stat(`${dir.path}/quillflow.db.lock`)).isFile);
+  await using again = await startService(flags);
+  const log = await events(again.url, id);
+  assertContiguous(log);
+  assert.equal(log.at(-1)?.event, "complete");
+});
+
 Deno.test("a graceful stop leaves running jobs to the next start instead of cancelling them", async () => {
   await using dir = await makeTestDir("graceful");
   const flags = [...FLAGS, "--data-dir", dir.path, "--shutdown-grace-ms", "0"];

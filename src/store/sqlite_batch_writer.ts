@@ -21,33 +21,52 @@ export interface SqliteBatch {
   changes: readonly ((db: DatabaseSync) => void)[];
 }
 
+/** Bytes of row text that fill about one page. */
+const PAGE_BYTES = 4_000;
+
 /**
  * Writes `batch` in one transaction, its events placed after position `seq`; rolls back and
- * rethrows when any write fails, so the batch is all in the file or none of it.
+ * rethrows when any write fails, so the batch is all in the file or none of it. Returns about
+ * how many pages the commit wrote to the WAL, on the high side: its text by the page, plus two
+ * pages per row for the leaves it touches (no system call, no query: see
+ * `wal_checkpointer.ts`).
  */
 export function writeBatch(
   db: DatabaseSync,
   sql: Statements,
   batch: SqliteBatch,
   seq: number,
-): void {
+): number {
   // Positions are taken (by the caller) only once the transaction commits.
+  let bytes = 0;
+  let rows = 0;
   try {
     db.exec("BEGIN");
     for (const id of batch.deletes) {
       sql.deleteJob.run(id);
       sql.deleteEvents.run(id);
+      rows += 2;
     }
     for (const [jobId, log] of batch.events) {
       const first = (log[0] as JobEvent).id;
       seq += log.length;
-      sql.insertEvents.run(jobId, first, (log.at(-1) as JobEvent).id, JSON.stringify(log), seq);
+      const text = JSON.stringify(log);
+      sql.insertEvents.run(jobId, first, (log.at(-1) as JobEvent).id, text, seq);
+      bytes += text.length;
+      rows++;
     }
     for (const record of batch.records.values()) {
-      sql.putJob.run(record.id, record.createdAt, record.status, JSON.stringify(record));
+      const text = JSON.stringify(record);
+      sql.putJob.run(record.id, record.createdAt, record.status, text);
+      bytes += text.length;
+      rows++;
     }
     for (const change of batch.changes) change(db);
+    rows += batch.changes.length;
     db.exec("COMMIT");
+    // A row touches a table leaf and an index leaf or two; the commit rewrites page 1 and often
+    // an interior page.
+    return Math.ceil(bytes / PAGE_BYTES) + 2 * rows + 2;
   } catch (error) {
     try {
       db.exec("ROLLBACK");

@@ -29,19 +29,19 @@ import { FINISHED_STATUSES, type JobEvent, type JobRecord, type JobStatus } from
 import type { JobStore, PlacedEvent } from "../core/job_store.ts";
 import { StoreUnavailableError } from "../core/store_unavailable_error.ts";
 import {
-  openSqliteDatabase,
   parseRecord,
   prepareStatements,
   readEventsAfter,
   readPlacedSince,
+  readUnfinished,
   type Statements,
 } from "./sqlite_schema.ts";
 import { JobWatchers } from "./job_watchers.ts";
-import { writeBatch } from "./sqlite_batch_writer.ts";
 import type { SqliteJobStoreOptions } from "./sqlite_job_store_options.ts";
 import { WriteRetry } from "./write_retry.ts";
 import { PendingBatch } from "./pending_batch.ts";
 import { WrittenEvents } from "./written_events.ts";
+import { SqliteFile } from "./sqlite_file.ts";
 
 export { DATABASE_FILE } from "./sqlite_schema.ts";
 export { StoreOpenError, type StoreOpenErrorOptions } from "./store_open_error.ts";
@@ -65,6 +65,7 @@ export type { SqliteJobStoreOptions } from "./sqlite_job_store_options.ts";
  * ```
  */
 export class SqliteJobStore implements JobStore {
+  readonly #file: SqliteFile;
   readonly #db: DatabaseSync;
   readonly #sql: Statements;
   readonly #flushMs: number;
@@ -107,8 +108,10 @@ export class SqliteJobStore implements JobStore {
   /** Jobs outlive the process. */
   readonly durable = true;
 
-  private constructor(db: DatabaseSync, options: SqliteJobStoreOptions) {
-    this.#db = db;
+  private constructor(file: SqliteFile, options: SqliteJobStoreOptions) {
+    this.#file = file;
+    const db = this.#db = file.db;
+    file.onRelease = () => this.#schedule();
     this.#flushMs = options.flushMs ?? 1;
     this.#maxBufferedEvents = options.maxBufferedEvents ?? 1_000;
     this.#onError = options.onError ?? (() => {});
@@ -118,7 +121,8 @@ export class SqliteJobStore implements JobStore {
 
   /** Opens the store on the file at `path` (see `openSqliteDatabase`); throws `StoreOpenError`. */
   static open(path: string, options: SqliteJobStoreOptions = {}): SqliteJobStore {
-    return new SqliteJobStore(openSqliteDatabase(path, options.openDatabase), options);
+    const file = SqliteFile.open(path, options.openDatabase, options.onError ?? (() => {}));
+    return new SqliteJobStore(file, options);
   }
 
   /**
@@ -165,13 +169,8 @@ export class SqliteJobStore implements JobStore {
    * be ahead of the record: text deltas are appended without the record being written again.
    */
   unfinished(): Promise<JobRecord[]> {
-    this.#flush();
-    const records = this.#sql.unfinishedJobs.all().map((row) => parseRecord(row.record));
-    for (const record of records) {
-      const last = Number(this.#sql.lastEventId.get(record.id)?.id ?? 0);
-      record.lastEventId = Math.max(record.lastEventId, last);
-    }
-    return Promise.resolve(records);
+    this.#flush(false, false);
+    return Promise.resolve(readUnfinished(this.#sql));
   }
 
   /**
@@ -329,13 +328,13 @@ export class SqliteJobStore implements JobStore {
     } finally {
       clearTimeout(this.#timer);
       this.#timer = undefined;
-      this.#db.close();
+      await this.#file.close();
     }
   }
 
-  /** `null` while writes succeed; else why the last one failed (it is being tried again). */
+  /** `null` while writes and checkpoints succeed; else why not (a failed write is retried). */
   health(): Promise<string | null> {
-    return Promise.resolve(this.#retry.health());
+    return Promise.resolve(this.#retry.health() ?? this.#file.health());
   }
 
   #schedule(): void {
@@ -343,7 +342,8 @@ export class SqliteJobStore implements JobStore {
     this.#timer = setTimeout(() => this.#flush(), this.#flushMs);
   }
 
-  #flush(rethrow = false): void {
+  /** `mayWait`: a quiet WAL checkpoint may hold the commit (it calls `#schedule` after). */
+  #flush(rethrow = false, mayWait = !rethrow): void {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
     if (
@@ -355,8 +355,9 @@ export class SqliteJobStore implements JobStore {
       this.#batch.settle();
       return;
     }
+    if (mayWait && this.#file.holdsCommits) return;
     try {
-      writeBatch(this.#db, this.#sql, {
+      this.#file.write(this.#sql, {
         deletes: this.#deletes,
         events: this.#events,
         records: this.#records,

@@ -1,6 +1,6 @@
 /**
- * The SQLite file of the durable store: opening it (checks, exclusive lock, WAL), its schema and
- * migrations, and the statements the store runs.
+ * The SQLite file of the durable store: opening it (checks, the lock that keeps other processes
+ * out, WAL), its schema and migrations, and the statements the store runs.
  *
  * @module
  */
@@ -9,6 +9,7 @@ import { DatabaseSync, type StatementSync } from "node:sqlite";
 import type { JobEvent, JobRecord } from "../core/job.ts";
 import type { PlacedEvent } from "../core/job_store.ts";
 import { StoreOpenError } from "./store_open_error.ts";
+import { lockDataFile } from "./data_file_lock.ts";
 
 /** The file name inside the data directory. */
 export const DATABASE_FILE = "quillflow.db";
@@ -47,28 +48,45 @@ const MIGRATE_FROM_1 = `
   DROP TABLE events;
 `;
 
+/** An open database and the lock that keeps other processes off it. */
+export interface OpenedDatabase {
+  db: DatabaseSync;
+  /** Held until the store closes; none for `:memory:`. */
+  lock: Deno.FsFile | undefined;
+}
+
 /**
  * Opens (creating if needed) the database at `path`, or `:memory:` for a throwaway one. Checks
- * the file is a readable Quillflow database and takes an exclusive lock, so a second process on
- * the same file fails here instead of running the same jobs twice. Throws
+ * the file is a readable Quillflow database and takes the lock of `data_file_lock.ts`, so a
+ * second process on the same file fails here instead of running the same jobs twice. Throws
  * {@linkcode StoreOpenError}.
  */
 export function openSqliteDatabase(
   path: string,
   openDatabase: (path: string) => DatabaseSync = (path) => new DatabaseSync(path),
-): DatabaseSync {
+): OpenedDatabase {
   let db: DatabaseSync | undefined;
+  let lock: Deno.FsFile | undefined;
   try {
+    // Opened first: a path that cannot be a database (a folder) fails here, with no lock file
+    // left beside it.
     db = openDatabase(path);
+    if (path !== ":memory:") {
+      lock = lockDataFile(path);
+      if (!lock) throw new DataFileLocked();
+    }
     db.exec("PRAGMA busy_timeout = 0");
-    db.exec("PRAGMA locking_mode = EXCLUSIVE");
+    // Normal locking mode, not EXCLUSIVE: the checkpoint worker's connection must open the file
+    // too (an exclusive connection keeps the WAL index in its own memory). The lock above keeps
+    // other processes out instead.
     db.exec("PRAGMA journal_mode = WAL");
     // WAL with NORMAL sync survives a process crash; only a power cut may lose the last batch.
     db.exec("PRAGMA synchronous = NORMAL");
-    // The WAL is copied back every 128 pages (512 KiB) and cut down to 1 MiB after, not SQLite's
-    // 4 MiB: on a small data disk a WAL that size fills it again after space is freed, and every
-    // later write fails.
-    db.exec("PRAGMA wal_autocheckpoint = 128");
+    // This connection never checkpoints: a checkpoint inside a COMMIT blocked the event loop for
+    // its writes and fsyncs. `WalCheckpointer` runs them in a Worker, every 128 pages, and the WAL
+    // is cut down to 1 MiB when it starts over, not SQLite's 4 MiB: on a small data disk a WAL
+    // that size fills it again after space is freed, and every later write fails.
+    db.exec("PRAGMA wal_autocheckpoint = 0");
     db.exec("PRAGMA journal_size_limit = 1048576");
     const check = db.prepare("PRAGMA quick_check").all().map((row) => String(row.quick_check));
     if (check.length !== 1 || check[0] !== "ok") {
@@ -113,13 +131,14 @@ export function openSqliteDatabase(
       PRAGMA user_version = ${SCHEMA_VERSION};
       COMMIT;
     `);
-    return db;
+    return { db, lock };
   } catch (error) {
     try {
       db?.close();
     } catch {
       // already failing: the first error is the one to report
     }
+    lock?.close();
     if (isLocked(error)) {
       throw new StoreOpenError(
         path,
@@ -190,6 +209,19 @@ export function readEventsAfter(
   return out;
 }
 
+/**
+ * The records of queued and running jobs, oldest first, each `lastEventId` taken from its log
+ * when that is ahead (text deltas are appended without the record being written again).
+ */
+export function readUnfinished(sql: Statements): JobRecord[] {
+  const records = sql.unfinishedJobs.all().map((row) => parseRecord(row.record));
+  for (const record of records) {
+    const last = Number(sql.lastEventId.get(record.id)?.id ?? 0);
+    record.lastEventId = Math.max(record.lastEventId, last);
+  }
+  return records;
+}
+
 /** A record as stored in a `jobs` row; throws a `SyntaxError` when it cannot be read. */
 export function parseRecord(raw: unknown): JobRecord {
   try {
@@ -235,8 +267,19 @@ export function prepareStatements(db: DatabaseSync): Statements {
   };
 }
 
-/** Whether opening failed because another connection holds the file (SQLITE_BUSY). */
+/** The lock file is held: another process (or store) has the database. */
+class DataFileLocked extends Error {
+  constructor() {
+    super("the database is locked");
+  }
+}
+
+/**
+ * Whether opening failed because another process holds the file: its lock file, or the file
+ * itself (SQLITE_BUSY: an older Quillflow, which locked the database file exclusively).
+ */
 function isLocked(error: unknown): boolean {
+  if (error instanceof DataFileLocked) return true;
   const code = (error as { errcode?: unknown } | null)?.errcode;
   return (typeof code === "number" && (code & 0xff) === 5) ||
     (error instanceof Error && /database is locked/.test(error.message));
