@@ -11,7 +11,14 @@
  * `--protos worker-tcp,...` adds the service with a prototype LLM client
  * (`proto_quillflow.ts`); `--cpu-prof-dir DIR` runs every service instance under `--cpu-prof`
  * (into `DIR/<instance>`) and prints where its time went (`cpu_profile_summary.ts`) once it
- * stops.
+ * stops. `--store memory,sqlite` runs the service once per store.
+ *
+ * `--redis-processes 1,2` adds, per count N, N service processes on one port (`REUSE_PORT=1`,
+ * the kernel spreading the watchers' connections) sharing jobs through a `redis-server` of their
+ * own, as docs/deployment.md runs one host's cores; their CPU is summed (each process's share is
+ * shown too) and Redis's is reported apart. It starts Redis from `testing/redis_cluster.ts`, in
+ * a folder under /tmp (its environment from `testing/child_env.ts`): add
+ * `--allow-write=/tmp,.test-output --allow-env`.
  *
  * Run: `deno run --allow-net=127.0.0.1 --allow-run --allow-read bench/paced_lag.ts
  * [--levels 50,200,400] [--rounds 1]`
@@ -59,10 +66,14 @@ export interface PacedFigures {
   jobP50: number;
   jobP99: number;
   wallS: number;
-  /** Server CPU seconds per wall second: whole process, main thread. */
+  /** Server CPU seconds per wall second: whole process, main thread (summed over processes). */
   cpuShare: number;
   mainShare: number;
-  /** Peak VmRSS sampled during the level, MiB. */
+  /** Each process's CPU share, when the instance is several processes. */
+  processShares?: number[];
+  /** Redis's CPU seconds per wall second, for an instance sharing jobs through it. */
+  redisShare?: number;
+  /** Peak VmRSS sampled during the level, MiB (each process's peak, summed). */
   rssMiB: number;
   /** LLM server and this process, CPU seconds per wall second. */
   llmShare: number;
@@ -86,14 +97,29 @@ export interface PacedOptions {
   protos: string[];
   quillflow: boolean;
   relay: boolean;
-  store: "memory" | "sqlite";
+  /** The service runs once per store; prototypes use the first. */
+  stores: ("memory" | "sqlite")[];
+  /** Process counts of the Redis-shared instances (N processes on one port), if any. */
+  redisProcesses: number[];
   cpuProfDir: string | undefined;
 }
 
+/** What a level drives: one URL, served by one or several processes. */
 interface Instance {
   name: string;
-  server: SpawnedServer;
+  url: string;
+  pids: number[];
+  /** The Redis server the processes share, when they do. */
+  redisPid?: number;
 }
+
+const one = (name: string, server: SpawnedServer): Instance => ({
+  name,
+  url: server.url,
+  pids: [server.pid],
+});
+
+const sum = (values: number[]) => values.reduce((a, b) => a + b, 0);
 
 async function sampleRss(pid: number, until: Promise<unknown>): Promise<number> {
   let peak = 0;
@@ -113,25 +139,31 @@ async function level(
   options: PacedOptions,
   llm: SpawnedServer,
 ): Promise<PacedFigures> {
-  const { pid } = instance.server;
+  const { pids, redisPid } = instance;
   const read = () =>
     Promise.all([
-      readCpuSeconds(pid),
-      readMainThreadCpuSeconds(pid),
+      Promise.all(pids.map(readCpuSeconds)),
+      Promise.all(pids.map(readMainThreadCpuSeconds)),
       readCpuSeconds(llm.pid),
       readCpuSeconds("self"),
+      redisPid === undefined ? 0 : readCpuSeconds(redisPid),
     ]);
-  const [cpu0, main0, llm0, self0] = await read();
+  const [cpu0, main0, llm0, self0, redis0] = await read();
   const started = performance.now();
   const all = Promise.all(Array.from({ length: jobs }, async (_, i) => {
     await new Promise((resolve) => setTimeout(resolve, options.rampMs * i / jobs));
-    return await watchPacedJob(instance.server.url, `benchmark topic ${i % 50}`).catch((e) =>
+    return await watchPacedJob(instance.url, `benchmark topic ${i % 50}`).catch((e) =>
       e instanceof Error ? e : new Error(String(e))
     );
   }));
-  const [results, rssMiB] = await Promise.all([all, sampleRss(pid, all)]);
+  const [results, peaks] = await Promise.all([
+    all,
+    Promise.all(pids.map((pid) => sampleRss(pid, all))),
+  ]);
+  const rssMiB = sum(peaks);
   const wallS = (performance.now() - started) / 1000;
-  const [cpu1, main1, llm1, self1] = await read();
+  const [cpu1, main1, llm1, self1, redis1] = await read();
+  const shares = cpu1.map((c, i) => (c - (cpu0[i] as number)) / wallS);
   const ok = results.filter((r): r is PacedJob => !(r instanceof Error));
   const errors = results.filter((r): r is Error => r instanceof Error);
   const lags = new Float64Array(ok.reduce((n, r) => n + r.lags.length, 0));
@@ -154,8 +186,10 @@ async function level(
     jobP50: percentile(times, 50),
     jobP99: percentile(times, 99),
     wallS,
-    cpuShare: (cpu1 - cpu0) / wallS,
-    mainShare: (main1 - main0) / wallS,
+    cpuShare: sum(shares),
+    mainShare: (sum(main1) - sum(main0)) / wallS,
+    ...(pids.length > 1 ? { processShares: shares } : {}),
+    ...(redisPid === undefined ? {} : { redisShare: (redis1 - redis0) / wallS }),
     rssMiB,
     llmShare: (llm1 - llm0) / wallS,
     clientShare: (self1 - self0) / wallS,
@@ -170,11 +204,12 @@ function merge(a: PacedFigures | undefined, b: PacedFigures): PacedFigures {
 /** Runs every level for every instance; returns the levels' figures in order. */
 export async function runPacedLag(options: PacedOptions): Promise<PacedLevel[]> {
   const started: SpawnedServer[] = [];
+  const redisServers: { destroy(): Promise<void> }[] = [];
   const out: PacedLevel[] = [];
   // One fresh data folder per service instance: the durable store locks its own.
   const dataDirs: string[] = [];
-  const storeFlags = () => {
-    if (options.store !== "sqlite") return [];
+  const storeFlags = (store: "memory" | "sqlite") => {
+    if (store !== "sqlite") return [];
     const dir = benchDataDir();
     dataDirs.push(dir);
     return ["--store", "sqlite", "--data-dir", dir];
@@ -204,37 +239,65 @@ export async function runPacedLag(options: PacedOptions): Promise<PacedLevel[]> 
       "2000",
     ];
     const instances: Instance[] = [];
-    if (options.quillflow) {
-      const runtime: QuillflowRuntime = { denoFlags: profile("quillflow") };
+    for (const store of options.quillflow ? options.stores : []) {
+      // One store keeps the name the goals table looks for.
+      const name = options.stores.length === 1 ? "quillflow" : `quillflow (${store})`;
+      const runtime: QuillflowRuntime = { denoFlags: profile(name.replace(/\W+/g, "-")) };
       const server = await spawnQuillflow(
-        [...flags, ...storeFlags()],
+        [...flags, ...storeFlags(store)],
         undefined,
         undefined,
         runtime,
       );
       started.push(server);
-      instances.push({ name: "quillflow", server });
+      instances.push(one(name, server));
+    }
+    for (const count of options.redisProcesses) {
+      const name = `quillflow redis ×${count}`;
+      const { RedisServer } = await import("../testing/redis_cluster.ts");
+      const redis = await RedisServer.start("/tmp");
+      redisServers.push(redis);
+      const shared = [...flags, "--store", "redis", "--redis-url", redis.url, "--reuse-port", "1"];
+      const group: SpawnedServer[] = [];
+      for (let i = 0; i < count; i++) {
+        // The first picks a free port; the others join it there.
+        const port = group[0] ? ["--port", new URL(group[0].url).port] : [];
+        const server = await spawnQuillflow([...shared, ...port], undefined, undefined, {
+          denoFlags: ["--unstable-net", "--allow-read", ...profile(`${name}-${i}`)],
+        });
+        started.push(server);
+        group.push(server);
+      }
+      instances.push({
+        name,
+        url: (group[0] as SpawnedServer).url,
+        pids: group.map((server) => server.pid),
+        redisPid: redis.pid as number,
+      });
     }
     for (const proto of options.protos) {
       const runtime = protoRuntime();
       const server = await spawnQuillflow(
-        [...flags, ...storeFlags(), "--proto-llm", proto],
+        [...flags, ...storeFlags(options.stores[0] ?? "memory"), "--proto-llm", proto],
         undefined,
         undefined,
         { ...runtime, denoFlags: [...runtime.denoFlags, ...profile(`quillflow+${proto}`)] },
       );
       started.push(server);
-      instances.push({ name: `quillflow+${proto}`, server });
+      instances.push(one(`quillflow+${proto}`, server));
     }
     if (options.relay) {
       const server = await spawnRelay(llm.url, options.relayTransport);
       started.push(server);
-      instances.push({ name: `relay (${options.relayTransport})`, server });
+      instances.push(one(`relay (${options.relayTransport})`, server));
     }
-    // Warm-up: 20 jobs each, unmeasured, so the code is compiled.
+    // Warm-up: 20 jobs each (per process of a group), unmeasured, so the code is compiled.
     for (const instance of instances) {
       await Promise.all(
-        Array.from({ length: 20 }, (_, i) => watchPacedJob(instance.server.url, `warm-up ${i}`)),
+        Array.from(
+          { length: 20 * instance.pids.length },
+          (_, i) => watchPacedJob(instance.url, `warm-up ${i}`),
+        ),
       );
     }
     for (const jobs of options.levels) {
@@ -253,6 +316,7 @@ export async function runPacedLag(options: PacedOptions): Promise<PacedLevel[]> 
     }
   } finally {
     await Promise.all(started.map((server) => server.stop()));
+    for (const redis of redisServers) await redis.destroy();
     for (const dir of dataDirs) await removeBenchDataDir(dir);
   }
   for (const dir of profiled) console.log(`\n${dir}: ${await summarizeProfiles(dir)}`);
@@ -274,8 +338,10 @@ export function pacedTable(levels: PacedLevel[]): string {
         fixed(f.lagMax),
         fixed(f.jobP50, 0),
         fixed(f.jobP99, 0),
-        fixed(100 * f.cpuShare, 0),
+        fixed(100 * f.cpuShare, 0) +
+        (f.processShares ? ` (${f.processShares.map((x) => fixed(100 * x, 0)).join("+")})` : ""),
         fixed(100 * f.mainShare, 0),
+        f.redisShare === undefined ? "-" : fixed(100 * f.redisShare, 0),
         fixed(f.rssMiB, 0),
         fixed(100 * f.llmShare, 0),
         fixed(100 * f.clientShare, 0),
@@ -294,6 +360,7 @@ export function pacedTable(levels: PacedLevel[]): string {
           fixed(f.jobP99 / relay.jobP99, 2),
           fixed(f.cpuShare / relay.cpuShare, 2),
           fixed(f.mainShare / relay.mainShare, 2),
+          "",
           fixed(f.rssMiB / relay.rssMiB, 2),
           "",
           "",
@@ -312,8 +379,9 @@ export function pacedTable(levels: PacedLevel[]): string {
       "lag max ms",
       "job p50 ms",
       "job p99 ms",
-      "CPU %",
+      "CPU % (per process)",
       "main thread %",
+      "Redis CPU %",
       "peak RSS MiB",
       "LLM server CPU %",
       "watchers CPU %",
@@ -376,6 +444,7 @@ if (import.meta.main) {
       "no-quillflow": { type: "boolean", default: false },
       "no-relay": { type: "boolean", default: false },
       store: { type: "string", default: "memory" },
+      "redis-processes": { type: "string", default: "" },
       "cpu-prof-dir": { type: "string" },
     },
   });
@@ -386,8 +455,15 @@ if (import.meta.main) {
   if (!isTransportName(values["relay-transport"])) {
     throw new TypeError(`Unknown --relay-transport ${values["relay-transport"]}`);
   }
-  if (values.store !== "memory" && values.store !== "sqlite") {
-    throw new TypeError(`--store is memory or sqlite, not ${values.store}`);
+  const stores = values.store.split(",").filter((s) => s !== "");
+  for (const store of stores) {
+    if (store !== "memory" && store !== "sqlite") {
+      throw new TypeError(`--store is memory, sqlite or both, not ${values.store}`);
+    }
+  }
+  const redisProcesses = values["redis-processes"].split(",").filter((n) => n !== "").map(Number);
+  if (!redisProcesses.every((n) => Number.isInteger(n) && n >= 1)) {
+    throw new TypeError(`--redis-processes takes process counts: ${values["redis-processes"]}`);
   }
   const options: PacedOptions = {
     levels: values.levels.split(",").map(Number).filter((n) => n > 0),
@@ -399,12 +475,15 @@ if (import.meta.main) {
     protos,
     quillflow: !values["no-quillflow"],
     relay: !values["no-relay"],
-    store: values.store,
+    stores: stores as ("memory" | "sqlite")[],
+    redisProcesses,
     cpuProfDir: values["cpu-prof-dir"],
   };
   const levels = await runPacedLag(options);
   console.log(
-    `paced: one word every ${options.wordMs} ms, ${options.words} words per call, starts spread over ${options.rampMs} ms, store ${options.store}`,
+    `paced: one word every ${options.wordMs} ms, ${options.words} words per call, starts spread over ${options.rampMs} ms, stores ${
+      options.stores.join(", ")
+    }`,
   );
   console.log(pacedTable(levels));
   console.log(mostHeld(levels));

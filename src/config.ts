@@ -28,6 +28,11 @@ import {
 export interface Config {
   port: number;
   host: string;
+  /**
+   * Listen with `SO_REUSEPORT`, so several processes on this host share `port` (Linux spreads
+   * connections over them); only with the shared store, since each process answers any request.
+   */
+  reusePort?: boolean;
   llmProvider: "openai" | "offline";
   openaiApiKey: string | undefined;
   openaiBaseUrl: string | undefined;
@@ -85,6 +90,13 @@ export interface Config {
 export const SETTINGS = [
   ["PORT", "port", int(0, 65535), 8000, "Port to listen on (0 picks a free one)."],
   ["HOST", "host", text, "127.0.0.1", "Address to listen on; 0.0.0.0 for every interface."],
+  [
+    "REUSE_PORT",
+    "reusePort",
+    yesNo,
+    false,
+    "1 lets several processes on this host listen on the same PORT (Linux spreads connections over them, one process per core); needs STORE=redis.",
+  ],
   [
     "LLM_PROVIDER",
     "llmProvider",
@@ -377,6 +389,12 @@ export function loadConfig(
   }
   if (config.store === "redis" && !config.redisUrl) {
     throw new TypeError("STORE=redis needs REDIS_URL, e.g. redis://127.0.0.1:6379");
+  }
+  if (config.reusePort && config.store !== "redis") {
+    // Each process would keep its own jobs: a request reaching another process would not find them.
+    throw new TypeError(
+      "REUSE_PORT=1 needs STORE=redis: the processes sharing the port must share their jobs",
+    );
   }
   return { config, rest };
 }

@@ -54,6 +54,13 @@ export async function startServer(
   config: Config,
   options: StartOptions = {},
 ): Promise<RunningServer> {
+  if (config.reusePort && !unstableNetEnabled()) {
+    // Deno would end the process at Deno.serve (status 70): say so before Redis is touched.
+    throw new TypeError(
+      "REUSE_PORT=1 needs Deno's --unstable-net flag (deno task start and the compiled binary " +
+        "have it): deno run --unstable-net -P=quillflow main.ts serve",
+    );
+  }
   const logger = options.logger ?? createLogger(config.logLevel);
   const metrics = new Metrics();
   const llm = instrumentLlm(options.llm ?? createLlm(config), metrics, config.llmPrices);
@@ -109,6 +116,8 @@ export async function startServer(
     server = Deno.serve({
       port: config.port,
       hostname: config.host,
+      // Several processes on one port, each taking connections the kernel hands it (Linux).
+      reusePort: config.reusePort ?? false,
       onListen: ({ hostname, port }) => {
         const host = hostname.includes(":") ? `[${hostname}]` : hostname;
         resolve(`http://${host}:${port}`);
@@ -156,6 +165,14 @@ export async function startServer(
       },
     };
   });
+}
+
+/**
+ * Whether `--unstable-net` is on: `reusePort` needs it, and without it Deno leaves its unstable
+ * network functions (`Deno.listenDatagram`) off the namespace.
+ */
+function unstableNetEnabled(): boolean {
+  return "listenDatagram" in Deno;
 }
 
 /** The parts the service keeps beside its jobs: idempotency keys and webhooks. */

@@ -85,6 +85,11 @@ export class RedisServer {
     return this.#port;
   }
 
+  /** Its process id while it runs, for benchmarks reading its CPU time. */
+  get pid(): number | undefined {
+    return this.#child?.pid;
+  }
+
   /** `redis://127.0.0.1:<port>`. */
   get url(): string {
     return `redis://127.0.0.1:${this.#port}`;

@@ -92,6 +92,11 @@ Deno.test("deno task compile builds a payload with the quillflow permission set,
     assert.equal(baked.prompt, false);
   });
 
+  await t.step("the binary runs with --unstable-net, so REUSE_PORT=1 can listen", () => {
+    const unstable = metadata.unstable_config as { features?: string[] } | undefined;
+    assert.deepEqual(unstable?.features, ["net"]);
+  });
+
   await t.step(
     "the payload holds main.ts, the Redis mode's modules, the checkpoint worker and npm packages",
     () => {

@@ -191,6 +191,13 @@ Deno.test("every task serves in a terminal with no permission prompt, on every s
         `jobs shared through Redis at ${redis.url}`,
       );
     });
+    await t.step("start:redis, REUSE_PORT=1 (the task has --unstable-net)", async () => {
+      await serve(
+        ["start:redis"],
+        { REDIS_URL: redis.url, REUSE_PORT: "1" },
+        `jobs shared through Redis at ${redis.url}`,
+      );
+    });
     await t.step("dev, STORE=memory", async () => {
       await serve(["dev"], { STORE: "memory" }, "jobs kept in memory only");
     });
