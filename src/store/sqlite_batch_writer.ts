@@ -28,8 +28,8 @@ const PAGE_BYTES = 4_000;
  * Writes `batch` in one transaction, its events placed after position `seq`; rolls back and
  * rethrows when any write fails, so the batch is all in the file or none of it. Returns about
  * how many pages the commit wrote to the WAL, on the high side: its text by the page, plus two
- * pages per row for the leaves it touches (no system call, no query: see
- * `wal_checkpointer.ts`).
+ * pages per row for the leaves it touches: what `wal_checkpointer.ts` counts when it cannot read
+ * the real number from the WAL index.
  */
 export function writeBatch(
   db: DatabaseSync,

@@ -10,6 +10,7 @@ import { DatabaseSync } from "node:sqlite";
 import { type OpenedDatabase, openSqliteDatabase, type Statements } from "./sqlite_schema.ts";
 import { type SqliteBatch, writeBatch } from "./sqlite_batch_writer.ts";
 import { WalCheckpointer } from "./wal_checkpointer.ts";
+import { WalIndex } from "./wal_index.ts";
 
 /** An open database file with its lock and checkpoints; see the module documentation. */
 export class SqliteFile {
@@ -18,6 +19,8 @@ export class SqliteFile {
   /** None for `:memory:`, which has neither a file to guard nor a WAL. */
   readonly #lock: Deno.FsFile | undefined;
   readonly #checkpointer: WalCheckpointer | undefined;
+  /** Read after commits, so checkpoints follow the WAL's real size. */
+  readonly #walIndex: WalIndex | undefined;
   /** Called when commits held for a quiet checkpoint may go on (see `holdsCommits`). */
   onRelease: () => void = () => {};
 
@@ -26,7 +29,9 @@ export class SqliteFile {
     this.db = db;
     this.#lock = lock;
     if (lock) {
+      const walIndex = this.#walIndex = WalIndex.open(path);
       this.#checkpointer = new WalCheckpointer(path, {
+        walState: () => walIndex?.read(),
         onError,
         onRelease: () => this.onRelease(),
         checkpointHere: () => db.prepare("PRAGMA wal_checkpoint(PASSIVE)").get(),
@@ -69,6 +74,8 @@ export class SqliteFile {
       await this.#checkpointer?.close();
     } finally {
       this.db.close();
+      // After the connection: closing it while SQLite held locks on that file dropped them.
+      this.#walIndex?.close();
       this.#lock?.close();
     }
   }

@@ -3,9 +3,13 @@
  *
  * The main connection runs with `wal_autocheckpoint = 0`: SQLite's automatic checkpoint ran
  * inside a `COMMIT` and blocked the event loop for its writes and `fsync`s (7-27 ms every 128
- * pages in the benchmarks). Instead, the store tells this class after each commit about how
- * many pages it wrote (an estimate from the batch, no system call), and once that reaches
- * `pages` (128, 512 KiB, as before) a Worker with its own connection runs a passive checkpoint.
+ * pages in the benchmarks). Instead, after each commit this class reads how many frames the WAL
+ * holds and how many a checkpoint has copied back (`walState`: the WAL index, `wal_index.ts`),
+ * and once `pages` (128, 512 KiB, as before) are left to copy a Worker with its own connection
+ * runs a passive checkpoint: about as often as SQLite's `wal_autocheckpoint = 128` did. The
+ * store's own estimate of the pages each commit wrote (from the batch, on the high side) is used
+ * only when the WAL index cannot be read: it counted two pages per row, nearly twice the real
+ * number for small batches, and so ran twice the checkpoints (BENCHMARKS.md 17.4).
  *
  * A passive checkpoint copies what is in the WAL, but the WAL only starts over from its
  * beginning when the main connection writes after a checkpoint that copied all of it with no
@@ -23,6 +27,7 @@
  */
 
 import type { CheckpointReply, CheckpointRequest } from "./wal_checkpoint_messages.ts";
+import type { WalState } from "./wal_index.ts";
 
 /** A failed checkpoint is tried again after this long, ms. */
 const RETRY_MS = 1_000;
@@ -37,6 +42,8 @@ export interface WalCheckpointerOptions {
   checkpointHere: () => void;
   /** WAL pages between checkpoints. Default 128 (512 KiB). */
   pages?: number;
+  /** The WAL's real frame counts now, or `undefined` (then the commits' estimates are used). */
+  walState?: () => WalState | undefined;
 }
 
 /** Where a checkpoint request stands. */
@@ -57,9 +64,14 @@ export class WalCheckpointer {
   readonly #pages: number;
   readonly #options: WalCheckpointerOptions;
   #worker: Worker | undefined;
-  /** Pages written since the last checkpoint was asked for. */
+  /**
+   * Pages left to copy: read from `walState`, or else the estimates since the last request.
+   */
   #unrequested = 0;
-  /** Pages in the WAL, at most: the worker's count at the last checkpoint, and estimates since. */
+  /**
+   * Pages in the WAL: read from `walState`, or else at most the worker's count at the last
+   * checkpoint and the estimates since.
+   */
   #walPages = 0;
   #inFlight: InFlight | undefined;
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
@@ -95,7 +107,12 @@ export class WalCheckpointer {
     return this.#inFlight?.quiet === true;
   }
 
-  /** Tells it the store committed about `pages` pages to the WAL. */
+  /** Whether a checkpoint is asked for and not yet answered. */
+  get checkpointing(): boolean {
+    return this.#inFlight !== undefined;
+  }
+
+  /** Tells it the store committed about `pages` pages to the WAL (the fallback estimate). */
   committed(pages: number): void {
     this.#unrequested += pages;
     this.#walPages += pages;
@@ -127,12 +144,13 @@ export class WalCheckpointer {
   }
 
   #request(): void {
-    if (
-      this.#inFlight || this.#closed || this.#retryTimer !== undefined ||
-      this.#unrequested < this.#pages
-    ) {
-      return;
+    if (this.#inFlight || this.#closed || this.#retryTimer !== undefined) return;
+    const state = this.#options.walState?.();
+    if (state) {
+      this.#walPages = state.frames;
+      this.#unrequested = state.frames - state.backfilled;
     }
+    if (this.#unrequested < this.#pages) return;
     this.#unrequested = 0;
     if (!this.#worker) {
       this.#checkpointHere();
