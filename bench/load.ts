@@ -19,7 +19,9 @@
 
 import { parseArgs } from "node:util";
 import {
+  benchDataDir,
   protoRuntime,
+  removeBenchDataDir,
   spawnFloor,
   spawnLlmServer,
   spawnQuillflow,
@@ -184,6 +186,7 @@ async function figuresOf(instance: Instance): Promise<LoadFigures> {
 /** Runs the load described by `options` and returns the figures of every instance, floor first. */
 export async function runLoad(options: LoadOptions): Promise<LoadFigures[]> {
   const started: SpawnedServer[] = [];
+  const dataDirs: string[] = [];
   try {
     const instances: Instance[] = [];
     const add = (name: string, url: string, pid: number | undefined, direct = false) =>
@@ -239,11 +242,13 @@ export async function runLoad(options: LoadOptions): Promise<LoadFigures[]> {
         add("relay", relay.url, relay.pid);
       }
       for (const store of options.stores) {
-        // A fresh data folder per instance, so each store starts empty; left in /tmp afterwards.
-        const storeFlags = () =>
-          store === "memory"
-            ? []
-            : ["--store", "sqlite", "--data-dir", `/tmp/quillflow-bench-${crypto.randomUUID()}`];
+        // A fresh data folder per instance, so each store starts empty; removed at the end.
+        const storeFlags = () => {
+          if (store === "memory") return [];
+          const dir = benchDataDir();
+          dataDirs.push(dir);
+          return ["--store", "sqlite", "--data-dir", dir];
+        };
         const suffix = options.stores.length === 1 ? "" : ` ${store}`;
         const quillflow = await spawnQuillflow([...flags, ...storeFlags()]);
         started.push(quillflow);
@@ -279,6 +284,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadFigures[]> {
     return await Promise.all(instances.map(figuresOf));
   } finally {
     await Promise.all(started.map((server) => server.stop()));
+    for (const dir of dataDirs) await removeBenchDataDir(dir);
   }
 }
 
