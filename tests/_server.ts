@@ -47,6 +47,24 @@ export async function submit(
   return body;
 }
 
+/**
+ * Polls `check` every 50 ms until it gives a truthy value, and returns it; the bound only turns a
+ * hang into a failure.
+ */
+export async function waitForValue<T>(
+  what: string,
+  check: () => T | Promise<T>,
+  timeoutMs = 30_000,
+): Promise<NonNullable<T>> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > until) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 /** Polls `check` every 10 ms until it returns true or `timeoutMs` passes. */
 export async function waitFor(
   check: () => boolean | Promise<boolean>,

@@ -9,7 +9,7 @@ import { Redis } from "ioredis";
 import { promptData, type RecordedRequest, startOpenAiServer } from "../testing/openai_server.ts";
 import { collectEvents, readSse, type SseEvent } from "../testing/sse_client.ts";
 import { hasRedisServer, Instance, RedisServer, stopAll } from "../testing/redis_cluster.ts";
-import { startTestServer } from "./_server.ts";
+import { startTestServer, waitForValue } from "./_server.ts";
 
 const haveRedis = await hasRedisServer();
 if (!haveRedis) {
@@ -79,20 +79,9 @@ async function getJob(
   return { status: response.status, body: await response.json() };
 }
 
-/** Polls `check` until it gives a value; the bound only turns a hang into a failure. */
-async function waitFor<T>(what: string, check: () => Promise<T> | T, timeoutMs = 30_000) {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > until) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
 /** The instance that logged `msg` for `job`, once one has. */
 function whoLogged(instances: Instance[], msg: string, job: string): Promise<Instance> {
-  return waitFor(`"${msg}" for ${job}`, () => instances.find((i) => i.logged(msg, job)));
+  return waitForValue(`"${msg}" for ${job}`, () => instances.find((i) => i.logged(msg, job)));
 }
 
 const TERMINAL = new Set(["complete", "error", "cancelled"]);
@@ -171,7 +160,7 @@ Deno.test({
             )
           ),
         );
-        await waitFor(
+        await waitForValue(
           "every run's log lines",
           () => ids.every((id) => instances.some((i) => i.logged("job completed", id))),
         );
@@ -215,7 +204,7 @@ Deno.test({
       await t.step("a waiting job cancelled on another instance never runs", async () => {
         const busy: string[] = [];
         for (let i = 0; i < 3; i++) busy.push(await submit(a, `busy ${i}`));
-        await waitFor(
+        await waitForValue(
           "3 jobs running",
           () => busy.every((id) => instances.some((i) => i.logged("job started", id))),
         );
@@ -319,7 +308,7 @@ Deno.test({
       assertWholeLog(log);
 
       await redis.stop();
-      const health = await waitFor("/healthz to report Redis", async () => {
+      const health = await waitForValue("/healthz to report Redis", async () => {
         const response = await fetch(`${a.url}/healthz`);
         const body = await response.json();
         return response.status === 503 ? body : undefined;
@@ -344,7 +333,7 @@ Deno.test({
       assert.doesNotMatch(text, /quillflow_shared_jobs/);
 
       await redis.restart();
-      await waitFor("healthy again", async () => {
+      await waitForValue("healthy again", async () => {
         const response = await fetch(`${b.url}/healthz`);
         await response.body?.cancel();
         return response.status === 200;
@@ -369,7 +358,11 @@ Deno.test({
       const id = await submit(a, "mayflies");
       assertWholeLog(await collectEvents(`${b.url}/api/jobs/${id}/events`));
       assert.equal((await getJob(b, id)).status, 200);
-      await waitFor("the job to expire", async () => (await getJob(b, id)).status === 404, 8_000);
+      await waitForValue(
+        "the job to expire",
+        async () => (await getJob(b, id)).status === 404,
+        8_000,
+      );
       assert.equal((await getJob(a, id)).status, 404);
       const list = await (await fetch(`${a.url}/api/jobs`)).json();
       assert.ok(!list.jobs.some((job: { id: string }) => job.id === id));
@@ -434,7 +427,7 @@ Deno.test({
           url,
           (e) => e.event === "progress" && /"index"/.test(e.data),
         );
-        await waitFor("the runner's call for the second section", () => held);
+        await waitForValue("the runner's call for the second section", () => held);
         await runner.kill("SIGTERM");
         assert.ok(runner.logged("job released", id), "the stopping instance released it");
         assert.ok(held?.aborted, "the stopping instance abandoned its call");
@@ -537,7 +530,7 @@ Deno.test({
       assert.equal(ids.length, 2, `accepted ${ids.length}`);
       // Every instance's /metrics shows the shared line, not just its own jobs.
       for (const instance of instances) {
-        const shared = await waitFor("the first job to run", async () => {
+        const shared = await waitForValue("the first job to run", async () => {
           const text = await (await fetch(`${instance.url}/metrics`)).text();
           const gauge = (name: string) =>
             Number(new RegExp(`^${name} (\\d+)$`, "m").exec(text)?.[1]);
@@ -571,7 +564,7 @@ Deno.test({
       await redis.stop();
       await new Promise((resolve) => setTimeout(resolve, 800));
       await redis.restart();
-      const events = await waitFor("the job to end", async () => {
+      const events = await waitForValue("the job to end", async () => {
         const response = await fetch(`${instances[1]?.url}/api/jobs/${id}`);
         const body = await response.json();
         return body.status === "completed"
@@ -656,7 +649,7 @@ Deno.test({
         await client.quit();
       }
       for (const instance of instances) {
-        await waitFor(
+        await waitForValue(
           `${instance.name} to log the ignored messages`,
           () =>
             instance.logs().filter((line) => line.msg === "cancel message ignored").length === 4,
@@ -698,7 +691,7 @@ Deno.test({
         Deno.errors.AddrInUse,
       );
       // Only the probe itself is still connected.
-      await waitFor("the instance's connections to close", async () => {
+      await waitForValue("the instance's connections to close", async () => {
         const clients = String(await probe.call("CLIENT", "LIST")).trim().split("\n");
         return clients.length === 1;
       });

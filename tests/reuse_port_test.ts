@@ -11,6 +11,7 @@ import { hasRedisServer, RedisServer } from "../testing/redis_cluster.ts";
 import { loadConfig } from "../src/config.ts";
 import { childEnv } from "../testing/child_env.ts";
 import { type ServiceProcess, startService } from "./service_process.ts";
+import { waitForValue } from "./_server.ts";
 
 const haveRedis = await hasRedisServer();
 if (!haveRedis) {
@@ -19,17 +20,6 @@ if (!haveRedis) {
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-
-/** Polls `check` until it gives a value; the bound only turns a hang into a failure. */
-async function waitFor<T>(what: string, check: () => T | Promise<T>, timeoutMs = 60_000) {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > until) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 /** The JSON log lines of a process with `msg`, as `job` ids. */
 function jobsLogged(service: ServiceProcess, msg: string): string[] {
@@ -229,7 +219,7 @@ Deno.test({
               const conn = await PinnedConnection.open(url);
               const { status, body } = await conn.post("/api/jobs", { topic: `marker ${i}` });
               assert.equal(status, 202);
-              const owner = await waitFor(
+              const owner = await waitForValue(
                 `the process that accepted ${body.id}`,
                 () => services.find((s) => jobsLogged(s, "job queued").includes(body.id as string)),
               );
@@ -248,7 +238,7 @@ Deno.test({
               return (await response.json()).id as string;
             };
             const blocker = await submit("the blocker");
-            await waitFor(
+            await waitForValue(
               "the blocker to run",
               () => services.some((s) => jobsLogged(s, "job started").includes(blocker)),
             );
