@@ -44,6 +44,9 @@ const agents = {
   "https:": new https.Agent({ keepAlive: true }),
 };
 
+/** How long a body may stay open after its `[DONE]` before the connection is hung up on. */
+const DONE_GRACE_MS = 1_000;
+
 function headersOf(message: http.IncomingMessage): Headers {
   const headers = new Headers();
   for (const [name, value] of Object.entries(message.headers)) {
@@ -130,8 +133,15 @@ export function streamChatOverNode(
       response.on("error", () => settle(errors.status(status, "", answered)));
       return;
     }
+    let doneAt: ReturnType<typeof setTimeout> | undefined;
     response.on("data", (bytes: Buffer) => {
-      if (settled || stopping) return;
+      if (settled || stopping) {
+        // What follows `[DONE]` is at most the body's end; a server that sends more is hung
+        // up on. (The end itself comes as its own read nearly always: hanging up at `[DONE]`
+        // cost every call a new connection and the socket's teardown.)
+        if (doneAt !== undefined && bytes.length > 0) response.destroy();
+        return;
+      }
       let done: boolean;
       try {
         done = parser.push(bytes);
@@ -142,8 +152,12 @@ export function streamChatOverNode(
       }
       if (!done) return;
       settle(undefined, parser.answer);
-      // What follows `[DONE]` is at most the body's end; a server that sends more is hung up on.
-      if (!response.complete) response.destroy();
+      if (response.complete) return;
+      // The body's end frees the keep-alive socket for the next call; one that does not come
+      // soon is not waited for.
+      doneAt = setTimeout(() => response.destroy(), DONE_GRACE_MS);
+      Deno.unrefTimer(doneAt);
+      response.once("close", () => clearTimeout(doneAt));
     });
     response.on("end", () => {
       if (settled || stopping) return;
