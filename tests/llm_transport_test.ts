@@ -195,3 +195,44 @@ Deno.test("a server that sends more after [DONE] is hung up on; the answer stand
     await server.shutdown();
   }
 });
+
+Deno.test("every streamed request carries the SDK's headers and its own body, the headers built once", async () => {
+  const seen: { headers: Headers; body: { stream?: boolean; messages?: { content: string }[] } }[] =
+    [];
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (request) => {
+    seen.push({ headers: request.headers, body: await request.json() });
+    return new Response('data: {"choices":[{"delta":{"content":"ok"}}]}\n\ndata: [DONE]\n\n', {
+      headers: { "content-type": "text/event-stream" },
+    });
+  });
+  const client = new OpenAiClient({
+    apiKey: "secret",
+    baseURL: `http://127.0.0.1:${server.addr.port}/v1`,
+    model: "m",
+    maxAttempts: 1,
+  });
+  try {
+    for (const prompt of ["first", "second", "third"]) {
+      assert.equal(
+        await client.complete({ purpose: "section", system: "s", prompt, input: {} }, {
+          onDelta: () => {},
+        }),
+        "ok",
+      );
+    }
+    assert.deepEqual(seen.map((r) => r.body.messages?.at(-1)?.content), [
+      "first",
+      "second",
+      "third",
+    ]);
+    for (const { headers, body } of seen) {
+      assert.equal(body.stream, true);
+      assert.equal(headers.get("authorization"), "Bearer secret");
+      assert.equal(headers.get("content-type"), "application/json");
+      assert.match(headers.get("user-agent") ?? "", /^OpenAI\/JS /);
+      assert.equal(headers.get("x-stainless-retry-count"), "0");
+    }
+  } finally {
+    await server.shutdown();
+  }
+});

@@ -20,8 +20,8 @@ import { type ChatEventHandlers, ChatEventParser } from "./chat_event_parser.ts"
 export interface NodeChatRequest {
   /** The endpoint, `http:` or `https:`. */
   url: string;
-  /** Request headers (auth, content type, the SDK's own). */
-  headers: Headers;
+  /** Request headers (auth, content type, the SDK's own), lower-case names. */
+  headers: Readonly<Record<string, string>>;
   /** The JSON request body. */
   body: string;
   /** Ends the request, the connection with it, at once. */
@@ -75,8 +75,7 @@ export function streamChatOverNode(
   const agent = url.protocol === "https:" ? agents["https:"] : agents["http:"];
   const send = url.protocol === "https:" ? https.request : http.request;
   const body = Buffer.from(request.body);
-  const headers: Record<string, string> = { "content-length": String(body.length) };
-  request.headers.forEach((value, name) => headers[name] = value);
+  const headers = { ...request.headers, "content-length": String(body.length) };
   const { promise, resolve, reject } = Promise.withResolvers<string>();
   let answered = new Headers();
   const parser = new ChatEventParser({
