@@ -138,6 +138,36 @@ Deno.test("ChatEventParser parses an answer's first text chunks only: the rest a
     assert.deepEqual(deltas, words);
     // The first chunk, and the proof of where its text sits.
     assert.equal(parsed, 2);
+
+    // A server that stamps each chunk with the second: learned again as the second turns.
+    parsed = 0;
+    const stamped = new ChatEventParser({
+      onDelta: () => {},
+      toError: (e) => new Error(String(e)),
+    });
+    for (let i = 0; i < 100; i++) {
+      const created = Math.floor(i / 20);
+      stamped.push(
+        encoder.encode(
+          `data: ${chunk(`w${i} `).replace('"created":1', `"created":${created}`)}\n\n`,
+        ),
+      );
+    }
+    assert.equal(stamped.answer, Array.from({ length: 100 }, (_, i) => `w${i} `).join(""));
+    assert.equal(parsed, 10, "two parses per second: the chunk that did not fit, and the proof");
+
+    // A server whose every chunk differs: tried twice, then parsed as before.
+    parsed = 0;
+    const counted = new ChatEventParser({
+      onDelta: () => {},
+      toError: (e) => new Error(String(e)),
+    });
+    for (let i = 0; i < 100; i++) {
+      counted.push(
+        encoder.encode(`data: ${chunk(`w${i} `).replace('"id":"c1"', `"id":"c${i}"`)}\n\n`),
+      );
+    }
+    assert.equal(parsed, 102);
   } finally {
     JSON.parse = parse;
   }

@@ -107,8 +107,13 @@ export class ChatEventParser {
    * garbage were the largest cost per chunk left (BENCHMARKS.md, "Issue 17, second step").
    */
   #around: { before: string; after: string } | undefined;
-  /** Tries at learning it: a server whose chunks differ every time is not tried for ever. */
+  /**
+   * Tries at learning it, and the chunks read with the one learned last: it is learned again
+   * when a chunk does not fit (a server may stamp its chunks with the second, `created`) once it
+   * has served a few, while a server whose every chunk differs is not tried for ever.
+   */
   #learnings = 0;
+  #hits = 0;
 
   /** Creates a parser that reports to `handlers`. */
   constructor(handlers: ChatEventHandlers) {
@@ -136,6 +141,7 @@ export class ChatEventParser {
     if (type === "" && this.#around !== undefined) {
       const text = this.#textOf(payload, this.#around);
       if (text !== undefined) {
+        this.#hits++;
         if (text !== "") {
           this.answer += text;
           this.#handlers.onDelta(text);
@@ -164,7 +170,9 @@ export class ChatEventParser {
     if (delta) {
       this.answer += delta;
       this.#handlers.onDelta(delta);
-      if (type === "" && !hasUsage && this.#learnings < 2) this.#learn(payload, delta);
+      if (type === "" && !hasUsage && (this.#learnings < 2 || this.#hits >= 8)) {
+        this.#learn(payload, delta);
+      }
     }
     if (hasUsage) this.#handlers.onUsage?.(usage as Record<string, unknown>);
     return false;
@@ -192,6 +200,7 @@ export class ChatEventParser {
    */
   #learn(payload: string, delta: string): void {
     this.#learnings++;
+    this.#hits = 0;
     const literal = JSON.stringify(delta);
     const at = payload.indexOf(literal);
     if (at === -1 || payload.indexOf(literal, at + 1) !== -1) return;
