@@ -10,8 +10,11 @@
  * tokens/s), where nearly every chunk arrives alone; and `deadline`, each call's words spread
  * over 50 ms, where reads often return several chunks.
  *
+ * `--compare DIR[,DIR]` runs other checkouts of the project (a parent commit's worktree) as
+ * services too, `compare1`, …, in the same rounds; `--transports ""` leaves the readers out.
+ *
  * Run: `deno run --allow-net=127.0.0.1 --allow-run --allow-read bench/chunk_cost.ts
- * [--modes paced,deadline] [--rounds 2] [--quick]`
+ * [--modes paced,deadline] [--rounds 2] [--quick] [--compare DIR]`
  *
  * @module
  */
@@ -20,6 +23,7 @@ import { parseArgs } from "node:util";
 import { protoRuntime, spawnLlmServer, spawnQuillflow } from "./bench_servers.ts";
 import { TRANSPORTS } from "./chat_transports.ts";
 import { chunksSent, type ReaderFigures } from "./chunk_reader.ts";
+import { compareName, parseCompare } from "./compare_checkouts.ts";
 import { fixed, formatTable } from "./figures_table.ts";
 import { runJob } from "./job_client.ts";
 import { describeMachine, readCpuSeconds, readMainThreadCpuSeconds } from "./process_stats.ts";
@@ -150,6 +154,8 @@ export interface ChunkCostOptions {
   transports: string[];
   /** Prototype LLM clients of the service to run too (`bench/proto_quillflow.ts`). */
   protos: string[];
+  /** Other checkouts of the project to run as services too (before/after figures). */
+  compare: string[];
 }
 
 /** Runs every mode; returns the figures of each. */
@@ -177,11 +183,11 @@ export async function runChunkCost(options: ChunkCostOptions): Promise<ChunkCost
         "1000",
       ];
       const services: { row: ChunkCostRow; server: SpawnedServer; warm: boolean }[] = [];
-      const service = async (name: string, proto?: string) => {
+      const service = async (name: string, proto?: string, checkout?: string) => {
         const server = await spawnQuillflow(
           [...common, ...(proto ? ["--proto-llm", proto] : [])],
           undefined,
-          undefined,
+          checkout,
           proto ? protoRuntime() : {},
         );
         started.push(server);
@@ -201,6 +207,9 @@ export async function runChunkCost(options: ChunkCostOptions): Promise<ChunkCost
         });
       };
       await service("quillflow");
+      for (const [i, checkout] of options.compare.entries()) {
+        await service(compareName(i), undefined, checkout);
+      }
       for (const proto of options.protos) {
         await service(`quillflow+${proto}`, proto);
       }
@@ -290,6 +299,7 @@ if (import.meta.main) {
       rounds: { type: "string", default: "2" },
       transports: { type: "string", default: Object.keys(TRANSPORTS).join(",") },
       protos: { type: "string", default: "" },
+      compare: { type: "string", default: "" },
       quick: { type: "boolean", default: false },
     },
   });
@@ -307,6 +317,7 @@ if (import.meta.main) {
     quick: values.quick,
     transports: values.transports.split(",").filter((t) => t !== ""),
     protos,
+    compare: parseCompare(values.compare),
   });
   console.log(`FIGURES ${JSON.stringify({ kind: "chunks", figures })}`);
 }

@@ -28,6 +28,7 @@ import {
   spawnRelay,
 } from "./bench_servers.ts";
 import { isTransportName } from "./chat_transports.ts";
+import { compareName, parseCompare } from "./compare_checkouts.ts";
 import { fixed, formatTable } from "./figures_table.ts";
 import { type JobTiming, runJob, type Target } from "./job_client.ts";
 import { runCriticalPath } from "./llm_critical_path.ts";
@@ -256,7 +257,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadFigures[]> {
         for (const [i, checkout] of options.compare.entries()) {
           const other = await spawnQuillflow([...flags, ...storeFlags()], undefined, checkout);
           started.push(other);
-          add(`compare${i + 1}${suffix}`, other.url, other.pid);
+          add(compareName(i, suffix), other.url, other.pid);
         }
         if (llm) {
           for (const proto of options.protos) {
@@ -464,7 +465,7 @@ export function parseLoadArgs(args: string[]): LoadOptions {
       ? undefined
       : count("llm-delay-ms", values["llm-delay-ms"]),
     urls: values.urls.split(",").map((u) => u.trim().replace(/\/$/, "")).filter((u) => u !== ""),
-    compare: values.compare.split(",").map((u) => u.trim()).filter((u) => u !== ""),
+    compare: parseCompare(values.compare),
     floor: !values["no-floor"],
     quillflow: !values["no-quillflow"],
     rounds: Math.max(1, count("rounds", values.rounds)),

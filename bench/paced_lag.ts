@@ -8,7 +8,8 @@
  * run; each level reports lag p50/p99/max, job time, CPU share (process and main thread) and
  * peak RSS, and the summary the most jobs each held with lag p99 < 100 ms.
  *
- * `--protos worker-tcp,...` adds the service with a prototype LLM client
+ * `--compare DIR[,DIR]` adds other checkouts of the project (a parent commit's worktree) as
+ * `compare1`, …, beside this one in every round. `--protos worker-tcp,...` adds the service with a prototype LLM client
  * (`proto_quillflow.ts`); `--cpu-prof-dir DIR` runs every service instance under `--cpu-prof`
  * (into `DIR/<instance>`) and prints where its time went (`cpu_profile_summary.ts`) once it
  * stops. `--store memory,sqlite` runs the service once per store.
@@ -37,6 +38,7 @@ import {
   spawnRelay,
 } from "./bench_servers.ts";
 import { isTransportName } from "./chat_transports.ts";
+import { compareName, parseCompare } from "./compare_checkouts.ts";
 import { summarizeProfiles } from "./cpu_profile_summary.ts";
 import { fixed, formatTable } from "./figures_table.ts";
 import { type PacedJob, watchPacedJob } from "./paced_watcher.ts";
@@ -95,6 +97,8 @@ export interface PacedOptions {
   words: number;
   relayTransport: string;
   protos: string[];
+  /** Other checkouts of the project to run beside this one (before/after figures). */
+  compare: string[];
   quillflow: boolean;
   relay: boolean;
   /** The service runs once per store; prototypes use the first. */
@@ -251,6 +255,14 @@ export async function runPacedLag(options: PacedOptions): Promise<PacedLevel[]> 
       );
       started.push(server);
       instances.push(one(name, server));
+      for (const [i, checkout] of options.compare.entries()) {
+        const compared = `${compareName(i)}${options.stores.length === 1 ? "" : ` (${store})`}`;
+        const other = await spawnQuillflow([...flags, ...storeFlags(store)], undefined, checkout, {
+          denoFlags: profile(compared.replace(/\W+/g, "-")),
+        });
+        started.push(other);
+        instances.push(one(compared, other));
+      }
     }
     for (const count of options.redisProcesses) {
       const name = `quillflow redis ×${count}`;
@@ -441,6 +453,7 @@ if (import.meta.main) {
       words: { type: "string", default: "75" },
       "relay-transport": { type: "string", default: "tcp" },
       protos: { type: "string", default: "" },
+      compare: { type: "string", default: "" },
       "no-quillflow": { type: "boolean", default: false },
       "no-relay": { type: "boolean", default: false },
       store: { type: "string", default: "memory" },
@@ -473,6 +486,7 @@ if (import.meta.main) {
     words: Number(values.words),
     relayTransport: values["relay-transport"],
     protos,
+    compare: parseCompare(values.compare),
     quillflow: !values["no-quillflow"],
     relay: !values["no-relay"],
     stores: stores as ("memory" | "sqlite")[],

@@ -66,3 +66,47 @@ Deno.test("DeltaCoalescer gathers a stream's text into one delta per flush", asy
     deltas.close();
   });
 });
+
+Deno.test("DeltaCoalescer writes each job flushMs after its first text, not every job at once, in each job's order", async () => {
+  const flushMs = 150;
+  const firstAt = new Map<string, number>();
+  /** Per job: its texts in the order written, and how long each batch waited. */
+  const texts = new Map<string, string[]>();
+  const waits: number[] = [];
+  const deltas = new DeltaCoalescer<string>({
+    flushMs,
+    write: (job, delta) => {
+      const at = firstAt.get(job);
+      if (at !== undefined) {
+        waits.push(performance.now() - at);
+        firstAt.delete(job);
+      }
+      texts.set(job, [...texts.get(job) ?? [], `${delta.index}${delta.text}`]);
+    },
+  });
+  const add = (job: string, index: number, text: string) => {
+    if (!firstAt.has(job)) firstAt.set(job, performance.now());
+    deltas.add(job, "content", index, text);
+  };
+  add("a", 0, "1");
+  add("a", 1, "x");
+  add("a", 0, "2");
+  // "b" starts half a window later: due in a later slot than "a".
+  const started = performance.now();
+  while (performance.now() - started < flushMs / 2) {
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  add("b", 0, "y");
+  while (texts.get("b") === undefined) await new Promise((resolve) => setTimeout(resolve, 5));
+  // Each stream's text in one delta, streams in the order they began.
+  assert.deepEqual(texts.get("a"), ["012", "1x"]);
+  assert.deepEqual(texts.get("b"), ["0y"]);
+  // Each job waited its own window (rounded down to a fifth of it; timers are never early), so
+  // "b" was not written with "a", half a window early.
+  for (const wait of waits) assert.ok(wait >= flushMs - flushMs / 5 - 1, `waited ${wait} ms`);
+  // A flush in between (an event of the job) takes the job out of its slot: nothing is left.
+  add("c", 0, "z");
+  deltas.flush("c");
+  assert.deepEqual(texts.get("c"), ["0z"]);
+  deltas.close();
+});

@@ -98,3 +98,141 @@ Deno.test("an aborted streamed call is torn down: the server never gets a reques
     await server.shutdown();
   }
 });
+
+/** A loopback LLM server whose streamed answers go as `script` says, one write per piece. */
+function streamingServer(
+  script: (send: (text: string) => void) => Promise<"close" | "hold">,
+  seen: { ports: number[]; closed: number; cancelled: number },
+) {
+  const encoder = new TextEncoder();
+  return Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (request, info) => {
+    await request.body?.cancel();
+    seen.ports.push(info.remoteAddr.port);
+    const body = new ReadableStream<Uint8Array>({
+      async start(controller) {
+        // Once the client has hung up, the stream is cancelled and takes nothing more.
+        const ending = await script((text) => {
+          try {
+            controller.enqueue(encoder.encode(text));
+          } catch { /* cancelled */ }
+        });
+        if (ending === "hold") return;
+        try {
+          controller.close();
+        } catch { /* cancelled */ }
+        seen.closed++;
+      },
+      cancel() {
+        seen.cancelled++;
+      },
+    });
+    return new Response(body, { headers: { "content-type": "text/event-stream" } });
+  });
+}
+
+const tick = () => new Promise((resolve) => setTimeout(resolve, 10));
+const section = { purpose: "section" as const, system: "s", prompt: "p", input: {} };
+
+Deno.test("streamed calls reuse one keep-alive connection: the body's end after [DONE] is read, not hung up on", async () => {
+  const seen = { ports: [] as number[], closed: 0, cancelled: 0 };
+  const server = streamingServer(async (send) => {
+    for (const word of ["one ", "two"]) {
+      send(`data: {"choices":[{"delta":{"content":"${word}"}}]}\n\n`);
+      await tick();
+    }
+    send("data: [DONE]\n\n");
+    // The body's end as a read of its own, as a model's server sends it.
+    await tick();
+    return "close";
+  }, seen);
+  const client = new OpenAiClient({
+    apiKey: "k",
+    baseURL: `http://127.0.0.1:${server.addr.port}/v1`,
+    model: "m",
+    maxAttempts: 1,
+  });
+  try {
+    // A call answered at `[DONE]` hands its socket on once the body's end is read; the next
+    // call waits for the server to have ended the body, so it can find that socket free. One
+    // reuse is the proof: hung up on at `[DONE]`, every call took a new connection.
+    let reused = false;
+    for (let calls = 1; calls <= 10 && !reused; calls++) {
+      assert.equal(await client.complete(section, { onDelta: () => {} }), "one two");
+      while (seen.closed < calls) await tick();
+      await tick();
+      reused = calls > 1 && seen.ports.at(-1) === seen.ports.at(-2);
+    }
+    assert.ok(reused, `every call took a new connection: ports ${seen.ports.join(", ")}`);
+  } finally {
+    await server.shutdown();
+  }
+});
+
+Deno.test("a server that sends more after [DONE] is hung up on; the answer stands", async () => {
+  const seen = { ports: [] as number[], closed: 0, cancelled: 0 };
+  const server = streamingServer(async (send) => {
+    send('data: {"choices":[{"delta":{"content":"ok"}}]}\n\n');
+    await tick();
+    send("data: [DONE]\n\n");
+    await tick();
+    send('data: {"choices":[{"delta":{"content":"late"}}]}\n\n');
+    return "hold";
+  }, seen);
+  const client = new OpenAiClient({
+    apiKey: "k",
+    baseURL: `http://127.0.0.1:${server.addr.port}/v1`,
+    model: "m",
+    maxAttempts: 1,
+  });
+  try {
+    const deltas: string[] = [];
+    const text = await client.complete(section, { onDelta: (delta) => deltas.push(delta) });
+    assert.equal(text, "ok");
+    // Hung up on: the held body is cancelled, which nothing else here would do.
+    while (seen.cancelled === 0) await tick();
+    assert.deepEqual(deltas, ["ok"]);
+  } finally {
+    await server.shutdown();
+  }
+});
+
+Deno.test("every streamed request carries the SDK's headers and its own body, the headers built once", async () => {
+  const seen: { headers: Headers; body: { stream?: boolean; messages?: { content: string }[] } }[] =
+    [];
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (request) => {
+    seen.push({ headers: request.headers, body: await request.json() });
+    return new Response('data: {"choices":[{"delta":{"content":"ok"}}]}\n\ndata: [DONE]\n\n', {
+      headers: { "content-type": "text/event-stream" },
+    });
+  });
+  const client = new OpenAiClient({
+    apiKey: "secret",
+    baseURL: `http://127.0.0.1:${server.addr.port}/v1`,
+    model: "m",
+    maxAttempts: 1,
+  });
+  try {
+    for (const prompt of ["first", "second", "third"]) {
+      assert.equal(
+        await client.complete({ purpose: "section", system: "s", prompt, input: {} }, {
+          onDelta: () => {},
+        }),
+        "ok",
+      );
+    }
+    assert.deepEqual(seen.map((r) => r.body.messages?.at(-1)?.content), [
+      "first",
+      "second",
+      "third",
+    ]);
+    for (const { headers, body } of seen) {
+      assert.equal(body.stream, true);
+      assert.equal(headers.get("authorization"), "Bearer secret");
+      assert.equal(headers.get("content-type"), "application/json");
+      assert.match(headers.get("user-agent") ?? "", /^OpenAI\/JS /);
+      assert.equal(headers.get("x-stainless-retry-count"), "0");
+    }
+  } finally {
+    await server.shutdown();
+  }
+});

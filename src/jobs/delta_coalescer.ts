@@ -1,7 +1,11 @@
 /**
  * Gathers the LLM's streamed text into `delta` events: one per text stream about every
- * `flushMs`, or sooner once a stream holds `maxChars`. One timer serves every job: a timer per
- * job per chunk would cost more than the text it carries.
+ * `flushMs`, or sooner once a stream holds `maxChars`. A target's text is written `flushMs`
+ * after its first chunk since the last write, rounded down to a fifth of `flushMs`: targets that
+ * start at different times are written in different turns of the event loop, a few timers
+ * serving them all. (One timer per target per chunk would cost more than the text it carries;
+ * one shared timer wrote every job's deltas in one turn, 600 of them at 200 paced jobs, and held
+ * the loop, every watcher's delivery with it, for that long.)
  *
  * @module
  */
@@ -29,6 +33,35 @@ export interface DeltaCoalescerOptions<T> {
   write: (target: T, delta: Delta) => void;
 }
 
+/** Flush times are rounded down to this share of `flushMs`: at most this many timers run. */
+const SLOTS = 5;
+
+/** One target's streams. */
+interface Streams {
+  /** Text held per stream, in the order the streams first sent it since the last write. */
+  buffers: Map<string, Delta>;
+  /** Streams that have sent text since they last started over. */
+  streamed: Set<string>;
+  /** When its text is due, the key of its slot; `undefined` while it holds none. */
+  due: number | undefined;
+}
+
+/** The targets due at one time, and the timer that writes them. */
+interface Slot<T> {
+  targets: Set<T>;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+// A stream's key per chunk, without building the string each time.
+const keys = new Map<StepName, string[]>();
+
+function keyOf(step: StepName, index: number | undefined): string {
+  let byIndex = keys.get(step);
+  if (!byIndex) keys.set(step, byIndex = []);
+  const at = index === undefined ? 0 : index + 1;
+  return byIndex[at] ??= streamKey(step, index);
+}
+
 /**
  * Buffers text per target (a job) and per stream, and hands it to `write` in order.
  *
@@ -51,39 +84,40 @@ export interface DeltaCoalescerOptions<T> {
  */
 export class DeltaCoalescer<T> {
   readonly #flushMs: number;
+  readonly #sliceMs: number;
   readonly #maxChars: number;
   readonly #write: (target: T, delta: Delta) => void;
-  readonly #buffers = new Map<T, Map<string, Delta>>();
-  /** Streams that have sent text since they last started over, per target. */
-  readonly #streamed = new Map<T, Set<string>>();
-  /** Targets holding text for the shared timer. */
-  readonly #pending = new Set<T>();
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  readonly #targets = new Map<T, Streams>();
+  /** Targets holding text, by when it is due. */
+  readonly #slots = new Map<number, Slot<T>>();
 
   /** Creates an empty coalescer. */
   constructor(options: DeltaCoalescerOptions<T>) {
     this.#flushMs = options.flushMs;
+    this.#sliceMs = Math.max(1, options.flushMs / SLOTS);
     this.#maxChars = options.maxChars ?? 2_048;
     this.#write = options.write;
   }
 
   /** Adds `text` to the stream of `step` (and section `index`) of `target`. */
   add(target: T, step: StepName, index: number | undefined, text: string): void {
-    const key = streamKey(step, index);
-    let streamed = this.#streamed.get(target);
-    if (!streamed) this.#streamed.set(target, streamed = new Set());
-    streamed.add(key);
-    let buffers = this.#buffers.get(target);
-    if (!buffers) this.#buffers.set(target, buffers = new Map());
-    const buffer = buffers.get(key);
+    const key = keyOf(step, index);
+    let streams = this.#targets.get(target);
+    if (!streams) {
+      this.#targets.set(
+        target,
+        streams = { buffers: new Map(), streamed: new Set(), due: undefined },
+      );
+    }
+    streams.streamed.add(key);
+    const buffer = streams.buffers.get(key);
     if (buffer) buffer.text += text;
-    else buffers.set(key, { step, index, text });
+    else streams.buffers.set(key, { step, index, text });
     // A single large chunk counts too, so events stay about `maxChars` whatever the chunking.
     if (this.#flushMs <= 0 || (buffer ? buffer.text.length : text.length) >= this.#maxChars) {
       this.flush(target);
-    } else {
-      this.#pending.add(target);
-      this.#timer ??= setTimeout(() => this.flushAll(), this.#flushMs);
+    } else if (streams.due === undefined) {
+      this.#schedule(target, streams);
     }
   }
 
@@ -92,16 +126,20 @@ export class DeltaCoalescer<T> {
    * whether it had sent text since it last started, which clients must then drop too.
    */
   restart(target: T, step: StepName, index: number | undefined): boolean {
-    const key = streamKey(step, index);
-    this.#buffers.get(target)?.delete(key);
-    return this.#streamed.get(target)?.delete(key) ?? false;
+    const key = keyOf(step, index);
+    const streams = this.#targets.get(target);
+    streams?.buffers.delete(key);
+    return streams?.streamed.delete(key) ?? false;
   }
 
   /** Writes what `target` holds now, stream by stream. */
   flush(target: T): void {
-    this.#pending.delete(target);
-    const buffers = this.#buffers.get(target);
-    if (!buffers || buffers.size === 0) return;
+    const streams = this.#targets.get(target);
+    if (!streams) return;
+    if (streams.due !== undefined) this.#unschedule(target, streams.due);
+    streams.due = undefined;
+    const { buffers } = streams;
+    if (buffers.size === 0) return;
     const deltas = [...buffers.values()];
     buffers.clear();
     for (const delta of deltas) if (delta.text !== "") this.#write(target, delta);
@@ -109,22 +147,50 @@ export class DeltaCoalescer<T> {
 
   /** Writes what every target holds. */
   flushAll(): void {
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
-    const targets = [...this.#pending];
-    this.#pending.clear();
-    for (const target of targets) this.flush(target);
+    for (const due of [...this.#slots.keys()]) this.#flushSlot(due);
   }
 
   /** Writes what `target` holds and forgets it: its run is over. */
   forget(target: T): void {
     this.flush(target);
-    this.#buffers.delete(target);
-    this.#streamed.delete(target);
+    this.#targets.delete(target);
   }
 
-  /** Writes everything held and stops the timer. */
+  /** Writes everything held and stops the timers. */
   close(): void {
     this.flushAll();
+  }
+
+  #schedule(target: T, streams: Streams): void {
+    const now = performance.now();
+    // Rounded down: text never waits longer than `flushMs`.
+    const due = Math.floor((now + this.#flushMs) / this.#sliceMs) * this.#sliceMs;
+    streams.due = due;
+    let slot = this.#slots.get(due);
+    if (!slot) {
+      const timer = setTimeout(() => this.#flushSlot(due), Math.max(0, due - now));
+      this.#slots.set(due, slot = { targets: new Set(), timer });
+    }
+    slot.targets.add(target);
+  }
+
+  #unschedule(target: T, due: number): void {
+    const slot = this.#slots.get(due);
+    if (!slot?.targets.delete(target) || slot.targets.size > 0) return;
+    clearTimeout(slot.timer);
+    this.#slots.delete(due);
+  }
+
+  #flushSlot(due: number): void {
+    const slot = this.#slots.get(due);
+    if (!slot) return;
+    clearTimeout(slot.timer);
+    this.#slots.delete(due);
+    for (const target of slot.targets) {
+      const streams = this.#targets.get(target);
+      // Emptied first: a write that adds text (it should not) lands in a new slot.
+      if (streams) streams.due = undefined;
+    }
+    for (const target of slot.targets) this.flush(target);
   }
 }

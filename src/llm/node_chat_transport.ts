@@ -20,8 +20,8 @@ import { type ChatEventHandlers, ChatEventParser } from "./chat_event_parser.ts"
 export interface NodeChatRequest {
   /** The endpoint, `http:` or `https:`. */
   url: string;
-  /** Request headers (auth, content type, the SDK's own). */
-  headers: Headers;
+  /** Request headers (auth, content type, the SDK's own), lower-case names. */
+  headers: Readonly<Record<string, string>>;
   /** The JSON request body. */
   body: string;
   /** Ends the request, the connection with it, at once. */
@@ -43,6 +43,9 @@ const agents = {
   "http:": new http.Agent({ keepAlive: true }),
   "https:": new https.Agent({ keepAlive: true }),
 };
+
+/** How long a body may stay open after its `[DONE]` before the connection is hung up on. */
+const DONE_GRACE_MS = 1_000;
 
 function headersOf(message: http.IncomingMessage): Headers {
   const headers = new Headers();
@@ -72,8 +75,7 @@ export function streamChatOverNode(
   const agent = url.protocol === "https:" ? agents["https:"] : agents["http:"];
   const send = url.protocol === "https:" ? https.request : http.request;
   const body = Buffer.from(request.body);
-  const headers: Record<string, string> = { "content-length": String(body.length) };
-  request.headers.forEach((value, name) => headers[name] = value);
+  const headers = { ...request.headers, "content-length": String(body.length) };
   const { promise, resolve, reject } = Promise.withResolvers<string>();
   let answered = new Headers();
   const parser = new ChatEventParser({
@@ -130,8 +132,15 @@ export function streamChatOverNode(
       response.on("error", () => settle(errors.status(status, "", answered)));
       return;
     }
+    let doneAt: ReturnType<typeof setTimeout> | undefined;
     response.on("data", (bytes: Buffer) => {
-      if (settled || stopping) return;
+      if (settled || stopping) {
+        // What follows `[DONE]` is at most the body's end; a server that sends more is hung
+        // up on. (The end itself comes as its own read nearly always: hanging up at `[DONE]`
+        // cost every call a new connection and the socket's teardown.)
+        if (doneAt !== undefined && bytes.length > 0) response.destroy();
+        return;
+      }
       let done: boolean;
       try {
         done = parser.push(bytes);
@@ -142,8 +151,12 @@ export function streamChatOverNode(
       }
       if (!done) return;
       settle(undefined, parser.answer);
-      // What follows `[DONE]` is at most the body's end; a server that sends more is hung up on.
-      if (!response.complete) response.destroy();
+      if (response.complete) return;
+      // The body's end frees the keep-alive socket for the next call; one that does not come
+      // soon is not waited for.
+      doneAt = setTimeout(() => response.destroy(), DONE_GRACE_MS);
+      Deno.unrefTimer(doneAt);
+      response.once("close", () => clearTimeout(doneAt));
     });
     response.on("end", () => {
       if (settled || stopping) return;

@@ -96,6 +96,8 @@ export class OpenAiClient implements LlmClient {
   readonly #streamViaFetch: boolean;
   /** Whether streamed requests ask for usage; off once the server refused the option. */
   #askUsage = true;
+  /** Where streamed requests go and their headers, as the SDK built them the first time. */
+  #streamTarget: Promise<StreamTarget> | undefined;
 
   /** Creates a client; no request is made until `complete`. */
   constructor(options: OpenAiClientOptions) {
@@ -234,20 +236,9 @@ export class OpenAiClient implements LlmClient {
     signal: AbortSignal,
     handlers: Omit<ChatEventHandlers, "toError">,
   ): Promise<string> {
-    const built = await this.#client.buildRequest({
-      method: "post",
-      path: "/chat/completions",
-      body,
-      stream: true,
-      signal,
-    });
+    const target = await (this.#streamTarget ??= this.#buildStreamTarget(body));
     return await streamChatOverNode(
-      {
-        url: built.url,
-        headers: new Headers(built.req.headers),
-        body: String(built.req.body),
-        signal,
-      },
+      { url: target.url, headers: target.headers, body: JSON.stringify(body), signal },
       handlers,
       {
         status: statusError,
@@ -255,6 +246,32 @@ export class OpenAiClient implements LlmClient {
         connection: (cause) => new OpenAI.APIConnectionError({ cause }),
       },
     );
+  }
+
+  /**
+   * The URL and headers of a streamed request, built by the SDK once per client: with a fixed
+   * key and the SDK's retries off, every streamed request gets the same ones. Building and
+   * copying them per call (`buildRequest`, then a `Headers` walk) was 8 % of the service's busy
+   * time at 50 ms per call and 100 jobs at once (BENCHMARKS.md, "Issue 17, second step").
+   */
+  async #buildStreamTarget(
+    body: OpenAI.ChatCompletionCreateParamsStreaming,
+  ): Promise<StreamTarget> {
+    try {
+      const built = await this.#client.buildRequest({
+        method: "post",
+        path: "/chat/completions",
+        body,
+        stream: true,
+      });
+      const headers: Record<string, string> = {};
+      built.req.headers.forEach((value, name) => headers[name] = value);
+      return { url: built.url, headers };
+    } catch (error) {
+      // Built again by the next call, not failed forever.
+      this.#streamTarget = undefined;
+      throw error;
+    }
   }
 
   /** The SDK makes the request with the given `fetch`; `readStream` reads the body. */
@@ -271,6 +288,12 @@ export class OpenAiClient implements LlmClient {
       toError: (error) => streamError(error, response.headers),
     });
   }
+}
+
+/** Where a streamed request goes, and its headers. */
+interface StreamTarget {
+  url: string;
+  headers: Readonly<Record<string, string>>;
 }
 
 /** The provider's error for an `error` event or chunk in a stream that started well. */
