@@ -28,10 +28,7 @@ import {
 export interface Config {
   port: number;
   host: string;
-  /**
-   * Listen with `SO_REUSEPORT`, so several processes on this host share `port` (Linux spreads
-   * connections over them); only with the shared store, since each process answers any request.
-   */
+  /** Listen with `SO_REUSEPORT`: processes on this host share `port` (with the shared store). */
   reusePort?: boolean;
   llmProvider: "openai" | "offline";
   openaiApiKey: string | undefined;
