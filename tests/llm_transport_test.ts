@@ -4,6 +4,16 @@ import { OpenAiClient } from "../src/llm/openai_client.ts";
 import { outlinePrompt } from "../src/workflow/prompts.ts";
 import { startOpenAiServer } from "../testing/openai_server.ts";
 
+/** A client of the loopback test server `server`, one attempt per call. */
+function clientOf(server: Deno.HttpServer<Deno.NetAddr>, apiKey = "k"): OpenAiClient {
+  return new OpenAiClient({
+    apiKey,
+    baseURL: `http://127.0.0.1:${server.addr.port}/v1`,
+    model: "m",
+    maxAttempts: 1,
+  });
+}
+
 Deno.test("the openai client's transport and body reader can be swapped, the workflow untouched", async () => {
   const server = await startOpenAiServer();
   try {
@@ -60,12 +70,7 @@ Deno.test("an aborted streamed call is torn down: the server never gets a reques
     await hungUp.promise;
     return new Response(null, { status: 499 });
   });
-  const client = new OpenAiClient({
-    apiKey: "k",
-    baseURL: `http://127.0.0.1:${server.addr.port}/v1`,
-    model: "m",
-    maxAttempts: 1,
-  });
+  const client = clientOf(server);
   let counted = 0;
   const call = (prompt: string, signal?: AbortSignal) =>
     client.complete({ purpose: "section", system: "s", prompt, input: {} }, {
@@ -145,12 +150,7 @@ Deno.test("streamed calls reuse one keep-alive connection: the body's end after 
     await tick();
     return "close";
   }, seen);
-  const client = new OpenAiClient({
-    apiKey: "k",
-    baseURL: `http://127.0.0.1:${server.addr.port}/v1`,
-    model: "m",
-    maxAttempts: 1,
-  });
+  const client = clientOf(server);
   try {
     // A call answered at `[DONE]` hands its socket on once the body's end is read; the next
     // call waits for the server to have ended the body, so it can find that socket free. One
@@ -178,12 +178,7 @@ Deno.test("a server that sends more after [DONE] is hung up on; the answer stand
     send('data: {"choices":[{"delta":{"content":"late"}}]}\n\n');
     return "hold";
   }, seen);
-  const client = new OpenAiClient({
-    apiKey: "k",
-    baseURL: `http://127.0.0.1:${server.addr.port}/v1`,
-    model: "m",
-    maxAttempts: 1,
-  });
+  const client = clientOf(server);
   try {
     const deltas: string[] = [];
     const text = await client.complete(section, { onDelta: (delta) => deltas.push(delta) });
@@ -205,12 +200,7 @@ Deno.test("every streamed request carries the SDK's headers and its own body, th
       headers: { "content-type": "text/event-stream" },
     });
   });
-  const client = new OpenAiClient({
-    apiKey: "secret",
-    baseURL: `http://127.0.0.1:${server.addr.port}/v1`,
-    model: "m",
-    maxAttempts: 1,
-  });
+  const client = clientOf(server, "secret");
   try {
     for (const prompt of ["first", "second", "third"]) {
       assert.equal(
