@@ -26,6 +26,23 @@ export interface QuillflowRuntime {
 }
 
 /**
+ * The flags that point Quillflow at the benchmark's LLM server at `url` (`llm_server.ts`) through
+ * the `openai` provider.
+ */
+export function openaiFlags(url: string): string[] {
+  return [
+    "--llm-provider",
+    "openai",
+    "--openai-base-url",
+    url,
+    "--openai-api-key",
+    "x",
+    "--llm-model",
+    "m",
+  ];
+}
+
+/**
  * Starts Quillflow with `flags` after `--port 0 --log-level warn`; `checkout` is another copy of
  * the project to run instead (for before/after figures in one run).
  */

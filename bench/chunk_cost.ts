@@ -20,7 +20,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { protoRuntime, spawnLlmServer, spawnQuillflow } from "./bench_servers.ts";
+import { openaiFlags, protoRuntime, spawnLlmServer, spawnQuillflow } from "./bench_servers.ts";
 import { TRANSPORTS } from "./chat_transports.ts";
 import { chunksSent, type ReaderFigures } from "./chunk_reader.ts";
 import { compareName, parseCompare } from "./compare_checkouts.ts";
@@ -169,14 +169,7 @@ export async function runChunkCost(options: ChunkCostOptions): Promise<ChunkCost
       const llm = await spawnLlmServer(s.llm);
       started.push(llm);
       const common = [
-        "--llm-provider",
-        "openai",
-        "--openai-base-url",
-        llm.url,
-        "--openai-api-key",
-        "x",
-        "--llm-model",
-        "m",
+        ...openaiFlags(llm.url),
         "--max-concurrent-jobs",
         "1000",
         "--max-queued-jobs",

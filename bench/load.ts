@@ -20,6 +20,7 @@
 import { parseArgs } from "node:util";
 import {
   benchDataDir,
+  openaiFlags,
   protoRuntime,
   removeBenchDataDir,
   spawnFloor,
@@ -225,14 +226,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadFigures[]> {
         started.push(llm);
         flags = [
           ...common,
-          "--llm-provider",
-          "openai",
-          "--openai-base-url",
-          llm.url,
-          "--openai-api-key",
-          "x",
-          "--llm-model",
-          "m",
+          ...openaiFlags(llm.url),
         ];
       }
       // The LLM scenario's floor: the same calls with no service in between.
@@ -289,6 +283,29 @@ export async function runLoad(options: LoadOptions): Promise<LoadFigures[]> {
   }
 }
 
+/** A row of `f`'s figures each divided by `base`'s, under `f`'s own row. */
+function ratioRow(
+  label: string,
+  f: LoadFigures,
+  base: LoadFigures,
+  { client = true } = {},
+): string[] {
+  const ratio = (a: number, b: number) => fixed(a / b, 2);
+  return [
+    label,
+    "",
+    ratio(f.jobsPerSecond, base.jobsPerSecond),
+    ratio(f.firstEventP50, base.firstEventP50),
+    ratio(f.firstEventP99, base.firstEventP99),
+    ratio(f.jobP50, base.jobP50),
+    ratio(f.jobP99, base.jobP99),
+    ratio(f.cpuMsPerJob, base.cpuMsPerJob),
+    ratio(f.mainCpuMsPerJob, base.mainCpuMsPerJob),
+    client ? ratio(f.clientCpuMsPerJob, base.clientCpuMsPerJob) : "",
+    ratio(f.peakRssMiB, base.peakRssMiB),
+  ];
+}
+
 /** The figures as a table, with a ratio-to-floor row under each instance when a floor ran. */
 export function loadTable(figures: LoadFigures[], options: LoadOptions): string {
   const floor = figures.find((f) => f.name === "floor");
@@ -308,36 +325,11 @@ export function loadTable(figures: LoadFigures[], options: LoadOptions): string 
       fixed(f.clientCpuMsPerJob, 3),
       fixed(f.peakRssMiB, 0),
     ]);
-    if (floor && f !== floor) {
-      rows.push([
-        "  ÷ floor",
-        "",
-        fixed(f.jobsPerSecond / floor.jobsPerSecond, 2),
-        fixed(f.firstEventP50 / floor.firstEventP50, 2),
-        fixed(f.firstEventP99 / floor.firstEventP99, 2),
-        fixed(f.jobP50 / floor.jobP50, 2),
-        fixed(f.jobP99 / floor.jobP99, 2),
-        fixed(f.cpuMsPerJob / floor.cpuMsPerJob, 2),
-        fixed(f.mainCpuMsPerJob / floor.mainCpuMsPerJob, 2),
-        fixed(f.clientCpuMsPerJob / floor.clientCpuMsPerJob, 2),
-        fixed(f.peakRssMiB / floor.peakRssMiB, 2),
-      ]);
-    }
+    if (floor && f !== floor) rows.push(ratioRow("  ÷ floor", f, floor));
     const relay = figures.find((x) => x.name === "relay");
-    if (relay && f.name.startsWith("quillflow") || relay && f.name.startsWith("compare")) {
-      rows.push([
-        "  ÷ relay",
-        "",
-        fixed(f.jobsPerSecond / relay.jobsPerSecond, 2),
-        fixed(f.firstEventP50 / relay.firstEventP50, 2),
-        fixed(f.firstEventP99 / relay.firstEventP99, 2),
-        fixed(f.jobP50 / relay.jobP50, 2),
-        fixed(f.jobP99 / relay.jobP99, 2),
-        fixed(f.cpuMsPerJob / relay.cpuMsPerJob, 2),
-        fixed(f.mainCpuMsPerJob / relay.mainCpuMsPerJob, 2),
-        "",
-        fixed(f.peakRssMiB / relay.peakRssMiB, 2),
-      ]);
+    if (relay && (f.name.startsWith("quillflow") || f.name.startsWith("compare"))) {
+      // The relay has no load client of its own to compare with.
+      rows.push(ratioRow("  ÷ relay", f, relay, { client: false }));
     }
     const path = figures.find((x) => x.name === "llm-path");
     if (path && f.name === "quillflow") {

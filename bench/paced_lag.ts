@@ -30,6 +30,7 @@
 import { parseArgs } from "node:util";
 import {
   benchDataDir,
+  openaiFlags,
   protoRuntime,
   type QuillflowRuntime,
   removeBenchDataDir,
@@ -229,14 +230,7 @@ export async function runPacedLag(options: PacedOptions): Promise<PacedLevel[]> 
     const llm = await spawnLlmServer({ wordMs: options.wordMs, words: options.words });
     started.push(llm);
     const flags = [
-      "--llm-provider",
-      "openai",
-      "--openai-base-url",
-      llm.url,
-      "--openai-api-key",
-      "x",
-      "--llm-model",
-      "m",
+      ...openaiFlags(llm.url),
       "--max-concurrent-jobs",
       "2000",
       "--max-queued-jobs",
