@@ -11,6 +11,7 @@
 /// <reference no-default-lib="true" />
 /// <reference lib="deno.worker" />
 
+import { describeError } from "../core/describe_error.ts";
 import { DatabaseSync } from "node:sqlite";
 import type { CheckpointReply, CheckpointRequest } from "./wal_checkpoint_messages.ts";
 
@@ -37,7 +38,7 @@ function checkpoint(path: string): CheckpointReply {
       ms: performance.now() - started,
     };
   } catch (error) {
-    return { type: "failed", message: error instanceof Error ? error.message : String(error) };
+    return { type: "failed", message: describeError(error) };
   }
 }
 

@@ -26,6 +26,7 @@
  * @module
  */
 
+import { describeError } from "../core/describe_error.ts";
 import type { CheckpointReply, CheckpointRequest } from "./wal_checkpoint_messages.ts";
 import type { WalState } from "./wal_index.ts";
 
@@ -200,7 +201,7 @@ export class WalCheckpointer {
     this.#worker?.terminate();
     this.#worker = undefined;
     this.#closed?.resolve();
-    const reason = error instanceof Error ? error.message : String(error);
+    const reason = describeError(error);
     this.#options.onError(
       new Error(
         `the WAL checkpoint worker failed (${reason}); checkpoints run on the main thread`,
