@@ -8,7 +8,7 @@
 import OpenAI from "openai";
 import { readChatStream, StreamCutError } from "./chat_completion_reader.ts";
 import type { ChatEventHandlers } from "./chat_event_parser.ts";
-import { streamChatOverNode } from "./node_chat_transport.ts";
+import { streamChatOverSocket } from "./socket_chat_transport.ts";
 import type { LlmCallOptions, LlmClient, LlmRequest, LlmUsage } from "./llm_client.ts";
 import { explainLlmFailure } from "./llm_failure.ts";
 import { retry, RetryError } from "../core/retry.ts";
@@ -29,7 +29,7 @@ export interface OpenAiClientOptions {
   minRetryDelayMs?: number;
   /**
    * Makes the HTTP requests through the SDK; Deno's `fetch` by default. Streamed requests go
-   * over `node:http` instead (`node_chat_transport.ts`), unless this or `readStream` is given:
+   * over a socket of their own instead (`socket_chat_transport.ts`), unless this or `readStream` is given:
    * then they too go through the SDK and this `fetch`, their bodies read by `readStream`.
    */
   fetch?: (url: string | URL | Request, init?: RequestInit) => Promise<Response>;
@@ -213,7 +213,7 @@ export class OpenAiClient implements LlmClient {
     };
     const ask = this.#streamViaFetch
       ? (askUsage: boolean) => this.#streamViaSdk(body(askUsage), signal, handlers)
-      : (askUsage: boolean) => this.#streamViaNode(body(askUsage), signal, handlers);
+      : (askUsage: boolean) => this.#streamViaSocket(body(askUsage), signal, handlers);
     try {
       return await ask(this.#askUsage);
     } catch (error) {
@@ -228,16 +228,16 @@ export class OpenAiClient implements LlmClient {
   }
 
   /**
-   * The SDK builds the request (base URL, auth, its headers); `node:http` sends it and its
-   * `data` events go straight into the parser, with no web stream per chunk.
+   * The SDK builds the request (base URL, auth, its headers); it goes out as HTTP/1.1 on a
+   * kept-alive socket, whose bytes go straight into the parser, with no web stream per chunk.
    */
-  async #streamViaNode(
+  async #streamViaSocket(
     body: OpenAI.ChatCompletionCreateParamsStreaming,
     signal: AbortSignal,
     handlers: Omit<ChatEventHandlers, "toError">,
   ): Promise<string> {
     const target = await (this.#streamTarget ??= this.#buildStreamTarget(body));
-    return await streamChatOverNode(
+    return await streamChatOverSocket(
       { url: target.url, headers: target.headers, body: JSON.stringify(body), signal },
       handlers,
       {
