@@ -23,7 +23,7 @@ import { Buffer } from "node:buffer";
 import OpenAI from "openai";
 import { readChatStream } from "../src/llm/chat_completion_reader.ts";
 import { ChatChunkParser } from "./chat_chunk_parser.ts";
-import { Http1ResponseParser } from "./http1_response_parser.ts";
+import { Http1Response } from "../src/llm/http1_response.ts";
 import { tcpRequest } from "./tcp_http_client.ts";
 
 /**
@@ -186,7 +186,7 @@ function netAttempt(
   const { promise, resolve, reject } = Promise.withResolvers<string | undefined>();
   const decoder = new TextDecoder();
   const parser = new ChatChunkParser(onDelta);
-  const response = new Http1ResponseParser((piece) => {
+  const response = new Http1Response((piece) => {
     parser.push(decoder.decode(piece, { stream: true }));
   });
   let got = 0;
@@ -206,7 +206,7 @@ function netAttempt(
       return;
     }
     cleanup();
-    if (response.close) socket.destroy();
+    if (!response.reusable) socket.destroy();
     else netPool.give(url.host, socket);
     if (response.status !== 200) reject(new Error(`LLM server: ${response.status}`));
     else resolve(parser.text);

@@ -1,6 +1,6 @@
 /**
  * HTTP/1.1 requests over `Deno.connect` with keep-alive connections, the response read with
- * `conn.read` into one buffer and parsed by hand (`http1_response_parser.ts`): no web streams,
+ * `conn.read` into one buffer and parsed by hand (`src/llm/http1_response.ts`): no web streams,
  * one read op per arrival. The cheapest way found to read a streamed response from Deno
  * (BENCHMARKS.md, "Issue 17 baseline"); the benchmarks use it for LLM bodies and for watching
  * thousands of event streams. Enough HTTP for loopback benchmark servers, no more.
@@ -8,7 +8,7 @@
  * @module
  */
 
-import { Http1ResponseParser } from "./http1_response_parser.ts";
+import { Http1Response } from "../src/llm/http1_response.ts";
 
 const encoder = new TextEncoder();
 const idle = new Map<string, Deno.TcpConn[]>();
@@ -50,7 +50,7 @@ async function exchange(
     if (reused) return undefined;
     throw error;
   }
-  const response = new Http1ResponseParser(onBody);
+  const response = new Http1Response(onBody);
   const buffer = new Uint8Array(16_384);
   let got = 0;
   for (;;) {
@@ -73,7 +73,7 @@ async function exchange(
     got += n;
     if (response.feed(buffer.subarray(0, n))) break;
   }
-  if (response.close) conn.close();
+  if (!response.reusable) conn.close();
   else {
     let list = idle.get(host);
     if (!list) idle.set(host, list = []);

@@ -78,10 +78,15 @@ export class Http1Response {
   #line = "";
   #trailerLine = 0;
   readonly #onBody: (piece: Uint8Array) => void;
+  readonly #onHead: (() => void) | undefined;
 
-  /** Creates a parser handing each piece of the body to `onBody` (valid only during the call). */
-  constructor(onBody: (piece: Uint8Array) => void) {
+  /**
+   * Creates a parser handing each piece of the body to `onBody` (valid only during the call),
+   * and calling `onHead` once the final head is read, before any of the body.
+   */
+  constructor(onBody: (piece: Uint8Array) => void, onHead?: () => void) {
     this.#onBody = onBody;
+    this.#onHead = onHead;
   }
 
   /** Whether the head has been read. */
@@ -283,5 +288,6 @@ export class Http1Response {
       this.#state = State.UntilClose;
       this.reusable = false;
     }
+    this.#onHead?.();
   }
 }

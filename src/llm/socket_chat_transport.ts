@@ -150,6 +150,9 @@ export function streamChatOverSocket(
         doneTimer = setTimeout(hangUp, DONE_GRACE_MS);
         Deno.unrefTimer(doneTimer);
       }
+    }, () => {
+      answered = response.headers;
+      if (response.status < 200 || response.status >= 300) errorBody = [];
     });
     const ended = () => {
       clearTimeout(doneTimer);
@@ -189,13 +192,7 @@ export function streamChatOverSocket(
       data(piece: Uint8Array) {
         got += piece.length;
         try {
-          const wasHeaded = response.headed;
-          const done = response.feed(piece);
-          if (!wasHeaded && response.headed) {
-            answered = response.headers;
-            if (response.status < 200 || response.status >= 300) errorBody = [];
-          }
-          if (done) {
+          if (response.feed(piece)) {
             // Anything past the response answers nothing we asked: not reusable.
             if (response.used < piece.length) response.reusable = false;
             ended();
