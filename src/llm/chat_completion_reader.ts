@@ -4,7 +4,7 @@
  *
  * Used when the `openai` client is given a `fetch` or a reader of its own: the SDK makes the
  * request (base URL, auth, status errors) and only the body is read here; by default streamed
- * requests go over `node:http` (`node_chat_transport.ts`), through the same parser
+ * requests go over a socket of their own (`socket_chat_transport.ts`), through the same parser
  * (`chat_event_parser.ts`). The SDK's own stream iterator cost 65-90 µs of CPU per chunk, through layers of async
  * generators, and a job streams hundreds of chunks: that was most of the service's CPU with a
  * real LLM behind it (BENCHMARKS.md). This reader is one loop over the body's bytes. Against

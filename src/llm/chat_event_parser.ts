@@ -1,8 +1,8 @@
 /**
  * The incremental parser of an OpenAI-compatible streamed chat completion: bytes in, in any
  * split, text deltas out. Both body readers feed it: {@linkcode readChatStream} for a `fetch`
- * body, and the `node:http` transport (`node_chat_transport.ts`) straight from its `data`
- * events, with no web stream per chunk.
+ * body, and the socket transport (`socket_chat_transport.ts`) straight from each read of its
+ * connection, with no web stream per chunk.
  *
  * @module
  */
