@@ -16,13 +16,20 @@ import { JobManager } from "./jobs/job_manager.ts";
 import type { LlmClient } from "./llm/llm_client.ts";
 import { OfflineWriter } from "./llm/offline_writer.ts";
 import { OpenAiClient } from "./llm/openai_client.ts";
+import { readProxyEnv } from "./llm/proxy_env.ts";
 import { MemoryJobStore } from "./store/memory_job_store.ts";
 import type { RedisJobStore } from "./store/redis_job_store.ts";
 import { openStore } from "./store_factory.ts";
 import { webhooksWanted } from "./webhooks/webhooks.ts";
 
-/** The LLM client `config` asks for. */
-export function createLlm(config: Config): LlmClient {
+/**
+ * The LLM client `config` asks for; `env` gives the proxy variables (`proxy_env.ts`), which are
+ * Deno's, not Quillflow's settings.
+ */
+export function createLlm(
+  config: Config,
+  env: (name: string) => string | undefined = (name) => Deno.env.get(name),
+): LlmClient {
   if (config.llmProvider === "offline") {
     return new OfflineWriter({ delayMs: config.offlineDelayMs });
   }
@@ -32,6 +39,7 @@ export function createLlm(config: Config): LlmClient {
     model: config.llmModel,
     timeoutMs: config.llmTimeoutMs,
     maxAttempts: config.llmMaxAttempts,
+    proxies: readProxyEnv(env),
   });
 }
 

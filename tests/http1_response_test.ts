@@ -73,8 +73,11 @@ Deno.test("interim 1xx heads are skipped; 204 has no body; Connection: close is 
   assert.equal(response.status, 200);
   assert.equal(response.reusable, false);
   assert.equal(read("HTTP/1.1 204 No Content\r\n\r\n").done, true);
-  assert.equal(read("HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n")
-    .response.reusable, true);
+  assert.equal(
+    read("HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n")
+      .response.reusable,
+    true,
+  );
 });
 
 Deno.test("what is not an HTTP/1.1 response is an error, and a head cannot grow without bound", () => {

@@ -26,16 +26,19 @@ export interface ServiceProcess extends AsyncDisposable {
 
 /**
  * Starts `main.ts serve` with `args` on a free port, from a clean environment
- * ({@linkcode childEnv}), and waits until it listens.
+ * ({@linkcode childEnv}) plus `env`, and waits until it listens.
  */
-export async function startService(args: string[]): Promise<ServiceProcess> {
+export async function startService(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<ServiceProcess> {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", ...startTaskFlags(), "main.ts", "serve", "--port", "0", ...args],
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
     clearEnv: true,
-    env: childEnv(),
+    env: childEnv(env),
   }).spawn();
   let errText = "";
   const errDone = child.stderr.pipeThrough(new TextDecoderStream()).pipeTo(

@@ -29,7 +29,7 @@ async function namesReadInSrc(): Promise<Map<string, string>> {
       if (entry.isDirectory) dirs.push(`${dir}/${entry.name}`);
       if (!entry.isFile || !entry.name.endsWith(".ts")) continue;
       const text = await Deno.readTextFile(`${dir}/${entry.name}`);
-      for (const match of text.matchAll(/\b(?:env|Deno\.env\.get)\("([A-Z][A-Z0-9_]*)"\)/g)) {
+      for (const match of text.matchAll(/\b(?:env|Deno\.env\.get)\("([A-Za-z][A-Za-z0-9_]*)"\)/g)) {
         names.set(match[1] as string, entry.name);
       }
     }

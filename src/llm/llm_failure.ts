@@ -74,7 +74,8 @@ export function explainLlmFailure(errors: readonly unknown[], limitName: string)
   }
   const tally = [...counts].map(([label, n]) => `${n}× ${label}`).join(", ");
   const last = errors.at(-1);
+  // The SDK ends some messages with a period ("Connection error."): not doubled here.
   return `The LLM call failed ${errors.length} times (${limitName}): ${tally}. Last error: ${
-    describeError(last)
+    describeError(last).replace(/\.$/, "")
   }. ${ADVICE[kindOf(last)]}`;
 }

@@ -11,6 +11,7 @@ import type { ChatEventHandlers } from "./chat_event_parser.ts";
 import { streamChatOverSocket } from "./socket_chat_transport.ts";
 import type { LlmCallOptions, LlmClient, LlmRequest, LlmUsage } from "./llm_client.ts";
 import { explainLlmFailure } from "./llm_failure.ts";
+import { type ProxyEnv, proxyFor } from "./proxy_env.ts";
 import { retry, RetryError } from "../core/retry.ts";
 
 /** Options for {@linkcode OpenAiClient}. */
@@ -35,7 +36,15 @@ export interface OpenAiClientOptions {
   fetch?: (url: string | URL | Request, init?: RequestInit) => Promise<Response>;
   /** Reads a streamed answer's `fetch` body into deltas; {@linkcode readChatStream} by default. */
   readStream?: typeof readChatStream;
+  /**
+   * The proxy variables (`proxy_env.ts`): when one sends the base URL through a proxy, streamed
+   * requests go through `fetch`, which speaks to proxies, rather than a socket of their own.
+   */
+  proxies?: ProxyEnv;
 }
+
+/** Where the SDK sends requests when no base URL is given. */
+const OPENAI_URL = "https://api.openai.com/v1";
 
 /** Whether an error from the SDK is worth another attempt. */
 export function isTransientLlmError(error: unknown): boolean {
@@ -106,7 +115,8 @@ export class OpenAiClient implements LlmClient {
     this.#maxAttempts = options.maxAttempts ?? 3;
     this.#minRetryDelayMs = options.minRetryDelayMs ?? 500;
     this.#readStream = options.readStream ?? readChatStream;
-    this.#streamViaFetch = options.fetch !== undefined || options.readStream !== undefined;
+    this.#streamViaFetch = options.fetch !== undefined || options.readStream !== undefined ||
+      proxyFor(new URL(options.baseURL ?? OPENAI_URL), options.proxies ?? {}) !== undefined;
     const transport = options.fetch ?? ((url, init) => fetch(url, init));
     this.#client = new OpenAI({
       apiKey: options.apiKey,
