@@ -55,12 +55,13 @@ export function spawnQuillflow(
   // Only the durable store touches the file system.
   const durable = flags.includes("sqlite");
   const entry = runtime.entry ?? "main.ts";
+  // `--allow-all` (the stall probe's) cannot stand beside the single grants.
+  const all = runtime.denoFlags?.includes("--allow-all") ?? false;
   return spawnServer({
     args: [
       "run",
-      "--allow-net",
-      "--allow-env",
-      ...(durable ? ["--allow-read", "--allow-write"] : []),
+      ...(all ? [] : ["--allow-net", "--allow-env"]),
+      ...(durable && !all ? ["--allow-read", "--allow-write"] : []),
       // A narrower read grant (the prototypes') would replace the durable store's whole one.
       ...(runtime.denoFlags ?? []).filter((flag) => !(durable && flag.startsWith("--allow-read="))),
       checkout === undefined ? path(entry) : `${checkout.replace(/\/$/, "")}/${entry}`,

@@ -12,7 +12,13 @@
  *   size or modification time changed ran one on the main thread; a change between two commits
  *   is a checkpoint that ran elsewhere (the store's checkpoint Worker), counted apart.
  *
- * It prints, on stdout, `STALL {"at","ms"}` for each tick at least 5 ms late,
+ * Each tick also reads the main thread's scheduler counters (`/proc/thread-self/schedstat`, Linux:
+ * time on a CPU and time waiting for one, in ns), so a late tick tells the loop's own work from
+ * the thread waiting for a core that other processes held: on a shared 2-core machine running
+ * the LLM server and the load clients too, much of a stall can be the latter.
+ *
+ * It prints, on stdout, `STALL {"at","ms","runMs","waitMs"}` for each tick at least 5 ms late
+ * (`runMs`/`waitMs`: the thread's time on a CPU and waiting for one since the previous tick),
  * `COMMIT {"at","ms","checkpoint"}` for each `COMMIT` that long or that checkpointed (`at`: ms
  * since the epoch when it ended), and every second `PROBE {json}` with running totals (`bench/loop_stalls.ts` reads
  * them). `--probe-checkpoint off` turns SQLite's automatic checkpoints off
@@ -62,6 +68,27 @@ export interface ProbeTotals {
 
 const now = () => performance.timeOrigin + performance.now();
 
+/**
+ * A reader of this thread's `[ns on a CPU, ns waiting for one]`, or `undefined` where the file
+ * cannot be read (not Linux, no permission). Read through one open file, from its start each time.
+ */
+function openSchedstat(): (() => [number, number]) | undefined {
+  let file: Deno.FsFile;
+  try {
+    file = Deno.openSync("/proc/thread-self/schedstat");
+  } catch {
+    return undefined;
+  }
+  const buffer = new Uint8Array(128);
+  const decoder = new TextDecoder();
+  return () => {
+    file.seekSync(0, Deno.SeekMode.Start);
+    const n = file.readSync(buffer) ?? 0;
+    const [run, wait] = decoder.decode(buffer.subarray(0, n)).split(" ");
+    return [Number(run), Number(wait)];
+  };
+}
+
 function startProbe(checkpoint: "auto" | "off", databaseFile: string | undefined): ProbeTotals {
   const totals: ProbeTotals = {
     ticks: 0,
@@ -85,9 +112,15 @@ function startProbe(checkpoint: "auto" | "off", databaseFile: string | undefined
       return ""; // not created yet
     }
   };
+  const schedstat = openSchedstat();
+  let sched = schedstat?.() ?? [0, 0];
   let due = performance.now() + PERIOD_MS;
   const tick = () => {
     const at = performance.now();
+    const counters = schedstat?.() ?? [0, 0];
+    const runMs = (counters[0] - sched[0]) / 1e6;
+    const waitMs = (counters[1] - sched[1]) / 1e6;
+    sched = counters;
     const late = Math.max(0, at - due);
     totals.ticks++;
     let bucket = BUCKETS_MS.findIndex((limit) => late < limit);
@@ -95,7 +128,10 @@ function startProbe(checkpoint: "auto" | "off", databaseFile: string | undefined
     totals.histogram[bucket] = (totals.histogram[bucket] ?? 0) + 1;
     totals.maxLateMs = Math.max(totals.maxLateMs, late);
     if (late >= REPORT_MS) {
-      console.log(`STALL ${JSON.stringify({ at: performance.timeOrigin + at, ms: late })}`);
+      const stall = schedstat
+        ? { at: performance.timeOrigin + at, ms: late, runMs, waitMs }
+        : { at: performance.timeOrigin + at, ms: late };
+      console.log(`STALL ${JSON.stringify(stall)}`);
     }
     due = performance.now() + PERIOD_MS;
     Deno.unrefTimer(setTimeout(tick, PERIOD_MS));
