@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { DatabaseSync } from "node:sqlite";
+import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite";
 import { jobRecord } from "../testing/job_records.ts";
 import type { JobEvent } from "../src/core/job.ts";
 import { SqliteJobStore, StoreOpenError } from "../src/store/sqlite_job_store.ts";
@@ -434,5 +434,63 @@ Deno.test("SqliteJobStore checkpoints its WAL off the main thread: a checkpoint 
     assert.deepEqual(errors, []);
   } finally {
     await store.close();
+  }
+});
+
+/** A store on a file whose reads of one job record are counted. */
+function countingRecordReads(path: string): { store: SqliteJobStore; reads: () => number } {
+  let reads = 0;
+  const store = SqliteJobStore.open(path, {
+    flushMs: 1,
+    openDatabase: (file) => {
+      const db = new DatabaseSync(file);
+      const prepare = db.prepare.bind(db);
+      db.prepare = (sql: string) => {
+        const statement = prepare(sql);
+        if (/^SELECT record FROM jobs WHERE id = \?$/.test(sql.trim())) {
+          const get = statement.get;
+          statement.get = function (this: StatementSync, ...args: SQLInputValue[]) {
+            reads++;
+            return Reflect.apply(get, this, args) as ReturnType<typeof get>;
+          } as typeof get;
+        }
+        return statement;
+      };
+      return db;
+    },
+  });
+  return { store, reads: () => reads };
+}
+
+Deno.test("SqliteJobStore answers for the jobs it wrote last without reading the file back", async () => {
+  await using dir = await makeTestDir("sqlite-written-records");
+  const path = `${dir.path}/quillflow.db`;
+  const { store, reads } = countingRecordReads(path);
+  try {
+    const done = jobRecord("done", { status: "completed", progress: 100, article: "# Done" });
+    await store.put(done);
+    // Written and out of the buffer: what a client asks for once its job has finished.
+    assert.deepEqual(await store.get("done"), done);
+    assert.equal(reads(), 0, "the record just written is not read back from the file");
+    // Past the ones kept, a record is read from the file, the same as it was put.
+    const later = Array.from({ length: 300 }, (_, i) => jobRecord(`j${i}`, { createdAt: i }));
+    await Promise.all(later.map((record) => store.put(record)));
+    assert.deepEqual(await store.get("done"), done);
+    assert.equal(reads(), 1);
+    assert.deepEqual(await store.get("j299"), later[299]);
+    assert.equal(reads(), 1);
+    // Deleted, it is gone from memory as well as from the file.
+    await store.delete("j299");
+    assert.equal(await store.get("j299"), undefined);
+  } finally {
+    await store.close();
+  }
+  const reopened = countingRecordReads(path);
+  try {
+    assert.equal((await reopened.store.get("done"))?.article, "# Done");
+    assert.equal(reopened.reads(), 1, "a new process reads the file");
+    assert.equal(await reopened.store.get("j299"), undefined);
+  } finally {
+    await reopened.store.close();
   }
 });

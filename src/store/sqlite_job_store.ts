@@ -7,7 +7,8 @@
  * and a transaction per event would cost far more than the work it records. A write's promise
  * resolves once its batch is in the file, so a caller that must not lose a write (accepting a
  * job) awaits it, and one that streams (every event) does not. Records read back at
- * once from the buffer. A running job's record is written again only when its status changes:
+ * once from the buffer, and the newest written from memory (`written_records.ts`), so a client
+ * asking for a job that just finished costs no read of the file. A running job's record is written again only when its status changes:
  * its progress is in its event log, which recovery reads (`restoreFromLog`), so rewriting a
  * growing record at every step cost more than all its events. Events are shown to readers only
  * once they are in the file, and
@@ -25,7 +26,7 @@
  */
 
 import type { DatabaseSync } from "node:sqlite";
-import { FINISHED_STATUSES, type JobEvent, type JobRecord, type JobStatus } from "../core/job.ts";
+import type { JobEvent, JobRecord } from "../core/job.ts";
 import type { JobStore, PlacedEvent } from "../core/job_store.ts";
 import { StoreUnavailableError } from "../core/store_unavailable_error.ts";
 import {
@@ -41,6 +42,7 @@ import type { SqliteJobStoreOptions } from "./sqlite_job_store_options.ts";
 import { WriteRetry } from "./write_retry.ts";
 import { PendingBatch } from "./pending_batch.ts";
 import { WrittenEvents } from "./written_events.ts";
+import { WrittenRecords } from "./written_records.ts";
 import { SqliteFile } from "./sqlite_file.ts";
 
 export { DATABASE_FILE } from "./sqlite_schema.ts";
@@ -80,8 +82,8 @@ export class SqliteJobStore implements JobStore {
    * So these wait here, read back from memory, until the status changes, `flush` or `close`.
    */
   readonly #unchanged = new Map<string, JobRecord>();
-  /** The status each unfinished job's record was last written with. */
-  readonly #writtenStatus = new Map<string, JobStatus>();
+  /** The status each unfinished record was last written with, and the newest records written. */
+  readonly #written = new WrittenRecords();
   /** Events appended since the last flush, per job, in id order. */
   readonly #events = new Map<string, JobEvent[]>();
   /** The newest written events, for live readers (see `written_events.ts`). */
@@ -131,7 +133,7 @@ export class SqliteJobStore implements JobStore {
    */
   put(job: JobRecord): Promise<void> {
     this.#deletes.delete(job.id);
-    if (!this.#records.has(job.id) && this.#writtenStatus.get(job.id) === job.status) {
+    if (!this.#records.has(job.id) && this.#written.statusOf(job.id) === job.status) {
       this.#unchanged.set(job.id, job);
       return Promise.resolve();
     }
@@ -143,7 +145,7 @@ export class SqliteJobStore implements JobStore {
   }
 
   get(id: string): Promise<JobRecord | undefined> {
-    const buffered = this.#records.get(id) ?? this.#unchanged.get(id);
+    const buffered = this.#records.get(id) ?? this.#unchanged.get(id) ?? this.#written.get(id);
     if (buffered) return Promise.resolve(buffered);
     if (this.#deletes.has(id)) return Promise.resolve(undefined);
     const row = this.#sql.getJob.get(id);
@@ -183,7 +185,7 @@ export class SqliteJobStore implements JobStore {
     const written = inFile ? this.#batch.written() : Promise.resolve();
     this.#records.delete(id);
     this.#unchanged.delete(id);
-    this.#writtenStatus.delete(id);
+    this.#written.forget(id);
     const dropped = this.#events.get(id);
     if (dropped) this.#bufferedEvents -= dropped.length;
     this.#events.delete(id);
@@ -363,10 +365,7 @@ export class SqliteJobStore implements JobStore {
         records: this.#records,
         changes: this.#changes,
       }, this.#seq);
-      for (const record of this.#records.values()) {
-        if (FINISHED_STATUSES.has(record.status)) this.#writtenStatus.delete(record.id);
-        else this.#writtenStatus.set(record.id, record.status);
-      }
+      this.#written.add(this.#records.values());
     } catch (error) {
       // Keep the batch, in order: a full disk may have room again later. Its waiters learn now.
       this.#retry.failed(error);
