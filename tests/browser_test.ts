@@ -58,6 +58,14 @@ async function startHarness(flags: string[] = [], options: StartOptions = {}): P
     // `args`); it is deleted on close.
     const context = await chromium.launchPersistentContext(userDataDir, {
       executablePath: CHROMIUM,
+      // Chromium keeps files under HOME (dconf, its caches): the profile folder is its HOME, so
+      // nothing lands in the user's.
+      env: {
+        ...Deno.env.toObject(),
+        HOME: userDataDir,
+        XDG_CONFIG_HOME: `${userDataDir}/.config`,
+        XDG_CACHE_HOME: `${userDataDir}/.cache`,
+      },
       headless: true,
       baseURL: server.url,
       acceptDownloads: true,
