@@ -4,6 +4,7 @@
  * task's permissions, as an MCP client application starts it.
  */
 
+import { childEnv } from "../testing/child_env.ts";
 import assert from "node:assert/strict";
 import denoJson from "../deno.json" with { type: "json" };
 import { helpText, parseCommand } from "../src/cli.ts";
@@ -489,7 +490,7 @@ Deno.test("MCP over stdio writes nothing but JSON-RPC on stdout, even at LOG_LEV
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", ...taskFlags("mcp"), "main.ts", "mcp"],
     cwd: ROOT,
-    env: { LOG_LEVEL: "debug", OFFLINE_DELAY_MS: "0", NO_COLOR: "1" },
+    env: childEnv({ LOG_LEVEL: "debug", OFFLINE_DELAY_MS: "0" }),
     clearEnv: true,
     stdin: "piped",
     stdout: "piped",
@@ -579,7 +580,7 @@ Deno.test("MCP over stdio beside a running service on the same DATA_DIR", async 
     const { code, stderr } = await new Deno.Command(Deno.execPath(), {
       args: ["run", ...taskFlags("mcp"), "main.ts", "mcp", "--store", "sqlite"],
       cwd: ROOT,
-      env: { DATA_DIR: dir.path },
+      env: childEnv({ DATA_DIR: dir.path }),
       clearEnv: true,
       stdin: "null",
       stdout: "piped",
