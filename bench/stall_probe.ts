@@ -17,6 +17,10 @@
  * the thread waiting for a core that other processes held: on a shared 2-core machine running
  * the LLM server and the load clients too, much of a stall can be the latter.
  *
+ * About every second it also runs `stallProbeMarker`, a 1 ms busy loop, and prints `MARK {"at"}`: under
+ * `--cpu-prof` those samples tie the profile's clock to the printed times, so
+ * `stall_attribution.ts` can say what ran during each stall.
+ *
  * It prints, on stdout, `STALL {"at","ms","runMs","waitMs"}` for each tick at least 5 ms late
  * (`runMs`/`waitMs`: the thread's time on a CPU and waiting for one since the previous tick),
  * `COMMIT {"at","ms","checkpoint"}` for each `COMMIT` that long or that checkpointed (`at`: ms
@@ -67,6 +71,16 @@ export interface ProbeTotals {
 }
 
 const now = () => performance.timeOrigin + performance.now();
+
+/**
+ * Spins for 1 ms, a span a CPU profile samples under this function's name; returns when it
+ * started, ms since the epoch.
+ */
+function stallProbeMarker(): number {
+  const start = performance.now();
+  while (performance.now() - start < 1) { /* spin */ }
+  return performance.timeOrigin + start;
+}
 
 /**
  * A reader of this thread's `[ns on a CPU, ns waiting for one]`, or `undefined` where the file
@@ -138,6 +152,14 @@ function startProbe(checkpoint: "auto" | "off", databaseFile: string | undefined
   };
   Deno.unrefTimer(setTimeout(tick, PERIOD_MS));
   Deno.unrefTimer(setInterval(() => console.log(`PROBE ${JSON.stringify(totals)}`), 1000));
+  // Spaced unevenly (0.7-1.3 s), so the pattern of spins in a profile fits its marks one way only.
+  let marks = 0;
+  const mark = () => {
+    const at = stallProbeMarker();
+    console.log(`MARK ${JSON.stringify({ at })}`);
+    Deno.unrefTimer(setTimeout(mark, 700 + (++marks * 137) % 600));
+  };
+  Deno.unrefTimer(setTimeout(mark, 1000));
 
   const exec = DatabaseSync.prototype.exec;
   DatabaseSync.prototype.exec = function (this: DatabaseSync, sql: string): void {
