@@ -8,7 +8,12 @@
  * `--heartbeat-ms`) until `POST /floor/release/{id}?gapMs=N` writes the rest of that job's events
  * to every stream of it, `gapMs` apart: the floor for idle streams and fan-out.
  *
- * Run: `deno run --allow-net=127.0.0.1 bench/floor_server.ts --port 0 [--hold] [--heartbeat-ms 15000]`
+ * With `--compat-hold`, a `/progress/{id}` stream is written whole and then left open until the
+ * client goes, as the service holds it (`COMPAT_HOLD_MS`, for the original page): a client then
+ * pays a connection per job on both, not only on the service.
+ *
+ * Run: `deno run --allow-net=127.0.0.1 bench/floor_server.ts --port 0 [--hold] [--compat-hold]
+ * [--heartbeat-ms 15000]`
  *
  * @module
  */
@@ -134,6 +139,8 @@ export interface FloorOptions {
   hold: boolean;
   /** Heartbeat interval of held streams, in ms. */
   heartbeatMs: number;
+  /** Leave each compatibility stream open once written, until the client goes. */
+  compatHold?: boolean;
 }
 
 /** Serves the floor on 127.0.0.1; resolves with the server once it listens. */
@@ -157,6 +164,12 @@ export function serveFloor(options: FloorOptions): Promise<Deno.HttpServer<Deno.
       topics.delete(id);
       let body = compat ? CONNECTED : "retry: 1000\n\n";
       for (const event of events) body += (compat ? frameCompat(event) : frameNative(event)) ?? "";
+      if (compat && options.compatHold) {
+        const bytes = encoder.encode(body);
+        return new Response(new ReadableStream({ start: (c) => c.enqueue(bytes) }), {
+          headers: SSE_HEADERS,
+        });
+      }
       return new Response(body, { headers: SSE_HEADERS });
     }
     let entry: HeldStream | undefined;
@@ -243,6 +256,7 @@ if (import.meta.main) {
   const server = await serveFloor({
     port: Number(flag("--port") ?? 0),
     hold: Deno.args.includes("--hold"),
+    compatHold: Deno.args.includes("--compat-hold"),
     heartbeatMs: Number(flag("--heartbeat-ms") ?? 15_000),
   });
   console.log(`Floor is running at http://127.0.0.1:${server.addr.port}`);

@@ -185,6 +185,14 @@ async function figuresOf(instance: Instance): Promise<LoadFigures> {
   };
 }
 
+function readEnv(name: string): string | undefined {
+  try {
+    return Deno.env.get(name);
+  } catch {
+    return undefined;
+  }
+}
+
 /** Runs the load described by `options` and returns the figures of every instance, floor first. */
 export async function runLoad(options: LoadOptions): Promise<LoadFigures[]> {
   const started: SpawnedServer[] = [];
@@ -207,7 +215,12 @@ export async function runLoad(options: LoadOptions): Promise<LoadFigures[]> {
       });
     let llm: SpawnedServer | undefined;
     if (options.floor) {
-      const floor = await spawnFloor();
+      // The service holds a compatibility stream open after its last message unless
+      // COMPAT_HOLD_MS=0 (which its instances inherit); the floor does the same, so a client
+      // pays the same connections on both.
+      // (Reading it needs --allow-env; without, the service's default, a hold, is assumed.)
+      const hold = options.target === "compat" && readEnv("COMPAT_HOLD_MS") !== "0";
+      const floor = await spawnFloor(hold ? ["--compat-hold"] : []);
       started.push(floor);
       add("floor", floor.url, floor.pid);
     }
