@@ -96,13 +96,21 @@ function call(url: string, pool: HttpConnectionPool, signal = new AbortControlle
   return { answer, deltas };
 }
 
-Deno.test("a kept-alive connection the server closed while idle is not used again", async () => {
-  // Answers one request per connection, then hangs up without saying so (no Connection: close).
-  const server = rawServer(async (conn, _request, k) => {
+/**
+ * A `rawServer` answer that streams the first request of each connection whole and drops any
+ * later one with the connection; `thenClose` hangs up right after the first answer.
+ */
+function answerFirst({ thenClose }: { thenClose: boolean }) {
+  return async (conn: Deno.Conn, _request: string, k: number): Promise<boolean> => {
     if (k > 0) return false;
     await write(conn, chunked(SSE));
-    return false;
-  });
+    return !thenClose;
+  };
+}
+
+Deno.test("a kept-alive connection the server closed while idle is not used again", async () => {
+  // Answers one request per connection, then hangs up without saying so (no Connection: close).
+  const server = rawServer(answerFirst({ thenClose: true }));
   const pool = new HttpConnectionPool();
   try {
     for (let i = 0; i < 3; i++) assert.equal(await call(server.url, pool).answer, "Hi there");
@@ -117,11 +125,7 @@ Deno.test("a kept-alive connection the server closed while idle is not used agai
 Deno.test("a reused connection closed unanswered is replaced once; a new one closed unanswered fails", async () => {
   // The first request of a connection is answered; a second one on it is dropped with the
   // connection, the way a server that timed the connection out at that instant drops it.
-  const server = rawServer(async (conn, _request, k) => {
-    if (k > 0) return false;
-    await write(conn, chunked(SSE));
-    return true;
-  });
+  const server = rawServer(answerFirst({ thenClose: false }));
   const pool = new HttpConnectionPool();
   try {
     assert.equal(await call(server.url, pool).answer, "Hi there");

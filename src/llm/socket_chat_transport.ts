@@ -44,7 +44,6 @@ const DONE_GRACE_MS = 1_000;
 const MAX_ERROR_BODY = 64 * 1024;
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
 const sharedPool = new HttpConnectionPool();
 
 /** The request's bytes: its head (host, the given headers, the length) and its body. */
@@ -130,12 +129,14 @@ export function streamChatOverSocket(
     const { promise: tried, resolve: triedWith } = Promise.withResolvers<"done" | "again">();
     endTry = triedWith;
     let got = 0;
-    let errorBody: Uint8Array[] | undefined;
-    let errorBytes = 0;
+    /** An error answer's text so far, decoded as it comes (its first 64 KiB). */
+    let errorBody: { text: string; bytes: number; decoder: TextDecoder } | undefined;
     const response = new Http1Response((piece) => {
       if (errorBody) {
-        if (errorBytes < MAX_ERROR_BODY) errorBody.push(piece.slice());
-        errorBytes += piece.length;
+        if (errorBody.bytes < MAX_ERROR_BODY) {
+          errorBody.text += errorBody.decoder.decode(piece, { stream: true });
+        }
+        errorBody.bytes += piece.length;
         return;
       }
       if (settled) {
@@ -152,12 +153,14 @@ export function streamChatOverSocket(
       }
     }, () => {
       answered = response.headers;
-      if (response.status < 200 || response.status >= 300) errorBody = [];
+      if (response.status < 200 || response.status >= 300) {
+        errorBody = { text: "", bytes: 0, decoder: new TextDecoder() };
+      }
     });
     const ended = () => {
       clearTimeout(doneTimer);
       if (errorBody) {
-        const text = decoder.decode(concat(errorBody));
+        const text = errorBody.text + errorBody.decoder.decode();
         finish(errors.status(response.status, text, answered));
       } else if (!settled) {
         parser.end();
@@ -173,7 +176,9 @@ export function streamChatOverSocket(
       if (settled) return;
       if (errorBody) {
         // An error answer cut short: its status says enough.
-        finish(errors.status(response.status, decoder.decode(concat(errorBody)), answered));
+        finish(
+          errors.status(response.status, errorBody.text + errorBody.decoder.decode(), answered),
+        );
       } else if (response.headed) {
         // Said as Deno's `fetch` says it, with the socket's own words after: a user's logs and
         // the failure reason (llm_failure.ts) read the same whichever transport ran.
@@ -259,18 +264,6 @@ export function streamChatOverSocket(
     }
   })();
   return promise;
-}
-
-function concat(pieces: Uint8Array[]): Uint8Array {
-  let length = 0;
-  for (const piece of pieces) length += piece.length;
-  const out = new Uint8Array(length);
-  let at = 0;
-  for (const piece of pieces) {
-    out.set(piece, at);
-    at += piece.length;
-  }
-  return out;
 }
 
 /** Closes the shared pool's idle connections (tests, shutdown). */
