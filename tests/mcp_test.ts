@@ -108,7 +108,9 @@ function connectStdio(
       command: Deno.execPath(),
       args: ["run", ...taskFlags(task), "main.ts", "mcp", ...args],
       cwd: ROOT,
-      env: { NO_COLOR: "1", ...env },
+      // The SDK adds HOME and PATH of this process to what it is given: childEnv sets both, and
+      // the Deno cache in use, so the child writes nothing under the user's HOME.
+      env: childEnv(env),
       stderr: "pipe",
     }),
   );
