@@ -5,6 +5,7 @@
  * restart of the service, and once per job however many instances share the work.
  */
 
+import { QuillflowClient, QuillflowError } from "../src/client/client.ts";
 import assert from "node:assert/strict";
 import { Redis } from "ioredis";
 import { Webhook } from "npm:standardwebhooks@1.1.1";
@@ -172,6 +173,21 @@ Deno.test("webhooks: job.completed, job.failed and job.cancelled, signed, to WEB
       );
       const snapshot = await (await fetch(`${server.url}/api/jobs/${id}`)).json();
       assert.equal(snapshot.webhook, undefined);
+    });
+
+    await t.step("the typed client sends a job's own webhook", async () => {
+      receiver.received.length = 0;
+      const server = started[0] as RunningServer;
+      const client = new QuillflowClient(server.url);
+      const job = await client.submit("client tea", { webhook: `${receiver.url}/client` });
+      await waitFor(() => receiver.received.length === 2, 30_000, "two deliveries");
+      assert.deepEqual(receiver.received.map((r) => r.path).sort(), ["/all", "/client"]);
+      for (const request of receiver.received) assert.equal(verified(request).data.id, job.id);
+      await assert.rejects(
+        client.submit("tea", { webhook: "http://127.0.0.1:1/elsewhere" }),
+        (error: QuillflowError) =>
+          error.status === 400 && error.code === "webhook_origin_not_allowed",
+      );
     });
 
     await t.step("a cancelled job: job.cancelled", async () => {

@@ -116,6 +116,11 @@ export interface CallOptions {
 export interface SubmitOptions extends CallOptions {
   /** Sent as the `Idempotency-Key` header, for services that deduplicate submits by it. */
   idempotencyKey?: string;
+  /**
+   * The job's own webhook: an http(s) URL told of its end (a signed Standard Webhook), whose
+   * origin the service allows (`WEBHOOK_ALLOWED_ORIGINS`); a `400` otherwise.
+   */
+  webhook?: string;
 }
 
 /** Options of {@linkcode QuillflowClient.list}. */
@@ -208,7 +213,12 @@ export class QuillflowClient {
     return await this.#json<Job>("api/jobs", {
       method: "POST",
       headers,
-      body: JSON.stringify({ topic }),
+      body: JSON.stringify(
+        options.webhook === undefined ? { topic } : {
+          topic,
+          webhook: options.webhook,
+        },
+      ),
       signal: options.signal,
     });
   }
