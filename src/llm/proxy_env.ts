@@ -17,6 +17,19 @@ export interface ProxyEnv {
 /**
  * Reads the proxy variables through `env` (upper case first, as Deno does); a variable that
  * cannot be read (no permission) counts as unset.
+ *
+ * @example
+ * ```ts
+ * import { readProxyEnv } from "./proxy_env.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const env = { https_proxy: "http://proxy:3128", NO_PROXY: "localhost" } as Record<string, string>;
+ * assert.deepEqual(readProxyEnv((name) => env[name]), {
+ *   httpProxy: undefined,
+ *   httpsProxy: "http://proxy:3128",
+ *   noProxy: "localhost",
+ * });
+ * ```
  */
 export function readProxyEnv(env: (name: string) => string | undefined): ProxyEnv {
   const read = (get: () => string | undefined) => {

@@ -82,6 +82,33 @@ function originOf(url: URL): Origin {
  * broke off, and whatever the parser throws (an error event, a bad chunk, a line too long), each
  * time with the connection closed. A kept-alive connection the server closed before answering
  * is replaced by a new one once, as browsers and `fetch` do.
+ *
+ * @example
+ * ```ts
+ * import { streamChatOverSocket } from "./socket_chat_transport.ts";
+ * import { HttpConnectionPool } from "./http_connections.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, () =>
+ *   new Response('data: {"choices":[{"delta":{"content":"Hi"}}]}\n\ndata: [DONE]\n\n'));
+ * const pool = new HttpConnectionPool();
+ * const deltas: string[] = [];
+ * const answer = await streamChatOverSocket(
+ *   {
+ *     url: `http://127.0.0.1:${server.addr.port}/v1/chat/completions`,
+ *     headers: { authorization: "Bearer k", "content-type": "application/json" },
+ *     body: '{"stream":true}',
+ *     signal: new AbortController().signal,
+ *   },
+ *   { onDelta: (delta) => deltas.push(delta) },
+ *   { status: (code) => new Error(`HTTP ${code}`), stream: () => new Error("stream"), connection: (e) => e },
+ *   pool,
+ * );
+ * assert.equal(answer, "Hi");
+ * assert.deepEqual(deltas, ["Hi"]);
+ * pool.closeIdle();
+ * await server.shutdown();
+ * ```
  */
 export function streamChatOverSocket(
   request: ChatRequest,
@@ -264,9 +291,4 @@ export function streamChatOverSocket(
     }
   })();
   return promise;
-}
-
-/** Closes the shared pool's idle connections (tests, shutdown). */
-export function closeIdleLlmConnections(): void {
-  sharedPool.closeIdle();
 }
