@@ -87,6 +87,8 @@ Deno.test("what is not an HTTP/1.1 response is an error, and a head cannot grow 
       "HTTP/1.1 200 OK\r\nno colon here\r\n\r\n",
       "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
       "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n;ext\r\n",
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\r\n",
       "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabXY",
       "HTTP/1.1 101 Switching Protocols\r\n\r\n",
     ]
@@ -103,5 +105,8 @@ Deno.test("what is not an HTTP/1.1 response is an error, and a head cannot grow 
   }, /head over/);
   const sizeLine = new Http1Response(() => {});
   sizeLine.feed(encoder.encode("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"));
-  assert.throws(() => sizeLine.feed(encoder.encode("1".repeat(5000))), /line over/);
+  assert.throws(() => sizeLine.feed(encoder.encode(`1;${"x".repeat(5000)}`)), /line over/);
+  const digits = new Http1Response(() => {});
+  digits.feed(encoder.encode("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"));
+  assert.throws(() => digits.feed(encoder.encode("1".repeat(14))), /over 13 hex digits/);
 });

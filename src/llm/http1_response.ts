@@ -10,6 +10,16 @@
 
 const CR = 13;
 const LF = 10;
+const SPACE = 32;
+const TAB = 9;
+const SEMICOLON = 59;
+
+/** The value of a hex digit's byte, or -1. */
+function hexValue(byte: number): number {
+  if (byte >= 48 && byte <= 57) return byte - 48;
+  const lower = byte | 0x20;
+  return lower >= 97 && lower <= 102 ? lower - 87 : -1;
+}
 const latin1 = new TextDecoder("latin1");
 
 /** The most bytes a response head may take. */
@@ -75,8 +85,12 @@ export class Http1Response {
   #head: Uint8Array | undefined;
   #headLength = 0;
   #remaining = 0;
-  #line = "";
-  #trailerLine = 0;
+  /** Bytes of the current chunk-size or trailer line so far. */
+  #lineBytes = 0;
+  /** The chunk size read so far, its hex digits, and whether an extension (`;…`) began. */
+  #size = 0;
+  #sizeDigits = 0;
+  #sizeDone = false;
   readonly #onBody: (piece: Uint8Array) => void;
   readonly #onHead: (() => void) | undefined;
 
@@ -112,7 +126,7 @@ export class Http1Response {
           i = this.#feedHead(bytes, i);
           break;
         case State.Size:
-          i = this.#feedLine(bytes, i, () => this.#sizeLine());
+          i = this.#feedSize(bytes, i);
           break;
         case State.Data:
         case State.Length:
@@ -142,11 +156,7 @@ export class Http1Response {
           break;
         }
         case State.Trailer:
-          i = this.#feedLine(bytes, i, () => {
-            // Lines until an empty one; with no trailers that is the CRLF right after `0\r\n`.
-            if (this.#trailerLine === 0) this.#state = State.Done;
-            this.#trailerLine = 0;
-          });
+          i = this.#feedTrailer(bytes, i);
           break;
       }
     }
@@ -210,38 +220,64 @@ export class Http1Response {
     return this.#head.subarray(0, length);
   }
 
-  /** Reads bytes into the current line until LF, then calls `onLine`; returns the next index. */
-  #feedLine(bytes: Uint8Array, start: number, onLine: () => void): number {
+  /**
+   * Reads a chunk-size line (hex digits, then an extension after `;` that is ignored) byte by
+   * byte, with no string built: it precedes every chunk, and a streamed answer is mostly chunks of
+   * one event each. Returns the index after the bytes taken.
+   */
+  #feedSize(bytes: Uint8Array, start: number): number {
     let i = start;
     while (i < bytes.length) {
       const byte = bytes[i++] as number;
       if (byte === LF) {
-        onLine();
-        this.#line = "";
+        if (this.#sizeDigits === 0) throw new Http1SyntaxError("A chunk-size line with no size");
+        const size = this.#size;
+        this.#size = 0;
+        this.#sizeDigits = 0;
+        this.#sizeDone = false;
+        this.#lineBytes = 0;
+        if (size === 0) this.#state = State.Trailer;
+        else {
+          this.#remaining = size;
+          this.#state = State.Data;
+        }
         return i;
       }
-      if (byte === CR) continue;
-      if (this.#state === State.Trailer) this.#trailerLine++;
-      else this.#line += String.fromCharCode(byte);
-      if (this.#line.length + this.#trailerLine > MAX_LINE_BYTES) {
-        throw new Http1SyntaxError(`A chunk-size or trailer line over ${MAX_LINE_BYTES} bytes`);
+      this.#countLineByte();
+      if (byte === CR || this.#sizeDone) continue;
+      const digit = hexValue(byte);
+      if (digit !== -1) {
+        // 13 hex digits reach 2^52: beyond that a size is no longer exact.
+        if (++this.#sizeDigits > 13) throw new Http1SyntaxError("A chunk size over 13 hex digits");
+        this.#size = this.#size * 16 + digit;
+      } else if ((byte === SEMICOLON || byte === SPACE || byte === TAB) && this.#sizeDigits > 0) {
+        this.#sizeDone = true;
+      } else {
+        throw new Http1SyntaxError(`Bad chunk-size line: byte ${byte} at the size`);
       }
     }
     return i;
   }
 
-  #sizeLine(): void {
-    const digits = (this.#line.split(";")[0] as string).trim();
-    if (!/^[0-9a-fA-F]{1,13}$/.test(digits)) {
-      throw new Http1SyntaxError(`Bad chunk-size line: ${JSON.stringify(this.#line)}`);
+  /** Reads trailer lines until an empty one (with no trailers, the CRLF right after `0\r\n`). */
+  #feedTrailer(bytes: Uint8Array, start: number): number {
+    let i = start;
+    while (i < bytes.length) {
+      const byte = bytes[i++] as number;
+      if (byte === LF) {
+        if (this.#lineBytes === 0) {
+          this.#state = State.Done;
+          return i;
+        }
+        this.#lineBytes = 0;
+      } else if (byte !== CR) this.#countLineByte();
     }
-    const size = parseInt(digits, 16);
-    if (size === 0) {
-      this.#state = State.Trailer;
-      this.#trailerLine = 0;
-    } else {
-      this.#remaining = size;
-      this.#state = State.Data;
+    return i;
+  }
+
+  #countLineByte(): void {
+    if (++this.#lineBytes > MAX_LINE_BYTES) {
+      throw new Http1SyntaxError(`A chunk-size or trailer line over ${MAX_LINE_BYTES} bytes`);
     }
   }
 
