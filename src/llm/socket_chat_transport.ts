@@ -144,20 +144,24 @@ export function streamChatOverSocket(
     connection?.close();
     endTry?.("done");
   };
-  const onAbort = () => {
-    // Closed before settling, so nothing of the request is still on its way.
+  /** Settles with `error` once the connection is closed: nothing of the request is left going. */
+  const abandon = (error: unknown) => {
     hangUp();
-    finish(signal.reason);
+    finish(error);
   };
+  const onAbort = () => abandon(signal.reason);
   signal.addEventListener("abort", onAbort, { once: true });
 
   /** One try on `conn`; "again" when a reused connection turned out dead, unanswered. */
   const exchange = (conn: HttpConnection): Promise<"done" | "again"> => {
     const { promise: tried, resolve: triedWith } = Promise.withResolvers<"done" | "again">();
     endTry = triedWith;
-    let got = 0;
+    /** Whether any byte came back: a reused connection closed before any is tried anew. */
+    let heard = false;
     /** An error answer's text so far, decoded as it comes (its first 64 KiB). */
     let errorBody: { text: string; bytes: number; decoder: TextDecoder } | undefined;
+    const finishWithStatus = (body: NonNullable<typeof errorBody>) =>
+      finish(errors.status(response.status, body.text + body.decoder.decode(), answered));
     const response = new Http1Response((piece) => {
       if (errorBody) {
         if (errorBody.bytes < MAX_ERROR_BODY) {
@@ -186,10 +190,8 @@ export function streamChatOverSocket(
     });
     const ended = () => {
       clearTimeout(doneTimer);
-      if (errorBody) {
-        const text = errorBody.text + errorBody.decoder.decode();
-        finish(errors.status(response.status, text, answered));
-      } else if (!settled) {
+      if (errorBody) finishWithStatus(errorBody);
+      else if (!settled) {
         parser.end();
         finish(undefined, parser.answer);
       }
@@ -199,14 +201,10 @@ export function streamChatOverSocket(
     };
     const fail = (error: unknown) => {
       hangUp();
-      triedWith("done");
       if (settled) return;
-      if (errorBody) {
-        // An error answer cut short: its status says enough.
-        finish(
-          errors.status(response.status, errorBody.text + errorBody.decoder.decode(), answered),
-        );
-      } else if (response.headed) {
+      // An error answer cut short: its status says enough.
+      if (errorBody) finishWithStatus(errorBody);
+      else if (response.headed) {
         // Said as Deno's `fetch` says it, with the socket's own words after: a user's logs and
         // the failure reason (llm_failure.ts) read the same whichever transport ran.
         const cause = new Error(
@@ -222,7 +220,7 @@ export function streamChatOverSocket(
     };
     const reader = {
       data(piece: Uint8Array) {
-        got += piece.length;
+        heard = true;
         try {
           if (response.feed(piece)) {
             // Anything past the response answers nothing we asked: not reusable.
@@ -231,9 +229,7 @@ export function streamChatOverSocket(
           }
         } catch (error) {
           // A bad response, or what the parser threw for the stream (an error event).
-          hangUp();
-          triedWith("done");
-          finish(error);
+          abandon(error);
         }
       },
       end(error?: unknown) {
@@ -246,12 +242,11 @@ export function streamChatOverSocket(
             ended();
           } catch (error) {
             // What the parser threw for the stream's last event.
-            hangUp();
-            finish(error);
+            abandon(error);
           }
           return;
         }
-        if (conn.reused && got === 0 && !signal.aborted) {
+        if (conn.reused && !heard && !signal.aborted) {
           triedWith("again");
           return;
         }
@@ -260,7 +255,7 @@ export function streamChatOverSocket(
     };
     conn.send(bytes, reader).catch((error) => {
       if (conn.closed && settled) return;
-      if (conn.reused && got === 0 && !signal.aborted) {
+      if (conn.reused && !heard && !signal.aborted) {
         conn.close();
         triedWith("again");
       } else fail(error);
