@@ -10,15 +10,8 @@
 
 import denoJson from "./deno.json" with { type: "json" };
 import { runCli } from "./src/cli.ts";
-
-const env = (name: string): string | undefined => {
-  try {
-    return Deno.env.get(name);
-  } catch {
-    return undefined; // not granted: treated as unset
-  }
-};
+import { processEnv } from "./src/core/process_env.ts";
 
 if (import.meta.main) {
-  Deno.exit(await runCli(Deno.args, env, denoJson.version));
+  Deno.exit(await runCli(Deno.args, processEnv, denoJson.version));
 }

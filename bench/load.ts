@@ -17,6 +17,7 @@
  * @module
  */
 
+import { processEnv } from "../src/core/process_env.ts";
 import { parseArgs } from "node:util";
 import {
   benchDataDir,
@@ -185,14 +186,6 @@ async function figuresOf(instance: Instance): Promise<LoadFigures> {
   };
 }
 
-function readEnv(name: string): string | undefined {
-  try {
-    return Deno.env.get(name);
-  } catch {
-    return undefined;
-  }
-}
-
 /** Runs the load described by `options` and returns the figures of every instance, floor first. */
 export async function runLoad(options: LoadOptions): Promise<LoadFigures[]> {
   const started: SpawnedServer[] = [];
@@ -219,7 +212,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadFigures[]> {
       // COMPAT_HOLD_MS=0 (which its instances inherit); the floor does the same, so a client
       // pays the same connections on both.
       // (Reading it needs --allow-env; without, the service's default, a hold, is assumed.)
-      const hold = options.target === "compat" && readEnv("COMPAT_HOLD_MS") !== "0";
+      const hold = options.target === "compat" && processEnv("COMPAT_HOLD_MS") !== "0";
       const floor = await spawnFloor(hold ? ["--compat-hold"] : []);
       started.push(floor);
       add("floor", floor.url, floor.pid);

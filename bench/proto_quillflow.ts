@@ -10,17 +10,10 @@
  * @module
  */
 
+import { processEnv } from "../src/core/process_env.ts";
 import { parseCommand } from "../src/cli.ts";
 import { startServer } from "../src/server.ts";
 import { PROTO_LLM_CLIENTS } from "./proto_llm_clients.ts";
-
-const env = (name: string): string | undefined => {
-  try {
-    return Deno.env.get(name);
-  } catch {
-    return undefined;
-  }
-};
 
 if (import.meta.main) {
   const args = [...Deno.args];
@@ -30,7 +23,7 @@ if (import.meta.main) {
   if (!build) {
     throw new TypeError(`Unknown --proto-llm ${name}: one of ${Object.keys(PROTO_LLM_CLIENTS)}`);
   }
-  const command = parseCommand(args, env);
+  const command = parseCommand(args, processEnv);
   if (command.kind !== "serve") throw new TypeError("Only the serve command runs with a prototype");
   const baseUrl = command.config.openaiBaseUrl;
   if (!baseUrl) throw new TypeError("--openai-base-url is required");

@@ -36,17 +36,10 @@
  * @module
  */
 
+import { processEnv } from "../src/core/process_env.ts";
 import { DatabaseSync } from "node:sqlite";
 import denoJson from "../deno.json" with { type: "json" };
 import { runCli } from "../src/cli.ts";
-
-const env = (name: string): string | undefined => {
-  try {
-    return Deno.env.get(name);
-  } catch {
-    return undefined;
-  }
-};
 
 const PERIOD_MS = 4;
 const REPORT_MS = 5;
@@ -199,5 +192,5 @@ if (import.meta.main) {
   const checkpoint = at !== -1 && args.splice(at, 2)[1] === "off" ? "off" : "auto";
   const dir = args.indexOf("--data-dir");
   startProbe(checkpoint, dir === -1 ? undefined : `${args[dir + 1]}/quillflow.db`);
-  Deno.exit(await runCli(args, env, denoJson.version));
+  Deno.exit(await runCli(args, processEnv, denoJson.version));
 }

@@ -17,6 +17,7 @@ import type { LlmClient } from "./llm/llm_client.ts";
 import { OfflineWriter } from "./llm/offline_writer.ts";
 import { OpenAiClient } from "./llm/openai_client.ts";
 import { readProxyEnv } from "./llm/proxy_env.ts";
+import { processEnv } from "./core/process_env.ts";
 import { MemoryJobStore } from "./store/memory_job_store.ts";
 import type { RedisJobStore } from "./store/redis_job_store.ts";
 import { openStore } from "./store_factory.ts";
@@ -28,7 +29,7 @@ import { webhooksWanted } from "./webhooks/webhooks.ts";
  */
 export function createLlm(
   config: Config,
-  env: (name: string) => string | undefined = (name) => Deno.env.get(name),
+  env: (name: string) => string | undefined = processEnv,
 ): LlmClient {
   if (config.llmProvider === "offline") {
     return new OfflineWriter({ delayMs: config.offlineDelayMs });

@@ -12,15 +12,8 @@ import { type JobStore } from "./core/job_store.ts";
 import { MemoryJobStore } from "./store/memory_job_store.ts";
 import { type Logger, silentLogger } from "./core/logger.ts";
 import { describeError } from "./core/describe_error.ts";
+import { processEnv } from "./core/process_env.ts";
 import { DATABASE_FILE, SqliteJobStore, StoreOpenError } from "./store/sqlite_job_store.ts";
-
-const processEnv = (name: string): string | undefined => {
-  try {
-    return Deno.env.get(name);
-  } catch {
-    return undefined; // not granted: treated as unset
-  }
-};
 
 /**
  * The data directory of `config`: `DATA_DIR`, else the platform's per-user data folder.

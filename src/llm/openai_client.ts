@@ -43,9 +43,6 @@ export interface OpenAiClientOptions {
   proxies?: ProxyEnv;
 }
 
-/** Where the SDK sends requests when no base URL is given. */
-const OPENAI_URL = "https://api.openai.com/v1";
-
 /** Whether an error from the SDK is worth another attempt. */
 export function isTransientLlmError(error: unknown): boolean {
   if (error instanceof DOMException && error.name === "TimeoutError") return true;
@@ -115,8 +112,6 @@ export class OpenAiClient implements LlmClient {
     this.#maxAttempts = options.maxAttempts ?? 3;
     this.#minRetryDelayMs = options.minRetryDelayMs ?? 500;
     this.#readStream = options.readStream ?? readChatStream;
-    this.#streamViaFetch = options.fetch !== undefined || options.readStream !== undefined ||
-      proxyFor(new URL(options.baseURL ?? OPENAI_URL), options.proxies ?? {}) !== undefined;
     const transport = options.fetch ?? ((url, init) => fetch(url, init));
     this.#client = new OpenAI({
       apiKey: options.apiKey,
@@ -128,6 +123,9 @@ export class OpenAiClient implements LlmClient {
       // left the HTTP request running (the server never saw it cancelled).
       fetch: (url: string | URL | Request, init?: RequestInit) => transport(url, init),
     });
+    // The base URL as the SDK resolved it (OpenAI's when none was given).
+    this.#streamViaFetch = options.fetch !== undefined || options.readStream !== undefined ||
+      proxyFor(new URL(this.#client.baseURL), options.proxies ?? {}) !== undefined;
   }
 
   async complete(request: LlmRequest, options: LlmCallOptions = {}): Promise<string> {

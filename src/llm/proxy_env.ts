@@ -15,8 +15,8 @@ export interface ProxyEnv {
 }
 
 /**
- * Reads the proxy variables through `env` (upper case first, as Deno does); a variable that
- * cannot be read (no permission) counts as unset.
+ * Reads the proxy variables through `env` (upper case first, as Deno does; an empty one counts
+ * as unset). `env` reads an ungranted variable as unset, as `processEnv` does.
  *
  * @example
  * ```ts
@@ -32,18 +32,11 @@ export interface ProxyEnv {
  * ```
  */
 export function readProxyEnv(env: (name: string) => string | undefined): ProxyEnv {
-  const read = (get: () => string | undefined) => {
-    try {
-      return get() || undefined;
-    } catch {
-      return undefined;
-    }
-  };
   // Each name written out, so the permission test (tests/tasks_test.ts) sees what is read.
   return {
-    httpProxy: read(() => env("HTTP_PROXY") || env("http_proxy")),
-    httpsProxy: read(() => env("HTTPS_PROXY") || env("https_proxy")),
-    noProxy: read(() => env("NO_PROXY") || env("no_proxy")),
+    httpProxy: env("HTTP_PROXY") || env("http_proxy") || undefined,
+    httpsProxy: env("HTTPS_PROXY") || env("https_proxy") || undefined,
+    noProxy: env("NO_PROXY") || env("no_proxy") || undefined,
   };
 }
 
