@@ -38,10 +38,16 @@ const PLAIN_STRING = /^"[^"\\\u0000-\u001f]*"$/;
 /** The text the place of a chunk's delta is proven with: any would do. */
 const PROBE = "probe";
 
-/** A chunk's error or usage, the parts that make it more than text. */
-function extrasOf(chunk: unknown): { error: unknown; usage: unknown } {
+/** A chunk's error, and its usage when it is an object: the parts that make it more than text. */
+function extrasOf(chunk: unknown): { error: unknown; usage: Record<string, unknown> | undefined } {
   const o = chunk as { error?: unknown; usage?: unknown } | null;
-  return { error: o?.error, usage: o?.usage };
+  const usage = o?.usage;
+  return {
+    error: o?.error,
+    usage: typeof usage === "object" && usage !== null
+      ? usage as Record<string, unknown>
+      : undefined,
+  };
 }
 
 function tooLong(what: string): RangeError {
@@ -161,20 +167,18 @@ export class ChatEventParser {
         `The LLM's stream held an event that is not JSON: ${JSON.stringify(payload.slice(0, 80))}`,
       );
     }
-    const error = (chunk as { error?: unknown } | null)?.error;
+    const { error, usage } = extrasOf(chunk);
     if (type === "error") throw toError(error ?? chunk);
     if (error) throw toError(error);
     const delta = deltaOf(chunk);
-    const usage = (chunk as { usage?: unknown } | null)?.usage;
-    const hasUsage = typeof usage === "object" && usage !== null;
     if (delta) {
       this.answer += delta;
       this.#handlers.onDelta(delta);
-      if (type === "" && !hasUsage && (this.#learnings < 2 || this.#hits >= 8)) {
+      if (type === "" && !usage && (this.#learnings < 2 || this.#hits >= 8)) {
         this.#learn(payload, delta);
       }
     }
-    if (hasUsage) this.#handlers.onUsage?.(usage as Record<string, unknown>);
+    if (usage) this.#handlers.onUsage?.(usage);
     return false;
   }
 
@@ -214,7 +218,7 @@ export class ChatEventParser {
       return;
     }
     const { error, usage } = extrasOf(probe);
-    if (deltaOf(probe) !== PROBE || error || (typeof usage === "object" && usage !== null)) return;
+    if (deltaOf(probe) !== PROBE || error || usage) return;
     this.#around = { before, after };
   }
 
