@@ -175,10 +175,10 @@ export class DeltaCoalescer<T> {
   }
 
   #unschedule(target: T, due: number): void {
-    const slot = this.#slots.get(due);
-    if (!slot?.targets.delete(target) || slot.targets.size > 0) return;
-    clearTimeout(slot.timer);
-    this.#slots.delete(due);
+    // An emptied slot keeps its timer until it fires: a step that ends within `flushMs` (every
+    // step of a fast call) would otherwise start and stop a timer per call, and timers cost more
+    // than the text; the next call's text lands in the same slot while it is current.
+    this.#slots.get(due)?.targets.delete(target);
   }
 
   #flushSlot(due: number): void {
