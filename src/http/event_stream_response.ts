@@ -15,7 +15,7 @@ import {
   isSignal,
   type JobsFeedItem,
 } from "../jobs/job_feed.ts";
-import { encodeSse, SSE_HEADERS, SseStream } from "./sse_encoder.ts";
+import { encodeSse, frameJson, SSE_HEADERS, SseStream } from "./sse_encoder.ts";
 
 const encoder = new TextEncoder();
 
@@ -46,8 +46,9 @@ export function encodeNative(item: FeedItem): Uint8Array {
   if (isSignal(item)) return encodeSignal(item);
   let bytes = framed.get(item);
   if (!bytes) {
+    // An event's id is an integer and its type one of the log's names: nothing to escape.
     bytes = encoder.encode(
-      encodeSse({ id: item.id, event: item.type, data: JSON.stringify(item.data) }),
+      frameJson(JSON.stringify(item.data), `id: ${item.id}\nevent: ${item.type}\n`),
     );
     framed.set(item, bytes);
   }
@@ -83,13 +84,14 @@ export function encodeJobs(item: JobsFeedItem): Uint8Array {
   const { event } = item;
   let rest = jobsFramed.get(event);
   if (rest === undefined) {
-    rest = encodeSse({
-      event: event.type,
-      data: JSON.stringify({ job: item.job, eventId: event.id, ...event.data }),
-    });
+    rest = frameJson(
+      JSON.stringify({ job: item.job, eventId: event.id, ...event.data }),
+      `event: ${event.type}\n`,
+    );
     jobsFramed.set(event, rest);
   }
-  return encoder.encode(`${encodeSse({ id: item.cursor }).slice(0, -1)}${rest}`);
+  // A cursor is base64url (`stream_cursor.ts`): nothing in it to escape.
+  return encoder.encode(`id: ${item.cursor}\n${rest}`);
 }
 
 /** The message the original example sent for an event, or `null` where it sent none. */
@@ -135,7 +137,7 @@ export function encodeCompat(item: FeedItem): Uint8Array | null {
   let bytes = compatFramed.get(item);
   if (bytes === undefined) {
     const message = toCompatMessage(item);
-    bytes = message ? encoder.encode(encodeSse({ data: JSON.stringify(message) })) : null;
+    bytes = message ? encoder.encode(frameJson(JSON.stringify(message))) : null;
     compatFramed.set(item, bytes);
   }
   return bytes;

@@ -73,6 +73,24 @@ export function encodeSse(message: SseMessage): string {
   return out === "" ? "" : out + "\n";
 }
 
+/**
+ * Frames a message whose data is JSON text, after the `head` lines (such as `id:` and `event:`,
+ * each ending in LF). JSON text holds no raw CR or LF, so it is one `data:` line as it is:
+ * the same bytes {@linkcode encodeSse} writes, without looking for line breaks.
+ *
+ * @example
+ * ```ts
+ * import { encodeSse, frameJson } from "./sse_encoder.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const json = JSON.stringify({ text: "a\nb" });
+ * assert.equal(frameJson(json, "event: delta\n"), encodeSse({ event: "delta", data: json }));
+ * ```
+ */
+export function frameJson(json: string, head = ""): string {
+  return `${head}data: ${json}\n\n`;
+}
+
 /** Response headers for an event stream, proxies told not to buffer it. */
 export const SSE_HEADERS: Readonly<Record<string, string>> = {
   "content-type": "text/event-stream; charset=utf-8",
