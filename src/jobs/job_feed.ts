@@ -240,8 +240,10 @@ export class JobFeed {
 
   /** Writes `items`; returns whether the last job's terminal event ended the delivery. */
   #writeItems(sub: Subscription, items: readonly AnyItem[]): boolean {
+    if (items.length > 0) sub.lastWriteAt = this.#clock.now();
     for (const item of items) {
-      this.#write(sub, item);
+      this.itemsWritten++;
+      sub.writer.write(item).catch(ignore);
       if (sub.ends(item)) {
         if (sub.holdOpenMs > 0) sub.heldSince = this.#clock.now();
         else this.#close(sub);
@@ -251,10 +253,11 @@ export class JobFeed {
     return false;
   }
 
+  // A rejected write means the client is gone; `closed` rejects too and removes it (here and
+  // in `#writeItems`, which reads the clock once for all its items).
   #write(sub: Subscription, item: AnyItem | FeedSignal): void {
     sub.lastWriteAt = this.#clock.now();
     this.itemsWritten++;
-    // A rejected write means the client is gone; `closed` rejects too and removes it.
     sub.writer.write(item as AnyItem).catch(ignore);
   }
 
