@@ -6,6 +6,8 @@
  * @module
  */
 
+import { flatText } from "./flat_text.ts";
+
 const DAY_MS = 86_400_000;
 // Years 0000-9999: beyond them `toISOString` writes a six-digit, signed year.
 const LAST_MS = 253_402_300_800_000;
@@ -47,5 +49,6 @@ export function isoTime(ms: number): string {
   const minutes = rest % 60;
   const hours = (rest - minutes) / 60;
   const millis = milli < 10 ? `00${milli}` : milli < 100 ? `0${milli}` : `${milli}`;
-  return `${cachedPrefix}${pad2(hours)}:${pad2(minutes)}:${pad2(seconds)}.${millis}Z`;
+  // Built from pieces, the text would be kept as a tree of them by every record that holds it.
+  return flatText(`${cachedPrefix}${pad2(hours)}:${pad2(minutes)}:${pad2(seconds)}.${millis}Z`);
 }

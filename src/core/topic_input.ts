@@ -4,6 +4,7 @@
  * @module
  */
 
+import { flatText } from "./flat_text.ts";
 import { HttpError } from "./http_error.ts";
 import { hasVisibleCharacter } from "./visible_text.ts";
 
@@ -62,7 +63,8 @@ export function validateTopic(value: unknown): string {
       "'topic' must hold a visible character, not only zero-width, format or space characters",
     );
   }
-  return topic;
+  // Kept with the job as long as it is: in one piece (a form's topic is built up).
+  return flatText(topic);
 }
 
 async function readLimited(request: Request, maxBytes: number): Promise<Uint8Array<ArrayBuffer>> {

@@ -19,6 +19,7 @@ import {
   createArticleFlow,
 } from "../workflow/article_flow.ts";
 import { DeltaCoalescer } from "./delta_coalescer.ts";
+import { flatText } from "../core/flat_text.ts";
 import type {
   ExecuteOptions,
   JobRunner,
@@ -104,7 +105,11 @@ export class ArticleRunner implements JobRunner {
     this.#deltas = new DeltaCoalescer<JobLog>({
       flushMs: options.deltaFlushMs ?? 50,
       write: (log, { step, index, text }) =>
-        log.append("delta", { step, ...(index === undefined ? {} : { index }), text }),
+        log.append("delta", {
+          step,
+          ...(index === undefined ? {} : { index }),
+          text: flatText(text),
+        }),
     });
   }
 

@@ -11,6 +11,7 @@ import type { LlmClient, LlmUsage } from "../llm/llm_client.ts";
 import { parseOutline } from "./outline.ts";
 import { outlinePrompt, sectionPrompt, stylePrompt } from "./prompts.ts";
 import type { StepName } from "../core/job.ts";
+import { flatText } from "../core/flat_text.ts";
 
 /** What the article steps tell the outside world as they go. */
 export interface ArticleReporter {
@@ -171,7 +172,7 @@ class WriteContent extends BatchNode<ArticleState, SectionTask, string> {
       throw new Error(`The LLM returned an empty section for ${JSON.stringify(task.title)}`);
     }
     // Report as each section finishes, not when the batch does: that is the live progress.
-    if (this.#state?.contents) this.#state.contents[task.index] = text;
+    if (this.#state?.contents) this.#state.contents[task.index] = flatText(text);
     this.#completed++;
     this.#reporter.sectionWritten(task.index, task.title, this.#completed, this.#total);
     return text;
@@ -216,7 +217,7 @@ class ApplyStyle extends Node<ArticleState, { topic: string; draft: string }, st
   }
 
   override post(state: ArticleState, _input: unknown, article: string): undefined {
-    state.article = article;
+    state.article = flatText(article);
     this.#reporter.styleFinished();
     this.#reporter.stepFinished?.("style");
   }
