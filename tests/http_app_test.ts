@@ -74,7 +74,7 @@ Deno.test("a route module stands alone: the jobs routes on their own router", as
     return await match.handler(request, match.params, { url });
   });
   const request = new Request("http://x/api/jobs?limit=0");
-  const response = await app({ request, url: new URL(request.url), params: {} });
+  const response = await app({ request, path: "/api/jobs", url: new URL(request.url), params: {} });
   assert.equal(response.status, 400);
   assert.equal((await response.json()).error.code, "invalid_limit");
   await manager.close();

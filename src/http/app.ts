@@ -17,6 +17,7 @@ import { cors } from "./middleware/cors.ts";
 import { errors } from "./middleware/errors.ts";
 import { compose, type RequestContext, type RouteContext } from "./middleware/middleware.ts";
 import { requestLog } from "./middleware/request_log.ts";
+import { Context } from "./middleware/request_context.ts";
 import { routing } from "./middleware/routing.ts";
 import { Router } from "./router.ts";
 import { addCompatRoutes } from "./routes/compat.ts";
@@ -139,9 +140,10 @@ export function createHandler(deps: HandlerDeps): RequestHandler {
     ],
     async (ctx: RequestContext) => {
       const handler = ctx.handler as NonNullable<RequestContext["handler"]>;
-      return await handler(ctx.request, ctx.params, { url: ctx.url });
+      // The context is the route's context too: its URL is parsed only if the route asks.
+      return await handler(ctx.request, ctx.params, ctx);
     },
   );
-  const handle = (request: Request) => app({ request, url: new URL(request.url), params: {} });
+  const handle = (request: Request) => app(new Context(request));
   return Object.assign(handle, { routes: router.routes() });
 }

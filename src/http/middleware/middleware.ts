@@ -11,6 +11,8 @@ import type { RouteHandler } from "../router.ts";
 export interface RequestContext {
   /** The request. */
   readonly request: Request;
+  /** Its URL's path, as `url.pathname` gives it. */
+  readonly path: string;
   /** Its parsed URL. */
   readonly url: URL;
   /** The matched route's handler, set by the routing middleware. */
@@ -43,7 +45,7 @@ export type Middleware = (ctx: RequestContext, next: () => Promise<Response>) =>
  * };
  * const handle = compose([note("a"), note("b")], () => Promise.resolve(new Response("ok")));
  * const request = new Request("http://localhost/");
- * await handle({ request, url: new URL(request.url), params: {} });
+ * await handle({ request, path: "/", url: new URL(request.url), params: {} });
  * assert.deepEqual(seen, ["a", "b"]);
  * ```
  */

@@ -27,14 +27,14 @@ function check(
 /** Sets the context's handler and parameters from `router`, or answers a preflight. */
 export function routing(router: Router<RouteContext>, access: AccessControl): Middleware {
   return async (ctx, next) => {
-    const { request, url } = ctx;
+    const { request, path } = ctx;
     if (request.method === "OPTIONS" && access.isPreflight(request)) {
       const asked = preflightMethod(request);
-      check(router.match(asked, url.pathname), JSON.stringify(asked), url.pathname);
+      check(router.match(asked, path), JSON.stringify(asked), path);
       return access.preflight(request);
     }
-    const match = router.match(request.method, url.pathname);
-    check(match, request.method, url.pathname);
+    const match = router.match(request.method, path);
+    check(match, request.method, path);
     if (match.kind === "found") {
       ctx.handler = match.handler;
       ctx.params = match.params;

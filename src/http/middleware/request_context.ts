@@ -1,0 +1,79 @@
+/**
+ * The context a request is handled with: its path at once, its parsed URL only when a handler
+ * asks for it (a job's stream and a submit never do, and parsing is a few per cent of each).
+ *
+ * @module
+ */
+
+import type { RouteHandler } from "../router.ts";
+import type { RequestContext, RouteContext } from "./middleware.ts";
+
+// A path of these characters is the same before and after URL parsing: no dot segments, no
+// percent-encoding, no backslashes. Any other path is taken from the parsed URL.
+const PLAIN_PATH = /^\/[A-Za-z0-9_\-\/]*$/;
+
+/**
+ * The path of `url` as `new URL(url).pathname` gives it.
+ *
+ * @example
+ * ```ts
+ * import { pathOf } from "./request_context.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(pathOf("http://127.0.0.1:8000/progress/abc?x=1"), "/progress/abc");
+ * assert.equal(pathOf("http://x/a/../b"), "/b");
+ * assert.equal(pathOf("http://x"), "/");
+ * ```
+ */
+export function pathOf(url: string): string {
+  const slash = url.indexOf("/", url.indexOf("//") + 2);
+  if (slash >= 0) {
+    let end = url.length;
+    for (let i = slash; i < url.length; i++) {
+      const c = url.charCodeAt(i);
+      if (c === 0x3f || c === 0x23) { // `?` or `#`
+        end = i;
+        break;
+      }
+    }
+    const path = url.slice(slash, end);
+    if (PLAIN_PATH.test(path)) return path;
+  }
+  return new URL(url).pathname;
+}
+
+/**
+ * A request's context, its URL parsed on first use.
+ *
+ * @example
+ * ```ts
+ * import { Context } from "./request_context.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const ctx = new Context(new Request("http://x/api/jobs?limit=2"));
+ * assert.equal(ctx.path, "/api/jobs");
+ * assert.equal(ctx.url.searchParams.get("limit"), "2");
+ * ```
+ */
+export class Context implements RequestContext, RouteContext {
+  /** The request. */
+  readonly request: Request;
+  /** Its URL's path. */
+  readonly path: string;
+  /** The matched route's handler, set by the routing middleware. */
+  handler?: RouteHandler<RouteContext>;
+  /** The matched route's parameters. */
+  params: Record<string, string> = {};
+  #url: URL | undefined;
+
+  /** Creates the context of `request`. */
+  constructor(request: Request) {
+    this.request = request;
+    this.path = pathOf(request.url);
+  }
+
+  /** The request's parsed URL. */
+  get url(): URL {
+    return this.#url ??= new URL(this.request.url);
+  }
+}
