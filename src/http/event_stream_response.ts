@@ -198,6 +198,8 @@ export function eventStreamResponse(
     writer: stream.writable.getWriter(),
     abort: (reason) => stream.abort(reason),
     ...(options.holdOpenMs ? { holdOpenMs: options.holdOpenMs } : {}),
+    // Most of a job's events have no message in the original example's stream.
+    ...(options.compat ? { skips: (item: FeedItem) => encodeCompat(item) === null } : {}),
   });
   return new Response(stream.readable, { headers: { ...SSE_HEADERS, ...options.headers } });
 }

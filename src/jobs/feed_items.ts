@@ -50,4 +50,9 @@ export interface FeedSink<T = FeedItem> {
    * it is closed: for clients that report any close as a failure. Absent or 0 closes at once.
    */
   holdOpenMs?: number;
+  /**
+   * Whether the stream sends nothing for `item` (its framing has no message for it): such items
+   * are not written at all, which costs less than writing what the encoder then drops.
+   */
+  skips?: (item: T) => boolean;
 }

@@ -23,6 +23,7 @@ export abstract class Subscription {
   readonly writer: WritableStreamDefaultWriter<AnyItem>;
   readonly abort: (reason: unknown) => void;
   readonly holdOpenMs: number;
+  readonly skips: ((item: AnyItem) => boolean) | undefined;
   lastWriteAt: number;
   /** When the writer last ran out of room, or `null` while it has room. */
   stalledSince: number | null = null;
@@ -36,6 +37,7 @@ export abstract class Subscription {
     this.writer = sink.writer as WritableStreamDefaultWriter<AnyItem>;
     this.abort = sink.abort;
     this.holdOpenMs = sink.holdOpenMs ?? 0;
+    this.skips = sink.skips as ((item: AnyItem) => boolean) | undefined;
     this.lastWriteAt = now;
   }
 

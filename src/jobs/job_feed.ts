@@ -242,8 +242,10 @@ export class JobFeed {
   #writeItems(sub: Subscription, items: readonly AnyItem[]): boolean {
     if (items.length > 0) sub.lastWriteAt = this.#clock.now();
     for (const item of items) {
-      this.itemsWritten++;
-      sub.writer.write(item).catch(ignore);
+      if (sub.skips?.(item) !== true) {
+        this.itemsWritten++;
+        sub.writer.write(item).catch(ignore);
+      }
       if (sub.ends(item)) {
         if (sub.holdOpenMs > 0) sub.heldSince = this.#clock.now();
         else this.#close(sub);
