@@ -56,8 +56,12 @@ export class JobManager {
   readonly #accepting = new Map<string, JobLog>();
   #closing = false;
   #stopping: Promise<void> | undefined;
-  /** Resolves when shutdown begins: submits still writing their job give up then. */
-  readonly #closed = Promise.withResolvers<"closing">();
+  /**
+   * Submits still writing their job, told when shutdown begins so they give up then. Each
+   * submit waits on a promise of its own: a `then` on one promise that settles only at shutdown
+   * would keep a reaction per job for the life of the process.
+   */
+  readonly #writing = new Set<(closing: "closing") => void>();
 
   /** Creates a manager; nothing runs until `submit` (or `recover`). */
   constructor(options: JobManagerOptions) {
@@ -184,11 +188,11 @@ export class JobManager {
    * began first, or the error that stopped the write.
    */
   async #firstWrite(log: JobLog): Promise<"written" | "closing" | StoreUnavailableError> {
+    const closing = Promise.withResolvers<"closing">();
+    this.#writing.add(closing.resolve);
+    if (this.#closing) closing.resolve("closing");
     try {
-      return await Promise.race([
-        log.create().then(() => "written" as const),
-        this.#closed.promise,
-      ]);
+      return await Promise.race([log.create().then(() => "written" as const), closing.promise]);
     } catch (error) {
       this.#logger.log("warn", "job refused: not stored", {
         job: log.record.id,
@@ -197,6 +201,8 @@ export class JobManager {
       return error instanceof StoreUnavailableError
         ? error
         : new StoreUnavailableError("The job store", { problem: "failed", cause: error });
+    } finally {
+      this.#writing.delete(closing.resolve);
     }
   }
 
@@ -332,7 +338,7 @@ export class JobManager {
 
   async #shutdown(graceMs: number): Promise<void> {
     this.#closing = true;
-    this.#closed.resolve("closing");
+    for (const resolve of this.#writing) resolve("closing");
     const stopped = this.#dispatcher.stopTaking();
     await this.#runner.stopAll(this.#dispatcher.policy.atShutdown, graceMs);
     await stopped;
