@@ -105,7 +105,7 @@ export async function readChatStream(
       } catch (error) {
         // Deno says only "error reading a body from connection": say it was cut, and where.
         if (signal.aborted) throw signal.reason;
-        throw new StreamCutError(parser.answer.length, { cause: error });
+        throw new StreamCutError(parser.received, { cause: error });
       }
       const { value, done } = read;
       if (done) {

@@ -95,8 +95,12 @@ export interface ChatEventHandlers {
  * ```
  */
 export class ChatEventParser {
-  /** Every delta so far, joined. */
-  answer = "";
+  /**
+   * The deltas so far. Kept apart and joined once: text grown by `+=` is a chain of one object
+   * per chunk, and a call's chain lives as long as the call, through every garbage collection.
+   */
+  #parts: string[] = [];
+  #length = 0;
   readonly #handlers: ChatEventHandlers;
   // Strips one leading byte order mark, even split across reads, as the standard asks.
   readonly #decoder = new TextDecoder();
@@ -126,6 +130,24 @@ export class ChatEventParser {
     this.#handlers = handlers;
   }
 
+  /** Every delta so far, joined. */
+  get answer(): string {
+    const parts = this.#parts;
+    if (parts.length > 1) this.#parts = [parts.join("")];
+    return this.#parts[0] ?? "";
+  }
+
+  /** How many characters of answer have arrived. */
+  get received(): number {
+    return this.#length;
+  }
+
+  #add(text: string): void {
+    this.#parts.push(text);
+    this.#length += text.length;
+    this.#handlers.onDelta(text);
+  }
+
   /** Feeds the next bytes of the body; returns whether the stream said it is done. */
   push(bytes: Uint8Array): boolean {
     return this.#take(this.#decoder.decode(bytes, { stream: true }));
@@ -148,10 +170,7 @@ export class ChatEventParser {
       const text = this.#textOf(payload, this.#around);
       if (text !== undefined) {
         this.#hits++;
-        if (text !== "") {
-          this.answer += text;
-          this.#handlers.onDelta(text);
-        }
+        if (text !== "") this.#add(text);
         return false;
       }
     }
@@ -172,8 +191,7 @@ export class ChatEventParser {
     if (error) throw toError(error);
     const delta = deltaOf(chunk);
     if (delta) {
-      this.answer += delta;
-      this.#handlers.onDelta(delta);
+      this.#add(delta);
       if (type === "" && !usage && (this.#learnings < 2 || this.#hits >= 8)) {
         this.#learn(payload, delta);
       }

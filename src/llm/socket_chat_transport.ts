@@ -213,7 +213,7 @@ export function streamChatOverSocket(
           }`,
           error instanceof Error ? { cause: error } : {},
         );
-        finish(new StreamCutError(parser.answer.length, { cause }));
+        finish(new StreamCutError(parser.received, { cause }));
       } else {
         finish(errors.connection(error instanceof Error ? error : new Error(String(error))));
       }
