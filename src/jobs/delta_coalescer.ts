@@ -36,10 +36,21 @@ export interface DeltaCoalescerOptions<T> {
 /** Flush times are rounded down to this share of `flushMs`: at most this many timers run. */
 const SLOTS = 5;
 
+/**
+ * Text held for one stream: its chunks, joined once when written (text grown by `+=` is a chain
+ * of one object per chunk, each of which a garbage collection in the meantime copies).
+ */
+interface Held {
+  step: StepName;
+  index: number | undefined;
+  parts: string[];
+  length: number;
+}
+
 /** One target's streams. */
 interface Streams {
   /** Text held per stream, in the order the streams first sent it since the last write. */
-  buffers: Map<string, Delta>;
+  buffers: Map<string, Held>;
   /** Streams that have sent text since they last started over. */
   streamed: Set<string>;
   /** When its text is due, the key of its slot; `undefined` while it holds none. */
@@ -110,11 +121,15 @@ export class DeltaCoalescer<T> {
       );
     }
     streams.streamed.add(key);
-    const buffer = streams.buffers.get(key);
-    if (buffer) buffer.text += text;
-    else streams.buffers.set(key, { step, index, text });
+    let held = streams.buffers.get(key);
+    if (held) {
+      held.parts.push(text);
+      held.length += text.length;
+    } else {
+      streams.buffers.set(key, held = { step, index, parts: [text], length: text.length });
+    }
     // A single large chunk counts too, so events stay about `maxChars` whatever the chunking.
-    if (this.#flushMs <= 0 || (buffer ? buffer.text.length : text.length) >= this.#maxChars) {
+    if (this.#flushMs <= 0 || held.length >= this.#maxChars) {
       this.flush(target);
     } else if (streams.due === undefined) {
       this.#schedule(target, streams);
@@ -140,9 +155,16 @@ export class DeltaCoalescer<T> {
     streams.due = undefined;
     const { buffers } = streams;
     if (buffers.size === 0) return;
-    const deltas = [...buffers.values()];
+    const held = [...buffers.values()];
     buffers.clear();
-    for (const delta of deltas) if (delta.text !== "") this.#write(target, delta);
+    for (const { step, index, parts, length } of held) {
+      if (length === 0) continue;
+      this.#write(target, {
+        step,
+        index,
+        text: parts.length === 1 ? parts[0] as string : parts.join(""),
+      });
+    }
   }
 
   /** Writes what every target holds. */
