@@ -5,6 +5,7 @@
  * @module
  */
 
+import { ChildAbortController } from "../core/child_abort.ts";
 import OpenAI from "openai";
 import { readChatStream, StreamCutError } from "./chat_completion_reader.ts";
 import type { ChatEventHandlers } from "./chat_event_parser.ts";
@@ -171,7 +172,7 @@ export class OpenAiClient implements LlmClient {
   ): Promise<string> {
     // The SDK's timeout ends when headers arrive; a stream that then stalls needs this one,
     // which bounds the whole attempt.
-    const timeout = new AbortController();
+    using timeout = new ChildAbortController(signal);
     const timer = setTimeout(
       () =>
         timeout.abort(
@@ -179,10 +180,10 @@ export class OpenAiClient implements LlmClient {
         ),
       this.#timeoutMs,
     );
-    const attemptSignal = signal ? AbortSignal.any([signal, timeout.signal]) : timeout.signal;
     try {
-      return await this.#request(request, attemptSignal, onDelta, onUsage);
+      return await this.#request(request, timeout.signal, onDelta, onUsage);
     } catch (error) {
+      // Aborted, and not by the caller: it timed out.
       if (timeout.signal.aborted && !signal?.aborted) throw timeout.signal.reason;
       throw error;
     } finally {

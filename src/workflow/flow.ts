@@ -7,6 +7,7 @@
  * @module
  */
 
+import { ChildAbortController } from "../core/child_abort.ts";
 import { retry, RetryError } from "../core/retry.ts";
 
 /** What every step of a run can see. */
@@ -201,9 +202,9 @@ export abstract class BatchNode<S, I, R> extends BaseNode<S> {
     ctx.signal.throwIfAborted();
     const items = await this.prep(shared, ctx);
     const results = new Array<R>(items.length);
-    const failure = new AbortController();
     // One failed item stops the others: their results would be thrown away anyway.
-    const signal = AbortSignal.any([ctx.signal, failure.signal]);
+    using failure = new ChildAbortController(ctx.signal);
+    const signal = failure.signal;
     const runOne = (index: number) =>
       execWithRetry(
         this.options,
