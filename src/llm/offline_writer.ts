@@ -43,6 +43,27 @@ const EXAMPLES = [
 /** Aim for one burst of text about this often, in ms. */
 const TICK_MS = 25;
 
+const CHUNK = /(?:\S+\s*){1,4}|\s+/g;
+
+/**
+ * Where each burst of `text` ends when it is sent in at most `ticks` bursts of about as many
+ * chunks of a few words each (and never more bursts than chunks). Offsets, not the chunks: a
+ * call holds its bursts' ends while it waits, not a string per chunk.
+ */
+function burstEnds(text: string, ticks: number): number[] {
+  const chunkEnds: number[] = [];
+  CHUNK.lastIndex = 0;
+  for (let match = CHUNK.exec(text); match !== null; match = CHUNK.exec(text)) {
+    chunkEnds.push(CHUNK.lastIndex);
+  }
+  const count = Math.max(1, Math.min(chunkEnds.length, ticks));
+  if (chunkEnds.length === 0) return [text.length];
+  return Array.from(
+    { length: count },
+    (_, i) => chunkEnds[Math.round(chunkEnds.length * (i + 1) / count) - 1] as number,
+  );
+}
+
 function hash(text: string): number {
   let h = 2166136261;
   for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 16777619);
@@ -198,17 +219,16 @@ export class OfflineWriter implements LlmClient {
     // Chunks of a few words, like a model's token stream, released in ticks spread evenly over
     // the delay. A tick every ~25 ms is finer than the manager's 50 ms delta batching, so
     // watchers see the same stream as with a timer per chunk, at a fraction of the timers.
-    const chunks = text.match(/(?:\S+\s*){1,4}|\s+/g) ?? [text];
-    const ticks = Math.max(1, Math.min(chunks.length, Math.round(this.#delayMs / TICK_MS)));
+    const ends = burstEnds(text, Math.round(this.#delayMs / TICK_MS));
     let sent = 0;
     let waited = 0;
-    for (let tick = 1; tick <= ticks; tick++) {
-      const due = Math.round(this.#delayMs * tick / ticks);
+    for (let tick = 1; tick <= ends.length; tick++) {
+      const due = Math.round(this.#delayMs * tick / ends.length);
       await delay(due - waited, signal);
       waited = due;
-      const upTo = Math.round(chunks.length * tick / ticks);
-      onDelta?.(chunks.slice(sent, upTo).join(""));
-      sent = upTo;
+      const end = ends[tick - 1] as number;
+      onDelta?.(text.slice(sent, end));
+      sent = end;
     }
     signal?.throwIfAborted();
     return text;
