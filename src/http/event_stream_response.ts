@@ -167,24 +167,31 @@ export interface EventStreamOptions {
   headers?: Record<string, string>;
 }
 
-/** Creates the response of a stream of several jobs: `subscribe` receives the sink to feed. */
-export function jobsStreamResponse(
+/**
+ * Creates the response of a stream of several jobs: `subscribe` receives the sink to feed. It
+ * resolves once the stream's first chunk is ready (see `SseStream.started`).
+ */
+export async function jobsStreamResponse(
   subscribe: (sink: FeedSink<JobsFeedItem>) => void,
   options: Pick<EventStreamOptions, "highWaterMark" | "headers">,
-): Response {
+): Promise<Response> {
   const stream = new SseStream<JobsFeedItem>(encodeJobs, {
     highWaterMark: options.highWaterMark,
     preamble: RETRY_PREAMBLE,
   });
   subscribe({ writer: stream.writable.getWriter(), abort: (reason) => stream.abort(reason) });
+  await stream.started;
   return new Response(stream.readable, { headers: { ...SSE_HEADERS, ...options.headers } });
 }
 
-/** Creates a stream response: `subscribe` receives the sink to feed. */
-export function eventStreamResponse(
+/**
+ * Creates a stream response: `subscribe` receives the sink to feed. It resolves once the
+ * stream's first chunk is ready: the preamble, and the events the log already holds.
+ */
+export async function eventStreamResponse(
   subscribe: (sink: FeedSink) => void,
   options: EventStreamOptions,
-): Response {
+): Promise<Response> {
   const stream = options.compat
     ? new SseStream<FeedItem>(encodeCompat, {
       highWaterMark: options.highWaterMark,
@@ -201,5 +208,6 @@ export function eventStreamResponse(
     // Most of a job's events have no message in the original example's stream.
     ...(options.compat ? { skips: (item: FeedItem) => encodeCompat(item) === null } : {}),
   });
+  await stream.started;
   return new Response(stream.readable, { headers: { ...SSE_HEADERS, ...options.headers } });
 }

@@ -177,11 +177,14 @@ function join(pending: Pending): Uint8Array {
 export class SseStream<T> extends TransformStream<T, Uint8Array> {
   readonly #controller: TransformStreamDefaultController<Uint8Array>;
   readonly #pending: Pending;
+  readonly #started: PromiseWithResolvers<void>;
 
   /** Creates the stream; `options.preamble` is sent before any item. */
   constructor(encode: (item: T) => Uint8Array | null, options: SseStreamOptions) {
     const { preamble } = options;
     const pending: Pending = { chunks: [], bytes: 0, sent: undefined };
+    const started = Promise.withResolvers<void>();
+    if (!preamble) started.resolve();
     let captured: TransformStreamDefaultController<Uint8Array> | undefined;
     const send = () => {
       const sent = pending.sent;
@@ -197,6 +200,7 @@ export class SseStream<T> extends TransformStream<T, Uint8Array> {
         }
       }
       sent?.resolve();
+      started.resolve();
     };
     const add = (bytes: Uint8Array): Promise<void> | undefined => {
       if (pending.chunks.length === 0) sendSoon(send);
@@ -227,6 +231,16 @@ export class SseStream<T> extends TransformStream<T, Uint8Array> {
     );
     this.#controller = captured as TransformStreamDefaultController<Uint8Array>;
     this.#pending = pending;
+    this.#started = started;
+  }
+
+  /**
+   * Settles once the first chunk (the preamble and what was written in the same task) is in
+   * the body. A response handed to the server after it goes out as one write, its headers and
+   * that chunk together, rather than the headers first and the chunk a moment later.
+   */
+  get started(): Promise<void> {
+    return this.#started.promise;
   }
 
   /**
@@ -238,6 +252,7 @@ export class SseStream<T> extends TransformStream<T, Uint8Array> {
     this.#pending.chunks = [];
     this.#pending.bytes = 0;
     this.#pending.sent?.resolve();
+    this.#started.resolve();
     try {
       this.#controller.error(reason);
     } catch {
