@@ -207,3 +207,31 @@ Deno.test("COMPAT_HOLD_MS=0 ends a compatibility stream at its last message", as
     await server.shutdown();
   }
 });
+
+// The original stream has no message for text deltas: a step that only streams text (a model
+// writing for a minute) must still get heartbeats, or proxies and the page see a dead stream.
+Deno.test("a compatibility stream gets heartbeats while a step streams only text it has no message for", async () => {
+  const server = await startTestServer([
+    "--offline-delay-ms",
+    "1500",
+    "--heartbeat-ms",
+    "100",
+    "--compat-hold-ms",
+    "0",
+  ]);
+  try {
+    const id = await startJob(server.url, "Quiet steps");
+    const stream = await openProgress(`${server.url}/progress/${id}`);
+    await stream.readUntil((m) => m.step === "outline");
+    // The sections stream their text in bursts 50 ms apart for 1.5 s before the first is done.
+    const seen = await stream.readUntil((m) => m.step === "content");
+    const heartbeats = seen.filter((m) => m.heartbeat === true).length;
+    assert.ok(
+      heartbeats >= 3,
+      `${heartbeats} heartbeats while the sections streamed for 1.5 s: ${JSON.stringify(seen)}`,
+    );
+    await stream.close();
+  } finally {
+    await server.shutdown();
+  }
+});

@@ -240,23 +240,28 @@ export class JobFeed {
 
   /** Writes `items`; returns whether the last job's terminal event ended the delivery. */
   #writeItems(sub: Subscription, items: readonly AnyItem[]): boolean {
-    if (items.length > 0) sub.lastWriteAt = this.#clock.now();
+    let written = false;
     for (const item of items) {
+      // An item the stream has no message for is not a write: the client got nothing, and the
+      // heartbeat that keeps its connection alive is still due.
       if (sub.skips?.(item) !== true) {
         this.itemsWritten++;
         sub.writer.write(item).catch(ignore);
+        written = true;
       }
       if (sub.ends(item)) {
+        if (written) sub.lastWriteAt = this.#clock.now();
         if (sub.holdOpenMs > 0) sub.heldSince = this.#clock.now();
         else this.#close(sub);
         return true;
       }
     }
+    if (written) sub.lastWriteAt = this.#clock.now();
     return false;
   }
 
   // A rejected write means the client is gone; `closed` rejects too and removes it (here and
-  // in `#writeItems`, which reads the clock once for all its items).
+  // in `#writeItems`, which reads the clock once for all the items it writes).
   #write(sub: Subscription, item: AnyItem | FeedSignal): void {
     sub.lastWriteAt = this.#clock.now();
     this.itemsWritten++;
