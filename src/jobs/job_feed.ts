@@ -241,30 +241,35 @@ export class JobFeed {
   /** Writes `items`; returns whether the last job's terminal event ended the delivery. */
   #writeItems(sub: Subscription, items: readonly AnyItem[]): boolean {
     let written = false;
+    let ended = false;
     for (const item of items) {
       // An item the stream has no message for is not a write: the client got nothing, and the
       // heartbeat that keeps its connection alive is still due.
       if (sub.skips?.(item) !== true) {
-        this.itemsWritten++;
-        sub.writer.write(item).catch(ignore);
+        this.#send(sub, item);
         written = true;
       }
       if (sub.ends(item)) {
-        if (written) sub.lastWriteAt = this.#clock.now();
-        if (sub.holdOpenMs > 0) sub.heldSince = this.#clock.now();
-        else this.#close(sub);
-        return true;
+        ended = true;
+        break;
       }
     }
+    // One clock read for all the items written.
     if (written) sub.lastWriteAt = this.#clock.now();
-    return false;
+    if (!ended) return false;
+    if (sub.holdOpenMs > 0) sub.heldSince = this.#clock.now();
+    else this.#close(sub);
+    return true;
   }
 
-  // A rejected write means the client is gone; `closed` rejects too and removes it (here and
-  // in `#writeItems`, which reads the clock once for all the items it writes).
   #write(sub: Subscription, item: AnyItem | FeedSignal): void {
     sub.lastWriteAt = this.#clock.now();
+    this.#send(sub, item);
+  }
+
+  #send(sub: Subscription, item: AnyItem | FeedSignal): void {
     this.itemsWritten++;
+    // A rejected write means the client is gone; `closed` rejects too and removes it.
     sub.writer.write(item as AnyItem).catch(ignore);
   }
 
