@@ -8,9 +8,9 @@
 import type { RouteHandler } from "../router.ts";
 import type { RequestContext, RouteContext } from "./middleware.ts";
 
-// A path of these characters is the same before and after URL parsing: no dot segments, no
-// percent-encoding, no backslashes. Any other path is taken from the parsed URL.
-const PLAIN_PATH = /^\/[A-Za-z0-9_\-\/]*$/;
+// A URL whose path is of these characters: that path is the same before and after URL parsing
+// (no dot segments, no percent-encoding, no backslashes). Any other is taken from the parsed URL.
+const PLAIN_PATH = /^[^:/?#]+:\/\/[^/?#\\]*(\/[A-Za-z0-9_\-\/]*)(?:[?#]|$)/;
 
 /**
  * The path of `url` as `new URL(url).pathname` gives it.
@@ -23,23 +23,11 @@ const PLAIN_PATH = /^\/[A-Za-z0-9_\-\/]*$/;
  * assert.equal(pathOf("http://127.0.0.1:8000/progress/abc?x=1"), "/progress/abc");
  * assert.equal(pathOf("http://x/a/../b"), "/b");
  * assert.equal(pathOf("http://x"), "/");
+ * assert.equal(pathOf("http://x\\a/b"), "/a/b", "a backslash is a slash in a web URL");
  * ```
  */
 export function pathOf(url: string): string {
-  const slash = url.indexOf("/", url.indexOf("//") + 2);
-  if (slash >= 0) {
-    let end = url.length;
-    for (let i = slash; i < url.length; i++) {
-      const c = url.charCodeAt(i);
-      if (c === 0x3f || c === 0x23) { // `?` or `#`
-        end = i;
-        break;
-      }
-    }
-    const path = url.slice(slash, end);
-    if (PLAIN_PATH.test(path)) return path;
-  }
-  return new URL(url).pathname;
+  return PLAIN_PATH.exec(url)?.[1] ?? new URL(url).pathname;
 }
 
 /**
