@@ -236,7 +236,7 @@ export class SseStream<T> extends TransformStream<T, Uint8Array> {
 
   /**
    * Settles once the first chunk (the preamble and what was written in the same task) is in
-   * the body. A response handed to the server after it goes out as one write, its headers and
+   * the body; at once for a stream without a preamble. A response handed to the server after it goes out as one write, its headers and
    * that chunk together, rather than the headers first and the chunk a moment later.
    */
   get started(): Promise<void> {

@@ -11,7 +11,7 @@ export interface LlmRequest {
   /** The system message. */
   system: string;
   /** The user message; untrusted text in it is quoted as data. */
-  prompt: string;
+  readonly prompt: string;
   /** The structured inputs the prompt was built from (the offline writer works from these). */
   input: Readonly<Record<string, string | number>>;
 }

@@ -56,8 +56,8 @@ function burstEnds(text: string, ticks: number): number[] {
   for (let match = CHUNK.exec(text); match !== null; match = CHUNK.exec(text)) {
     chunkEnds.push(CHUNK.lastIndex);
   }
-  const count = Math.max(1, Math.min(chunkEnds.length, ticks));
   if (chunkEnds.length === 0) return [text.length];
+  const count = Math.max(1, Math.min(chunkEnds.length, ticks));
   return Array.from(
     { length: count },
     (_, i) => chunkEnds[Math.round(chunkEnds.length * (i + 1) / count) - 1] as number,

@@ -31,8 +31,9 @@ export interface OpenAiClientOptions {
   minRetryDelayMs?: number;
   /**
    * Makes the HTTP requests through the SDK; Deno's `fetch` by default. Streamed requests go
-   * over a socket of their own instead (`socket_chat_transport.ts`), unless this or `readStream` is given:
-   * then they too go through the SDK and this `fetch`, their bodies read by `readStream`.
+   * over a socket of their own instead (`socket_chat_transport.ts`), unless this or `readStream`
+   * is given: then they too go through the SDK and this `fetch`, their bodies read by
+   * `readStream`.
    */
   fetch?: (url: string | URL | Request, init?: RequestInit) => Promise<Response>;
   /** Reads a streamed answer's `fetch` body into deltas; {@linkcode readChatStream} by default. */

@@ -6,14 +6,14 @@
  * milliseconds: the manager appends an event for every streamed chunk and never awaits the store,
  * and a transaction per event would cost far more than the work it records. A write's promise
  * resolves once its batch is in the file, so a caller that must not lose a write (accepting a
- * job) awaits it, and one that streams (every event) does not. Records read back at
- * once from the buffer, and the newest written from memory (`written_records.ts`), so a client
- * asking for a job that just finished costs no read of the file. A running job's record is written again only when its status changes:
- * its progress is in its event log, which recovery reads (`restoreFromLog`), so rewriting a
- * growing record at every step cost more than all its events. Events are shown to readers only
- * once they are in the file, and
- * `onDurable` says when: a client must never see an event a crash could take back, or its
- * `Last-Event-ID` would point past the log the restarted service has.
+ * job) awaits it, and one that streams (every event) does not. Records read back at once from
+ * the buffer, and the newest written from memory (`written_records.ts`), so a client asking for a
+ * job that just finished costs no read of the file. A running job's record is written again only
+ * when its status changes: its progress is in its event log, which recovery reads
+ * (`restoreFromLog`), so rewriting a growing record at every step cost more than all its events.
+ * Events are shown to readers only once they are in the file, and `onDurable` says when: a client
+ * must never see an event a crash could take back, or its `Last-Event-ID` would point past the
+ * log the restarted service has.
  *
  * A batch that cannot be written (a full disk, an I/O error) is kept, in order, and tried again
  * with a growing delay (at most a second); the writers waiting on it are told at once with a
