@@ -6,6 +6,7 @@
  */
 
 import { describeError } from "./describe_error.ts";
+import { timerQueue } from "./timer_queue.ts";
 
 /** Options for {@linkcode retry}. */
 export interface RetryOptions {
@@ -101,13 +102,13 @@ export function delay(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(signal.reason);
     const onAbort = () => {
-      clearTimeout(timer);
+      timerQueue.cancel(timer);
       reject(signal?.reason);
     };
-    const timer = setTimeout(() => {
+    const timer = timerQueue.schedule(ms, () => {
       signal?.removeEventListener("abort", onAbort);
       resolve();
-    }, ms);
+    });
     signal?.addEventListener("abort", onAbort, { once: true });
   });
 }

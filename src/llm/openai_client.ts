@@ -14,6 +14,7 @@ import type { LlmCallOptions, LlmClient, LlmRequest, LlmUsage } from "./llm_clie
 import { explainLlmFailure } from "./llm_failure.ts";
 import { type ProxyEnv, proxyFor } from "./proxy_env.ts";
 import { retry, RetryError } from "../core/retry.ts";
+import { timerQueue } from "../core/timer_queue.ts";
 
 /** Options for {@linkcode OpenAiClient}. */
 export interface OpenAiClientOptions {
@@ -174,12 +175,12 @@ export class OpenAiClient implements LlmClient {
     // The SDK's timeout ends when headers arrive; a stream that then stalls needs this one,
     // which bounds the whole attempt.
     using timeout = new ChildAbortController(signal);
-    const timer = setTimeout(
+    const timer = timerQueue.schedule(
+      this.#timeoutMs,
       () =>
         timeout.abort(
           new DOMException(`The LLM did not answer within ${this.#timeoutMs} ms`, "TimeoutError"),
         ),
-      this.#timeoutMs,
     );
     try {
       return await this.#request(request, timeout.signal, onDelta, onUsage);
@@ -188,7 +189,7 @@ export class OpenAiClient implements LlmClient {
       if (timeout.signal.aborted && !signal?.aborted) throw timeout.signal.reason;
       throw error;
     } finally {
-      clearTimeout(timer);
+      timerQueue.cancel(timer);
     }
   }
 
