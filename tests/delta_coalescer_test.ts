@@ -5,6 +5,7 @@ function collect(flushMs: number, maxChars?: number) {
   const written: [string, Delta][] = [];
   const deltas = new DeltaCoalescer<string>({
     flushMs,
+    keyOf: (job) => job,
     ...(maxChars ? { maxChars } : {}),
     write: (job, delta) => written.push([job, { ...delta }]),
   });
@@ -75,6 +76,7 @@ Deno.test("DeltaCoalescer writes each job flushMs after its first text, not ever
   const waits: number[] = [];
   const deltas = new DeltaCoalescer<string>({
     flushMs,
+    keyOf: (job) => job,
     write: (job, delta) => {
       const at = firstAt.get(job);
       if (at !== undefined) {

@@ -106,19 +106,24 @@ export interface SseStreamOptions {
   preamble?: Uint8Array;
 }
 
-/** Streams with frames waiting, sent together once the current task and its microtasks end. */
-const waiting = new Set<() => void>();
+/**
+ * Streams with frames waiting, sent together once the current task and its microtasks end. A
+ * fresh array each time, not one `Set` cleared: a long-lived collection's discarded tables keep
+ * what they held alive until a full collection (see `releasing_map.ts`), here every stream. A
+ * stream listed twice is sent twice; the second finds nothing new, or what came since.
+ */
+let waiting: (() => void)[] = [];
 let sendScheduled = false;
 
 function sendWaiting(): void {
   sendScheduled = false;
-  const sends = [...waiting];
-  waiting.clear();
+  const sends = waiting;
+  waiting = [];
   for (const send of sends) send();
 }
 
 function sendSoon(send: () => void): void {
-  waiting.add(send);
+  waiting.push(send);
   if (sendScheduled) return;
   sendScheduled = true;
   // Not `setTimeout(…, 0)`: nested timers are clamped to 4 ms. One callback serves every stream.

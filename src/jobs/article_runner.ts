@@ -11,6 +11,7 @@ import { describeError } from "../core/describe_error.ts";
 import type { JobRecord, StepName } from "../core/job.ts";
 import type { JobStore } from "../core/job_store.ts";
 import { type Logger, silentLogger } from "../core/logger.ts";
+import { ReleasingMap } from "../core/releasing_map.ts";
 import type { LlmClient } from "../llm/llm_client.ts";
 import {
   type ArticleFlowOptions,
@@ -88,7 +89,7 @@ export class ArticleRunner implements JobRunner {
   readonly #clock: Clock;
   readonly #logger: Logger;
   readonly #deltas: DeltaCoalescer<JobLog>;
-  readonly #runs = new Map<string, Run>();
+  readonly #runs = new ReleasingMap<string, Run>();
 
   /** Creates a runner; nothing runs until `execute`. */
   constructor(options: ArticleRunnerOptions) {
@@ -104,6 +105,7 @@ export class ArticleRunner implements JobRunner {
     this.#logger = options.logger ?? silentLogger;
     this.#deltas = new DeltaCoalescer<JobLog>({
       flushMs: options.deltaFlushMs ?? 50,
+      keyOf: (log) => log.serial,
       write: (log, { step, index, text }) =>
         log.append("delta", {
           step,

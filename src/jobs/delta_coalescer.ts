@@ -11,6 +11,8 @@
  */
 
 import type { StepName } from "../core/job.ts";
+import { ReleasingMap } from "../core/releasing_map.ts";
+import { type Scheduled, timerQueue } from "../core/timer_queue.ts";
 import { streamKey } from "../core/unfinished_text.ts";
 
 /** Text gathered for one stream (`step`, and the section `index` for `content`). */
@@ -31,6 +33,11 @@ export interface DeltaCoalescerOptions<T> {
   maxChars?: number;
   /** Writes one gathered delta of `target` (a job). */
   write: (target: T, delta: Delta) => void;
+  /**
+   * A string or number that stands for `target`, unique among the targets held at once: the
+   * key it is held by, so that the coalescer's maps hold no target once it is forgotten.
+   */
+  keyOf: (target: T) => string | number;
 }
 
 /** Flush times are rounded down to this share of `flushMs`: at most this many timers run. */
@@ -48,7 +55,9 @@ interface Held {
 }
 
 /** One target's streams. */
-interface Streams {
+interface Streams<T> {
+  /** Whose streams these are. */
+  target: T;
   /** Text held per stream, in the order the streams first sent it since the last write. */
   buffers: Map<string, Held>;
   /** Streams that have sent text since they last started over. */
@@ -57,16 +66,16 @@ interface Streams {
   due: number | undefined;
 }
 
-/** The targets due at one time, and the timer that writes them. */
-interface Slot<T> {
-  targets: Set<T>;
-  timer: ReturnType<typeof setTimeout>;
+/** The targets due at one time (their keys), and the timer that writes them. */
+interface Slot {
+  keys: Set<string | number>;
+  timer: Scheduled;
 }
 
 // A stream's key per chunk, without building the string each time.
 const keys = new Map<StepName, string[]>();
 
-function keyOf(step: StepName, index: number | undefined): string {
+function streamOf(step: StepName, index: number | undefined): string {
   let byIndex = keys.get(step);
   if (!byIndex) keys.set(step, byIndex = []);
   const at = index === undefined ? 0 : index + 1;
@@ -84,6 +93,7 @@ function keyOf(step: StepName, index: number | undefined): string {
  * const written: string[] = [];
  * const deltas = new DeltaCoalescer<string>({
  *   flushMs: 1_000,
+ *   keyOf: (job) => job,
  *   write: (job, delta) => written.push(`${job}:${delta.text}`),
  * });
  * deltas.add("a", "outline", undefined, "Hel");
@@ -98,9 +108,11 @@ export class DeltaCoalescer<T> {
   readonly #sliceMs: number;
   readonly #maxChars: number;
   readonly #write: (target: T, delta: Delta) => void;
-  readonly #targets = new Map<T, Streams>();
+  readonly #keyOf: (target: T) => string | number;
+  // Long-lived maps with an entry per job: see `ReleasingMap` for why not `Map`.
+  readonly #targets = new ReleasingMap<string | number, Streams<T>>();
   /** Targets holding text, by when it is due. */
-  readonly #slots = new Map<number, Slot<T>>();
+  readonly #slots = new ReleasingMap<number, Slot>();
 
   /** Creates an empty coalescer. */
   constructor(options: DeltaCoalescerOptions<T>) {
@@ -108,31 +120,33 @@ export class DeltaCoalescer<T> {
     this.#sliceMs = Math.max(1, options.flushMs / SLOTS);
     this.#maxChars = options.maxChars ?? 2_048;
     this.#write = options.write;
+    this.#keyOf = options.keyOf;
   }
 
   /** Adds `text` to the stream of `step` (and section `index`) of `target`. */
   add(target: T, step: StepName, index: number | undefined, text: string): void {
-    const key = keyOf(step, index);
-    let streams = this.#targets.get(target);
+    const stream = streamOf(step, index);
+    const key = this.#keyOf(target);
+    let streams = this.#targets.get(key);
     if (!streams) {
       this.#targets.set(
-        target,
-        streams = { buffers: new Map(), streamed: new Set(), due: undefined },
+        key,
+        streams = { target, buffers: new Map(), streamed: new Set(), due: undefined },
       );
     }
-    streams.streamed.add(key);
-    let held = streams.buffers.get(key);
+    streams.streamed.add(stream);
+    let held = streams.buffers.get(stream);
     if (held) {
       held.parts.push(text);
       held.length += text.length;
     } else {
-      streams.buffers.set(key, held = { step, index, parts: [text], length: text.length });
+      streams.buffers.set(stream, held = { step, index, parts: [text], length: text.length });
     }
     // A single large chunk counts too, so events stay about `maxChars` whatever the chunking.
     if (this.#flushMs <= 0 || held.length >= this.#maxChars) {
-      this.flush(target);
+      this.#flush(key);
     } else if (streams.due === undefined) {
-      this.#schedule(target, streams);
+      this.#schedule(key, streams);
     }
   }
 
@@ -141,30 +155,15 @@ export class DeltaCoalescer<T> {
    * whether it had sent text since it last started, which clients must then drop too.
    */
   restart(target: T, step: StepName, index: number | undefined): boolean {
-    const key = keyOf(step, index);
-    const streams = this.#targets.get(target);
-    streams?.buffers.delete(key);
-    return streams?.streamed.delete(key) ?? false;
+    const stream = streamOf(step, index);
+    const streams = this.#targets.get(this.#keyOf(target));
+    streams?.buffers.delete(stream);
+    return streams?.streamed.delete(stream) ?? false;
   }
 
   /** Writes what `target` holds now, stream by stream. */
   flush(target: T): void {
-    const streams = this.#targets.get(target);
-    if (!streams) return;
-    if (streams.due !== undefined) this.#unschedule(target, streams.due);
-    streams.due = undefined;
-    const { buffers } = streams;
-    if (buffers.size === 0) return;
-    const held = [...buffers.values()];
-    buffers.clear();
-    for (const { step, index, parts, length } of held) {
-      if (length === 0) continue;
-      this.#write(target, {
-        step,
-        index,
-        text: parts.length === 1 ? parts[0] as string : parts.join(""),
-      });
-    }
+    this.#flush(this.#keyOf(target));
   }
 
   /** Writes what every target holds. */
@@ -174,8 +173,9 @@ export class DeltaCoalescer<T> {
 
   /** Writes what `target` holds and forgets it: its run is over. */
   forget(target: T): void {
-    this.flush(target);
-    this.#targets.delete(target);
+    const key = this.#keyOf(target);
+    this.#flush(key);
+    this.#targets.delete(key);
   }
 
   /** Writes everything held and stops the timers. */
@@ -183,36 +183,55 @@ export class DeltaCoalescer<T> {
     this.flushAll();
   }
 
-  #schedule(target: T, streams: Streams): void {
+  #flush(key: string | number): void {
+    const streams = this.#targets.get(key);
+    if (!streams) return;
+    if (streams.due !== undefined) this.#unschedule(key, streams.due);
+    streams.due = undefined;
+    const { buffers } = streams;
+    if (buffers.size === 0) return;
+    const held = [...buffers.values()];
+    buffers.clear();
+    for (const { step, index, parts, length } of held) {
+      if (length === 0) continue;
+      this.#write(streams.target, {
+        step,
+        index,
+        text: parts.length === 1 ? parts[0] as string : parts.join(""),
+      });
+    }
+  }
+
+  #schedule(key: string | number, streams: Streams<T>): void {
     const now = performance.now();
     // Rounded down: text never waits longer than `flushMs`.
     const due = Math.floor((now + this.#flushMs) / this.#sliceMs) * this.#sliceMs;
     streams.due = due;
     let slot = this.#slots.get(due);
     if (!slot) {
-      const timer = setTimeout(() => this.#flushSlot(due), Math.max(0, due - now));
-      this.#slots.set(due, slot = { targets: new Set(), timer });
+      const timer = timerQueue.schedule(due - now, () => this.#flushSlot(due));
+      this.#slots.set(due, slot = { keys: new Set(), timer });
     }
-    slot.targets.add(target);
+    slot.keys.add(key);
   }
 
-  #unschedule(target: T, due: number): void {
+  #unschedule(key: string | number, due: number): void {
     // An emptied slot keeps its timer until it fires: a step that ends within `flushMs` (every
     // step of a fast call) would otherwise start and stop a timer per call, and timers cost more
     // than the text; the next call's text lands in the same slot while it is current.
-    this.#slots.get(due)?.targets.delete(target);
+    this.#slots.get(due)?.keys.delete(key);
   }
 
   #flushSlot(due: number): void {
     const slot = this.#slots.get(due);
     if (!slot) return;
-    clearTimeout(slot.timer);
+    timerQueue.cancel(slot.timer);
     this.#slots.delete(due);
-    for (const target of slot.targets) {
-      const streams = this.#targets.get(target);
+    for (const key of slot.keys) {
+      const streams = this.#targets.get(key);
       // Emptied first: a write that adds text (it should not) lands in a new slot.
       if (streams) streams.due = undefined;
     }
-    for (const target of slot.targets) this.flush(target);
+    for (const key of slot.keys) this.#flush(key);
   }
 }

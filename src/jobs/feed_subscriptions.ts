@@ -14,12 +14,16 @@ import type { FeedItem, FeedSink, JobsFeedEvent, JobsFeedItem } from "./feed_ite
 /** What any subscription's writer receives. */
 export type AnyItem = FeedItem | JobsFeedEvent;
 
+let nextSerial = 1;
+
 /**
  * One open stream: its writer and where it is. Subclasses say what it reads. `read` and
  * `readNow` return the next items to write, at most `limit`, and move the cursor past them: the
  * feed writes all of them in the same turn.
  */
 export abstract class Subscription {
+  /** A number no other subscription in this process has: its key in the feed's maps. */
+  readonly serial: number = nextSerial++;
   readonly writer: WritableStreamDefaultWriter<AnyItem>;
   readonly abort: (reason: unknown) => void;
   readonly holdOpenMs: number;

@@ -12,6 +12,7 @@
 import type { Clock } from "../core/clock.ts";
 import { systemClock } from "../core/clock.ts";
 import type { JobStore } from "../core/job_store.ts";
+import { ReleasingMap } from "../core/releasing_map.ts";
 import {
   type FeedSignal,
   type FeedSink,
@@ -58,14 +59,15 @@ export class JobFeed {
   readonly #clock: Clock;
   readonly #heartbeatMs: number;
   readonly #stallMs: number;
-  /** Every open subscription. */
-  readonly #subs = new Set<Subscription>();
+  // Long-lived maps with an entry per stream or job: see `ReleasingMap` for why not `Map`.
+  /** Every open subscription, by serial. */
+  readonly #subs = new ReleasingMap<number, Subscription>();
   /** The subscriptions that follow each job, one job or several. */
-  readonly #byJob = new Map<string, Set<Subscription>>();
-  /** The subscriptions that follow every job. */
-  readonly #every = new Set<EverySubscription>();
+  readonly #byJob = new ReleasingMap<string, Set<Subscription>>();
+  /** The subscriptions that follow every job, by serial. */
+  readonly #every = new ReleasingMap<number, EverySubscription>();
   /** How to stop watching each job's log in a shared store, while it has subscribers. */
-  readonly #unwatch = new Map<string, () => void>();
+  readonly #unwatch = new ReleasingMap<string, () => void>();
   /** How to stop watching every job's appends in a shared store, while anyone follows them. */
   #unwatchAll: (() => void) | undefined;
   #sweepTimer: ReturnType<typeof setInterval> | undefined;
@@ -127,10 +129,10 @@ export class JobFeed {
     if (this.#every.size === 0) {
       // Whoever appends, in this process or another, the store says when any log has grown.
       this.#unwatchAll = this.#store.watchAll(() => {
-        for (const every of this.#every) this.#pump(every, undefined);
+        for (const every of this.#every.values()) this.#pump(every, undefined);
       });
     }
-    this.#every.add(sub);
+    this.#every.set(sub.serial, sub);
     this.#open(sub);
   }
 
@@ -138,7 +140,7 @@ export class JobFeed {
   notify(jobId: string): void {
     const subs = this.#byJob.get(jobId);
     if (subs) { for (const sub of subs) this.#pump(sub, jobId); }
-    for (const sub of this.#every) this.#pump(sub, jobId);
+    for (const sub of this.#every.values()) this.#pump(sub, jobId);
   }
 
   /**
@@ -146,7 +148,7 @@ export class JobFeed {
    * ones that have not finished within `graceMs`. Resolves once every stream is gone.
    */
   async closeAll(final: FeedSignal = SHUTDOWN, graceMs = 1_000): Promise<void> {
-    const all = [...this.#subs];
+    const all = [...this.#subs.values()];
     for (const sub of all) {
       // A held stream's job has ended: nothing to resume, so nothing but the close.
       if (
@@ -179,7 +181,7 @@ export class JobFeed {
   }
 
   #open(sub: Subscription): void {
-    this.#subs.add(sub);
+    this.#subs.set(sub.serial, sub);
     const remove = () => this.#remove(sub);
     sub.writer.closed.then(remove, remove);
     this.#ensureSweep();
@@ -285,7 +287,7 @@ export class JobFeed {
   }
 
   #remove(sub: Subscription): void {
-    if (!this.#subs.delete(sub)) return;
+    if (!this.#subs.delete(sub.serial)) return;
     const jobIds = sub instanceof JobSubscription
       ? [sub.jobId]
       : sub instanceof ListedSubscription
@@ -298,7 +300,10 @@ export class JobFeed {
       this.#unwatch.get(jobId)?.();
       this.#unwatch.delete(jobId);
     }
-    if (sub instanceof EverySubscription && this.#every.delete(sub) && this.#every.size === 0) {
+    if (
+      sub instanceof EverySubscription && this.#every.delete(sub.serial) &&
+      this.#every.size === 0
+    ) {
       this.#unwatchAll?.();
       this.#unwatchAll = undefined;
     }
@@ -319,7 +324,7 @@ export class JobFeed {
 
   #sweep(): void {
     const now = this.#clock.now();
-    for (const sub of this.#subs) {
+    for (const sub of this.#subs.values()) {
       const stuckSince = sub.closingSince ?? sub.stalledSince;
       if (stuckSince !== null && now - stuckSince >= this.#stallMs) {
         this.stalledDrops++;

@@ -41,6 +41,8 @@ export interface JobLogOptions {
   onEnd?: (record: JobRecord) => void;
 }
 
+let nextSerial = 1;
+
 /**
  * Appends a job's events and keeps its record in step.
  *
@@ -63,6 +65,8 @@ export interface JobLogOptions {
  * ```
  */
 export class JobLog {
+  /** A number no other log in this process has: the key of maps that hold a log. */
+  readonly serial: number = nextSerial++;
   /** The job's record, kept in step with its log. */
   readonly record: JobRecord;
   /** The newest store write; writes are applied in order, so it settles after all the others. */

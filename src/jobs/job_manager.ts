@@ -13,6 +13,7 @@ import { FINISHED_STATUSES, type JobRecord } from "../core/job.ts";
 import { newJobId } from "../core/job_id.ts";
 import type { JobStore } from "../core/job_store.ts";
 import { type Logger, silentLogger } from "../core/logger.ts";
+import { ReleasingMap } from "../core/releasing_map.ts";
 import { StoreUnavailableError } from "../core/store_unavailable_error.ts";
 import type { LlmClient } from "../llm/llm_client.ts";
 import { ArticleRunner } from "./article_runner.ts";
@@ -53,15 +54,15 @@ export class JobManager {
   readonly #retention: Retention;
   readonly #counts = new StatusCounts();
   /** Jobs submitted here whose first write is not done: not accepted yet. */
-  readonly #accepting = new Map<string, JobLog>();
+  readonly #accepting = new ReleasingMap<string, JobLog>();
   #closing = false;
   #stopping: Promise<void> | undefined;
   /**
    * Submits still writing their job, told when shutdown begins so they give up then. Each
    * submit waits on a promise of its own: a `then` on one promise that settles only at shutdown
-   * would keep a reaction per job for the life of the process.
+   * would keep a reaction per job for the life of the process. By job id.
    */
-  readonly #writing = new Set<(closing: "closing") => void>();
+  readonly #writing = new ReleasingMap<string, (closing: "closing") => void>();
 
   /** Creates a manager; nothing runs until `submit` (or `recover`). */
   constructor(options: JobManagerOptions) {
@@ -189,7 +190,7 @@ export class JobManager {
    */
   async #firstWrite(log: JobLog): Promise<"written" | "closing" | StoreUnavailableError> {
     const closing = Promise.withResolvers<"closing">();
-    this.#writing.add(closing.resolve);
+    this.#writing.set(log.record.id, closing.resolve);
     if (this.#closing) closing.resolve("closing");
     try {
       return await Promise.race([log.create().then(() => "written" as const), closing.promise]);
@@ -202,7 +203,7 @@ export class JobManager {
         ? error
         : new StoreUnavailableError("The job store", { problem: "failed", cause: error });
     } finally {
-      this.#writing.delete(closing.resolve);
+      this.#writing.delete(log.record.id);
     }
   }
 
@@ -338,7 +339,7 @@ export class JobManager {
 
   async #shutdown(graceMs: number): Promise<void> {
     this.#closing = true;
-    for (const resolve of this.#writing) resolve("closing");
+    for (const resolve of this.#writing.values()) resolve("closing");
     const stopped = this.#dispatcher.stopTaking();
     await this.#runner.stopAll(this.#dispatcher.policy.atShutdown, graceMs);
     await stopped;

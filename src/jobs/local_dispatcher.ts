@@ -6,6 +6,7 @@
  */
 
 import type { JobRecord } from "../core/job.ts";
+import { ReleasingMap } from "../core/releasing_map.ts";
 import { Admission, type AdmissionTicket } from "./admission.ts";
 import type { ExecuteOptions, JobDispatcher, JobRunner, RunPolicy } from "./job_dispatcher.ts";
 
@@ -45,10 +46,11 @@ export class LocalDispatcher implements JobDispatcher {
   readonly policy: RunPolicy;
   readonly #admission: Admission;
   readonly #maxRunning: number;
-  readonly #tickets = new Map<string, AdmissionTicket>();
-  readonly #line: Waiting[] = [];
-  /** The line by job id, for `peek`. */
-  readonly #waiting = new Map<string, JobRecord>();
+  // Long-lived maps with an entry per job: see `ReleasingMap` for why not `Map` (or an array
+  // used as a queue, whose discarded backing stores do the same).
+  readonly #tickets = new ReleasingMap<string, AdmissionTicket>();
+  /** The line, first come first, by job id. */
+  readonly #line = new ReleasingMap<string, Waiting>();
   #running = 0;
   #stopped = false;
   #runner: JobRunner | undefined;
@@ -64,7 +66,7 @@ export class LocalDispatcher implements JobDispatcher {
   }
 
   get waiting(): number {
-    return this.#line.length;
+    return this.#line.size;
   }
 
   /** Jobs this dispatcher runs now. */
@@ -87,7 +89,7 @@ export class LocalDispatcher implements JobDispatcher {
   }
 
   peek(id: string): JobRecord | undefined {
-    return this.#waiting.get(id);
+    return this.#line.get(id)?.record;
   }
 
   withdraw(id: string): void {
@@ -96,32 +98,29 @@ export class LocalDispatcher implements JobDispatcher {
   }
 
   enqueue(record: JobRecord): Promise<"here"> {
-    this.#line.push({ record, options: {} });
-    this.#waiting.set(record.id, record);
+    this.#line.set(record.id, { record, options: {} });
     this.#dispatch();
     return Promise.resolve("here");
   }
 
   requeue(record: JobRecord, options: ExecuteOptions = {}): void {
     if (!this.#tickets.has(record.id)) this.#tickets.set(record.id, this.#admission.force());
-    this.#line.push({ record, options });
-    this.#waiting.set(record.id, record);
+    this.#line.set(record.id, { record, options });
     this.#dispatch();
   }
 
   async cancel(id: string, reason: string): Promise<JobRecord | undefined> {
-    const at = this.#line.findIndex((waiting) => waiting.record.id === id);
-    if (at === -1) return undefined;
-    const [{ record }] = this.#line.splice(at, 1) as [Waiting];
-    this.#waiting.delete(id);
+    const record = this.#line.get(id)?.record;
+    if (!record) return undefined;
+    this.#line.delete(id);
     this.withdraw(id);
     return await this.#attached().endWaiting(record, reason);
   }
 
   async stopTaking(): Promise<void> {
     this.#stopped = true;
-    const line = this.#line.splice(0);
-    this.#waiting.clear();
+    const line = [...this.#line.values()];
+    this.#line.clear();
     for (const { record } of line) this.withdraw(record.id);
     // Left as they are in a durable store, for the next start; else nothing would run them.
     if (this.policy.atShutdown !== "cancel") return;
@@ -141,9 +140,10 @@ export class LocalDispatcher implements JobDispatcher {
   }
 
   #dispatch(): void {
-    while (!this.#stopped && this.#running < this.#maxRunning && this.#line.length > 0) {
-      const { record, options } = this.#line.shift() as Waiting;
-      this.#waiting.delete(record.id);
+    while (!this.#stopped && this.#running < this.#maxRunning && this.#line.size > 0) {
+      const id = this.#line.keys().next().value as string;
+      const { record, options } = this.#line.get(id) as Waiting;
+      this.#line.delete(id);
       this.#running++;
       this.#attached().execute(record, options).catch(() => "ended").finally(() => {
         this.#running--;

@@ -5,6 +5,8 @@
  * @module
  */
 
+import { ReleasingMap } from "../core/releasing_map.ts";
+
 /**
  * The watchers of a store's appends.
  *
@@ -24,7 +26,8 @@
  * ```
  */
 export class JobWatchers {
-  readonly #byJob = new Map<string, Set<() => void>>();
+  // An entry per watched job: see `ReleasingMap` for why not `Map`.
+  readonly #byJob = new ReleasingMap<string, Set<() => void>>();
   readonly #ofAll = new Set<() => void>();
 
   /** Calls `onAppend` on each notify naming `jobId`; returns the way to stop. */

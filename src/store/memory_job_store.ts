@@ -6,6 +6,7 @@
 
 import { FINISHED_STATUSES, type JobEvent, type JobRecord } from "../core/job.ts";
 import type { JobStore, PlacedEvent } from "../core/job_store.ts";
+import { ReleasingMap } from "../core/releasing_map.ts";
 
 /**
  * Keeps everything in process memory; what a single instance needs, and the tests' store.
@@ -24,7 +25,7 @@ import type { JobStore, PlacedEvent } from "../core/job_store.ts";
 export class MemoryJobStore implements JobStore {
   readonly #jobs = new Map<string, JobRecord>();
   readonly #logs = new Map<string, JobEvent[]>();
-  readonly #watchers = new Map<string, Set<() => void>>();
+  readonly #watchers = new ReleasingMap<string, Set<() => void>>();
   readonly #watchersOfAll = new Set<() => void>();
   /**
    * Every append in order, for the stream of every job: entry `i` (its job in `#orderJobs`, the

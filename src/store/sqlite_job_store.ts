@@ -28,6 +28,7 @@
 import type { DatabaseSync } from "node:sqlite";
 import type { JobEvent, JobRecord } from "../core/job.ts";
 import type { JobStore, PlacedEvent } from "../core/job_store.ts";
+import { ReleasingMap } from "../core/releasing_map.ts";
 import { StoreUnavailableError } from "../core/store_unavailable_error.ts";
 import {
   parseRecord,
@@ -73,30 +74,29 @@ export class SqliteJobStore implements JobStore {
   readonly #flushMs: number;
   readonly #maxBufferedEvents: number;
   readonly #onError: (error: unknown) => void;
-  /** Records put since the last flush; serialised when flushed, so the newest state is written. */
-  readonly #records = new Map<string, JobRecord>();
+  // A batch (records, events, deletes, changes) is new after each commit, not a cleared one: see
+  // `ReleasingMap` for what a cleared long-lived map keeps alive. Records are serialised when
+  // flushed, so the newest state is written.
+  #records = new Map<string, JobRecord>();
   /**
    * Records of unfinished jobs put again with the status they were last written with. A running
    * job's record changes with every step, but everything that changes is in its event log, which
    * is written anyway (the manager rebuilds the record from it after a crash: `restoreFromLog`).
    * So these wait here, read back from memory, until the status changes, `flush` or `close`.
    */
-  readonly #unchanged = new Map<string, JobRecord>();
+  readonly #unchanged = new ReleasingMap<string, JobRecord>();
   /** The status each unfinished record was last written with, and the newest records written. */
   readonly #written = new WrittenRecords();
   /** Events appended since the last flush, per job, in id order. */
-  readonly #events = new Map<string, JobEvent[]>();
-  /** The newest written events, for live readers (see `written_events.ts`). */
-  readonly #kept = new WrittenEvents();
-  readonly #deletes = new Set<string>();
+  #events = new Map<string, JobEvent[]>();
+  #deletes = new Set<string>();
   /** Writes of other modules' tables since the last flush, in order (see `alsoWrite`). */
-  readonly #changes: ((db: DatabaseSync) => void)[] = [];
+  #changes: ((db: DatabaseSync) => void)[] = [];
   readonly #listeners: ((jobIds: Iterable<string>) => void)[] = [];
   readonly #watchers = new JobWatchers();
-  /**
-   * The position of the newest written event in the order of every job's appends. Each batch
-   * row holds `seq_last`, its last event's position; its events' positions run up to it.
-   */
+  /** The newest written events, for live readers (see `written_events.ts`). */
+  readonly #kept = new WrittenEvents();
+  /** The newest written event's position in every job's appends (a batch row's `seq_last`). */
   #seq: number;
   #bufferedEvents = 0;
   /** Settles when the writes buffered so far are in the file. */
@@ -386,10 +386,10 @@ export class SqliteJobStore implements JobStore {
     this.flushes++;
     const grown = [...this.#events.keys()];
     for (const [jobId, log] of this.#events) this.#seq = this.#kept.add(jobId, log, this.#seq);
-    this.#records.clear();
-    this.#events.clear();
-    this.#deletes.clear();
-    this.#changes.length = 0;
+    this.#records = new Map();
+    this.#events = new Map();
+    this.#deletes = new Set();
+    this.#changes = [];
     this.#bufferedEvents = 0;
     this.#batch.settle();
     for (const listener of this.#listeners) listener(grown);

@@ -8,6 +8,7 @@
 
 import type { JobEvent } from "../core/job.ts";
 import type { PlacedEvent } from "../core/job_store.ts";
+import { ReleasingMap } from "../core/releasing_map.ts";
 
 /** Written events kept in memory per job, and jobs kept, for live readers. */
 const TAIL_EVENTS = 256;
@@ -38,8 +39,21 @@ interface RecentEvent {
  * ```
  */
 export class WrittenEvents {
-  readonly #tails = new Map<string, JobEvent[]>();
-  #recent: RecentEvent[] = [];
+  // Long-lived, with an entry per job: see `ReleasingMap` for why not `Map`.
+  readonly #tails = new ReleasingMap<string, JobEvent[]>();
+  /**
+   * The newest events of every job, in a ring: event `seq` at `seq % RECENT_EVENTS`. Slots are
+   * overwritten in place, never an array outgrown and dropped, which would keep what it held
+   * alive for the young-generation collector just as a rebuilt `Map` table does.
+   */
+  readonly #ring: (RecentEvent | undefined)[] = Array.from(
+    { length: RECENT_EVENTS },
+    () => undefined,
+  );
+  /** The position of the newest event in the ring; 0 while it is empty. */
+  #last = 0;
+  /** The position of the oldest event in the ring. */
+  #first = 1;
 
   /**
    * Takes note of `written`, job `jobId`'s events just written, at the positions after `seq`;
@@ -56,15 +70,17 @@ export class WrittenEvents {
     if (this.#tails.size > TAIL_JOBS) {
       this.#tails.delete(this.#tails.keys().next().value as string);
     }
-    for (const event of written) this.#recent.push({ jobId, event, seq: ++seq });
-    if (this.#recent.length > 2 * RECENT_EVENTS) this.#recent = this.#recent.slice(-RECENT_EVENTS);
+    if (this.#last === 0 || this.#last !== seq) this.#first = seq + 1; // a gap: start over
+    for (const event of written) this.#ring[++seq % RECENT_EVENTS] = { jobId, event, seq };
+    this.#last = seq;
+    this.#first = Math.max(this.#first, seq - RECENT_EVENTS + 1);
     return seq;
   }
 
   /** Forgets job `id`, which was deleted. */
   forget(id: string): void {
     this.#tails.delete(id);
-    for (const recent of this.#recent) if (recent.jobId === id) recent.gone = true;
+    for (const recent of this.#ring) if (recent?.jobId === id) recent.gone = true;
   }
 
   /** Up to `limit` of job `jobId`'s events after `afterId`; `undefined` when not all are kept. */
@@ -85,11 +101,10 @@ export class WrittenEvents {
     limit: number,
     deleted: (jobId: string) => boolean,
   ): PlacedEvent[] | undefined {
-    const first = this.#recent[0]?.seq;
-    if (first === undefined || first > after + 1) return undefined;
+    if (this.#last === 0 || this.#first > after + 1) return undefined;
     const out: PlacedEvent[] = [];
-    for (let i = after + 1 - first; i < this.#recent.length && out.length < limit; i++) {
-      const { jobId, event, seq, gone } = this.#recent[i] as RecentEvent;
+    for (let seq = after + 1; seq <= this.#last && out.length < limit; seq++) {
+      const { jobId, event, gone } = this.#ring[seq % RECENT_EVENTS] as RecentEvent;
       if (!gone && !deleted(jobId)) out.push({ jobId, event, position: String(seq) });
     }
     return out;

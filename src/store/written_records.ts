@@ -10,6 +10,7 @@
  */
 
 import { FINISHED_STATUSES, type JobRecord, type JobStatus } from "../core/job.ts";
+import { ReleasingMap } from "../core/releasing_map.ts";
 
 /** Records written, the newest, kept in memory. */
 const RECENT_RECORDS = 256;
@@ -39,7 +40,7 @@ export class WrittenRecords {
   /** The status each unfinished job's record was last written with. */
   readonly #status = new Map<string, JobStatus>();
   /** The newest records written, oldest first (the Map's order is recency). */
-  readonly #recent = new Map<string, JobRecord>();
+  readonly #recent = new ReleasingMap<string, JobRecord>();
 
   /**
    * Takes note of `records`, just written. They are kept as they are, not copied: the object put
