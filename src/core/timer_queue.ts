@@ -50,14 +50,20 @@ export interface Scheduled {
  * ```
  */
 export class TimerQueue {
-  readonly #heap: Scheduled[] = [];
+  /**
+   * The heap, in `#heap[0 .. #size)`. The array only grows: a slot that leaves is cleared, not
+   * popped, since an array that shrinks and grows again drops its old backing store with what it
+   * held, which the young-generation collector keeps alive like a rebuilt `Map` table's.
+   */
+  readonly #heap: (Scheduled | undefined)[] = [];
+  #size = 0;
   #seq = 0;
   #native: ReturnType<typeof setTimeout> | undefined;
   #nativeAt = Infinity;
 
   /** How many calls wait. */
   get size(): number {
-    return this.#heap.length;
+    return this.#size;
   }
 
   /** Calls `fn` once, `ms` from now (at once for 0, negative or `NaN`). */
@@ -65,8 +71,8 @@ export class TimerQueue {
     const wait = ms > 0 ? ms : 0;
     const entry: Scheduled = { at: performance.now() + wait, seq: this.#seq++, fn, pos: 0 };
     const heap = this.#heap;
-    entry.pos = heap.length;
-    heap.push(entry);
+    entry.pos = this.#size++;
+    heap[entry.pos] = entry;
     this.#up(entry.pos);
     if (entry.pos === 0) this.#arm();
     return entry;
@@ -79,7 +85,7 @@ export class TimerQueue {
     this.#removeAt(entry.pos);
     // The runtime timer may stay armed for an earlier time: it finds nothing due and re-arms.
     // With nothing left it stops, so that no timer keeps the process (or a test) waiting.
-    if (this.#heap.length === 0) this.#disarm();
+    if (this.#size === 0) this.#disarm();
   }
 
   #before(a: Scheduled, b: Scheduled): boolean {
@@ -109,8 +115,8 @@ export class TimerQueue {
     const entry = heap[pos] as Scheduled;
     for (;;) {
       let childPos = 2 * pos + 1;
-      if (childPos >= heap.length) break;
-      const right = heap[childPos + 1];
+      if (childPos >= this.#size) break;
+      const right = childPos + 1 < this.#size ? heap[childPos + 1] : undefined;
       if (right !== undefined && this.#before(right, heap[childPos] as Scheduled)) childPos++;
       const child = heap[childPos] as Scheduled;
       if (!this.#before(child, entry)) break;
@@ -122,9 +128,9 @@ export class TimerQueue {
 
   #removeAt(pos: number): void {
     const heap = this.#heap;
-    // `pop` clears the last slot: the array holds no entry that left it.
-    const last = heap.pop() as Scheduled;
-    if (pos >= heap.length) return;
+    const last = heap[--this.#size] as Scheduled;
+    heap[this.#size] = undefined;
+    if (pos >= this.#size) return;
     this.#place(last, pos);
     this.#up(pos);
     this.#down(last.pos);
