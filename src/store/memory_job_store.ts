@@ -23,8 +23,9 @@ import { ReleasingMap } from "../core/releasing_map.ts";
  * ```
  */
 export class MemoryJobStore implements JobStore {
-  readonly #jobs = new Map<string, JobRecord>();
-  readonly #logs = new Map<string, JobEvent[]>();
+  // Long-lived, with an entry per job: see `ReleasingMap` for why not `Map`.
+  readonly #jobs = new ReleasingMap<string, JobRecord>();
+  readonly #logs = new ReleasingMap<string, JobEvent[]>();
   readonly #watchers = new ReleasingMap<string, Set<() => void>>();
   readonly #watchersOfAll = new Set<() => void>();
   /**
