@@ -87,3 +87,72 @@ Deno.test(`no file in src/ is over ${MAX_LINES} lines`, async () => {
   }
   assert.deepEqual(long, []);
 });
+
+/**
+ * The plain `Map`s and `Set`s in src/ that may hold objects: none holds one per job or stream
+ * for longer than a batch (see `src/core/releasing_map.ts` and docs/architecture.md, "Memory a
+ * job leaves behind"). Each says why it may.
+ */
+const PLAIN_COLLECTIONS: Record<string, string> = {
+  "src/core/releasing_map.ts #cells": "its cells, emptied as they leave",
+  "src/http/router.ts #static": "the routes, built once",
+  "src/http/metrics.ts #tokens": "one per model",
+  "src/http/static_assets.ts STATIC_ASSETS": "the page's files, built once",
+  "src/http/static_assets.ts etags": "one per file of the page",
+  "src/llm/http_connections.ts #idle": "one per LLM origin",
+  "src/store/memory_job_store.ts #watchersOfAll": "one per stream of every job: a few",
+  "src/store/job_watchers.ts #ofAll": "one per stream of every job: a few",
+  "src/store/redis_watchers.ts #allWatchers": "one per stream of every job: a few",
+  "src/store/sqlite_job_store.ts #records": "one batch: a new map after each commit",
+  "src/store/sqlite_job_store.ts #events": "one batch: a new map after each commit",
+  "src/workflow/flow.ts #successors": "one flow's nodes, built once",
+};
+
+/** Type arguments that hold no object: a collection of these keeps nothing alive. */
+const PRIMITIVE_TYPES = /^(string|number|boolean|JobStatus|StepName|StepName\[\]|string\[\])$/;
+
+/** The plain collections `text` creates as class fields or module constants, with their types. */
+function plainCollectionsOf(text: string): { name: string; typeArgs: string | undefined }[] {
+  const found: { name: string; typeArgs: string | undefined }[] = [];
+  // A class field (`#x` or `readonly x`, indented) or a module constant (not indented): a local
+  // variable inside a function lives as long as the call.
+  const pattern =
+    /^(?:\s+(?:readonly\s+)?(#\w+)|\s+readonly\s+(\w+)|(?:export\s+)?(?:const|let)\s+(\w+))\s*(?::[^=\n]+)?=\s*new (?:Map|Set)(?:<(.+?)>)?\(/gm;
+  for (const match of text.matchAll(pattern)) {
+    found.push({ name: (match[1] ?? match[2] ?? match[3]) as string, typeArgs: match[4] });
+  }
+  return found;
+}
+
+Deno.test("long-lived collections hold no job: a plain Map or Set of objects in src/ says why it may", async () => {
+  const unexplained: string[] = [];
+  for (const file of await sourceFiles()) {
+    for (const { name, typeArgs } of plainCollectionsOf(await Deno.readTextFile(file))) {
+      // Of primitives only, or a constant written out in full (`new Set(["a", "b"])`).
+      const args = typeArgs?.split(",").map((arg) => arg.trim());
+      if (args?.every((arg) => PRIMITIVE_TYPES.test(arg))) continue;
+      if (typeArgs === undefined && /^[A-Z_]+$/.test(name)) continue;
+      const key = `${file} ${name}`;
+      if (!(key in PLAIN_COLLECTIONS)) unexplained.push(`${key}: new Map/Set<${typeArgs ?? ""}>`);
+    }
+  }
+  assert.deepEqual(unexplained, [], "use ReleasingMap, or say in PLAIN_COLLECTIONS why not");
+});
+
+Deno.test("the collection scan finds fields and constants, with their type arguments", () => {
+  const text = `class A {
+  readonly #runs = new Map<string, Run>();
+  #batch = new Set<string>();
+}
+const keys = new Map<StepName, string[]>();
+export const NAMES: ReadonlySet<string> = new Set(["a"]);
+function f() {
+  const local = new Map<string, Run>();
+}`;
+  assert.deepEqual(plainCollectionsOf(text), [
+    { name: "#runs", typeArgs: "string, Run" },
+    { name: "#batch", typeArgs: "string" },
+    { name: "keys", typeArgs: "StepName, string[]" },
+    { name: "NAMES", typeArgs: undefined },
+  ]);
+});

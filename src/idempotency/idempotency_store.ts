@@ -6,6 +6,7 @@
  */
 
 import type { JobSnapshot } from "../core/job.ts";
+import { ReleasingMap } from "../core/releasing_map.ts";
 
 /** What a key holds. */
 export interface KeyRecord {
@@ -60,7 +61,7 @@ export interface IdempotencyStore {
  * ```
  */
 export class MemoryIdempotencyStore implements IdempotencyStore {
-  readonly #keys = new Map<string, KeyRecord>();
+  readonly #keys = new ReleasingMap<string, KeyRecord>();
   #sweptAt = 0;
 
   claim(key: string, record: KeyRecord): Promise<KeyRecord | undefined> {

@@ -10,6 +10,7 @@
  * @module
  */
 
+import { ReleasingMap } from "../core/releasing_map.ts";
 import type { StatementSync } from "node:sqlite";
 import type { SqliteJobStore } from "../store/sqlite_job_store.ts";
 import type { IdempotencyStore, KeyRecord } from "./idempotency_store.ts";
@@ -45,7 +46,7 @@ export class SqliteIdempotencyStore implements IdempotencyStore {
   readonly #delete: StatementSync;
   readonly #sweep: StatementSync;
   /** This process's writes not yet known to be in the file; `null` is a deletion. */
-  readonly #unwritten = new Map<string, KeyRecord | null>();
+  readonly #unwritten = new ReleasingMap<string, KeyRecord | null>();
   /** Keys this process has claimed and not yet answered. */
   readonly #handling = new Set<string>();
   #sweptAt = 0;

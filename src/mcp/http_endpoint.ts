@@ -9,6 +9,7 @@
 
 import { HttpError } from "../core/http_error.ts";
 import { type Logger, silentLogger } from "../core/logger.ts";
+import { ReleasingMap } from "../core/releasing_map.ts";
 import type { McpJobs } from "./mcp_server.ts";
 
 /** Settings of an {@linkcode McpHttpEndpoint}. */
@@ -85,7 +86,7 @@ export class McpHttpEndpoint {
   readonly #origins: ReadonlySet<string>;
   readonly #maxSessions: number;
   /** By session id, least recently used first. */
-  readonly #sessions = new Map<string, Session>();
+  readonly #sessions = new ReleasingMap<string, Session>();
   #sdk: Promise<Sdk> | undefined;
   #closing = false;
 

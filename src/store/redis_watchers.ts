@@ -7,6 +7,7 @@
  * @module
  */
 
+import { ReleasingMap } from "../core/releasing_map.ts";
 import type { Redis } from "ioredis";
 
 /** Who watches which job's appends on one instance, fed by Redis pub/sub. */
@@ -15,7 +16,7 @@ export class RedisWatchers {
   readonly #prefix: string;
   /** Tags this instance's announcements, which it has already told its watchers of. */
   readonly #origin: string;
-  readonly #watchers = new Map<string, Set<() => void>>();
+  readonly #watchers = new ReleasingMap<string, Set<() => void>>();
   /** Watchers of every job's appends (see `watchAll`). */
   readonly #allWatchers = new Set<() => void>();
 

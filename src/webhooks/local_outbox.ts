@@ -6,6 +6,7 @@
  * @module
  */
 
+import { ReleasingMap } from "../core/releasing_map.ts";
 import type { Delivery, Outbox } from "./outbox.ts";
 
 /** Where a {@linkcode LocalOutbox} keeps its deliveries across restarts. */
@@ -52,7 +53,7 @@ interface Slot {
  * ```
  */
 export class LocalOutbox implements Outbox {
-  readonly #slots = new Map<string, Slot>();
+  readonly #slots = new ReleasingMap<string, Slot>();
   readonly #table: DeliveryTable | undefined;
   readonly #onError: (error: unknown) => void;
 

@@ -12,6 +12,7 @@
 import { type Logger, silentLogger } from "../core/logger.ts";
 import type { Reading } from "../core/reading.ts";
 import { describeError } from "../core/describe_error.ts";
+import { ReleasingMap } from "../core/releasing_map.ts";
 import { type DestinationGuard, DestinationRefusedError } from "./destination_guard.ts";
 import type { Delivery, Outbox } from "./outbox.ts";
 import type { WebhookSigner } from "./webhook_signer.ts";
@@ -53,7 +54,8 @@ export class WebhookSender {
   readonly #options: WebhookSenderOptions;
   readonly #logger: Logger;
   readonly #stop = new AbortController();
-  readonly #attempts = new Set<Promise<void>>();
+  readonly #attempts = new ReleasingMap<number, Promise<void>>();
+  #attemptSerial = 0;
   #loop: Promise<void> | undefined;
   #wake: (() => void) | undefined;
   #nudged = false;
@@ -87,7 +89,7 @@ export class WebhookSender {
     this.#stop.abort(new DOMException("The service is stopping", "AbortError"));
     this.#wake?.();
     await this.#loop;
-    await Promise.allSettled([...this.#attempts]);
+    await Promise.allSettled([...this.#attempts.values()]);
   }
 
   /** Counters for `/metrics`. */
@@ -134,11 +136,12 @@ export class WebhookSender {
         }
       }
       for (const delivery of claimed) {
+        const serial = this.#attemptSerial++;
         const attempt = this.#attempt(delivery).finally(() => {
-          this.#attempts.delete(attempt);
+          this.#attempts.delete(serial);
           this.#wake?.();
         });
-        this.#attempts.add(attempt);
+        this.#attempts.set(serial, attempt);
       }
       if (stopped.aborted) break;
       if (this.#nudged || (room > 0 && claimed.length === room && !this.#claimFailing)) continue;
