@@ -26,17 +26,16 @@ Deno.test("TimerQueue: a call may schedule and cancel others; a cancel after run
   const timers = new TimerQueue();
   const order: string[] = [];
   const done = Promise.withResolvers<void>();
-  let later: ReturnType<TimerQueue["schedule"]> | undefined;
   const first = timers.schedule(5, () => {
     order.push("first");
-    if (later) timers.cancel(later);
+    timers.cancel(later);
     timers.schedule(0, () => order.push("soon"));
     timers.schedule(15, () => {
       order.push("last");
       done.resolve();
     });
   });
-  later = timers.schedule(10, () => order.push("cancelled by first"));
+  const later = timers.schedule(10, () => order.push("cancelled by first"));
   await done.promise;
   timers.cancel(first);
   assert.deepEqual(order, ["first", "soon", "last"]);
