@@ -3,10 +3,10 @@
  * compatibility and native routes at zero LLM delay, the 50 ms LLM runs through the `openai`
  * provider (compatibility routes against the critical path, native routes against the relay
  * floor), CPU per streamed chunk against minimal readers, delivery lag at realistic pacing,
- * event-loop stalls under durable load, fan-out, idle streams, then the `deno bench`
- * micro-benchmarks. Each scenario runs as its own process (a fresh client); their tables are
- * printed as they finish, then every goal of the benchmark issues with its measured value and
- * whether it held.
+ * event-loop stalls under durable load and what the garbage collector promotes per job, fan-out,
+ * idle streams, then the `deno bench` micro-benchmarks. Each scenario runs as its own process (a
+ * fresh client); their tables are printed as they finish, then every goal of the benchmark issues
+ * with its measured value and whether it held.
  *
  * `--quick` runs every scenario small, to check the kit works in a minute or two.
  *
@@ -16,6 +16,7 @@
 import { fixed, formatTable } from "./figures_table.ts";
 import { cheapestReader, type ChunkCostFigures } from "./chunk_cost.ts";
 import type { FanoutFigures } from "./fanout.ts";
+import type { PromotionFigures } from "./gc_promotion.ts";
 import type { IdleFigures } from "./idle_streams.ts";
 import type { LoadFigures } from "./load.ts";
 import type { StallFigures } from "./loop_stalls.ts";
@@ -37,7 +38,8 @@ type Figures =
   | { kind: "idle"; figures: IdleFigures[] }
   | { kind: "chunks"; figures: ChunkCostFigures[] }
   | { kind: "paced"; levels: PacedLevel[] }
-  | { kind: "stalls"; figures: StallFigures[] };
+  | { kind: "stalls"; figures: StallFigures[] }
+  | { kind: "gc_promotion"; rows: PromotionFigures[] };
 
 function scenarios(quick: boolean): Scenario[] {
   const n = (full: number, small: number) => String(quick ? small : full);
@@ -113,6 +115,13 @@ function scenarios(quick: boolean): Scenario[] {
       name: "stalls",
       script: "loop_stalls.ts",
       args: ["--jobs", n(2000, 300), "--warmup", n(300, 100)],
+    },
+    // What the stalls' collections copy: bytes promoted per job (no goal of its own; the figure
+    // that shows a job outliving its collections, docs/architecture.md).
+    {
+      name: "gc-promotion",
+      script: "gc_promotion.ts",
+      args: ["--jobs", n(2000, 300), "--loads", "50x20,50x100", "--store", "sqlite"],
     },
     { name: "fanout", script: "fanout.ts", args: ["--watchers", n(5000, 300)] },
     { name: "idle", script: "idle_streams.ts", args: ["--streams", n(10000, 1000)] },
