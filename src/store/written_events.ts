@@ -70,7 +70,7 @@ export class WrittenEvents {
     if (this.#tails.size > TAIL_JOBS) {
       this.#tails.delete(this.#tails.keys().next().value as string);
     }
-    if (this.#last === 0 || this.#last !== seq) this.#first = seq + 1; // a gap: start over
+    if (this.#last !== seq) this.#first = seq + 1; // the first batch, or a gap: start over
     for (const event of written) this.#ring[++seq % RECENT_EVENTS] = { jobId, event, seq };
     this.#last = seq;
     this.#first = Math.max(this.#first, seq - RECENT_EVENTS + 1);
